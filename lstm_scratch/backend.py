@@ -1,0 +1,165 @@
+"""The one place that chooses NumPy or CuPy.
+
+Array code never imports CuPy and never asks which backend it runs on: it
+takes a :class:`Backend` (or reads ``xp`` from one) and calls the same few
+functions on either. This module is the only file that imports ``cupy``.
+
+Randomness stays on the host: every random draw starts from a NumPy
+``Generator`` (seeded from the config, saved in checkpoints). On CuPy the
+host generator only seeds the device draw, so resuming is exact on both.
+
+    >>> be = get_backend("numpy")
+    >>> be.xp.zeros(3, dtype="float32").dtype
+    dtype('float32')
+"""
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+from .errors import UserError
+
+BACKEND_NAMES = ("numpy", "cupy", "auto")
+
+
+class BackendUnavailable(UserError):
+    """Raised when ``"cupy"`` is requested but cannot run here."""
+
+
+class Backend:
+    """An array module ``xp`` plus the helpers the layers need.
+
+    Attributes
+    ----------
+    name : str
+        ``"numpy"`` or ``"cupy"``.
+    xp : module
+        ``numpy`` or ``cupy``; array code calls ``xp.tanh`` and friends.
+    """
+
+    def __init__(self, name, xp):
+        self.name = name
+        self.xp = xp
+
+    def __repr__(self):
+        return f"Backend({self.name!r})"
+
+    # -- crossing host <-> device: only at the edges (batches in, scalars out)
+    def asarray(self, a, dtype=None):
+        """Host or device array -> array on this backend (copies only if needed)."""
+        return self.xp.asarray(a, dtype=dtype)
+
+    def to_host(self, a):
+        """Array on this backend -> ``numpy.ndarray``."""
+        return to_host(a)
+
+
+def to_host(a):
+    """NumPy or CuPy array -> ``numpy.ndarray`` (no copy for NumPy)."""
+    return a if isinstance(a, np.ndarray) else array_module(a).asnumpy(a)
+
+
+def array_module(a):
+    """``numpy`` or ``cupy``, whichever owns array ``a``.
+
+    Layers call this instead of importing CuPy: a CuPy array can only exist
+    once CuPy has been imported, so ``sys.modules`` already holds it.
+    """
+    if isinstance(a, np.ndarray):
+        return np
+    return sys.modules[type(a).__module__.split(".")[0]]
+
+
+def scatter_add_rows(dst, rows, src):
+    """``dst[rows[k]] += src[k]`` for every k, repeated rows summed.
+
+    dst : (V, M) array, updated in place
+    rows : (K,) int array
+    src : (K, M) array, same dtype as dst
+    """
+    if array_module(dst) is np:
+        _scatter_add_rows_numpy(dst, rows, src)
+    else:
+        sys.modules["cupyx"].scatter_add(dst, rows, src)
+
+
+def dropout_mask(rng, shape, keep, dtype, xp=np):
+    """Inverted-dropout mask on ``xp``: ``1/keep`` with probability ``keep``, else 0.
+
+    rng : numpy.random.Generator on the host (its state is checkpointed)
+    Returns an array of ``shape`` and ``dtype``.
+    """
+    dtype = np.dtype(dtype)
+    if xp is np:
+        u = rng.random(shape, dtype=dtype)
+    else:
+        # One host draw seeds the device stream: masks stay reproducible.
+        seed = int(rng.integers(0, 2**63 - 1))
+        u = xp.random.default_rng(seed).random(shape, dtype=dtype)
+    return (u < keep).astype(dtype) * dtype.type(1.0 / keep)
+
+
+def _scatter_add_rows_numpy(dst, rows, src):
+    # np.add.at is ~10x slower than sorting the rows once and summing each
+    # run of equal rows with np.add.reduceat.
+    if rows.size == 0:
+        return
+    order = np.argsort(rows, kind="stable")
+    sorted_rows = rows[order]
+    starts = np.flatnonzero(np.r_[True, sorted_rows[1:] != sorted_rows[:-1]])
+    dst[sorted_rows[starts]] += np.add.reduceat(src[order], starts, axis=0)
+
+
+def _probe_cupy():
+    """Return the cupy module if a CUDA device really works here, else raise.
+
+    ``import cupy`` succeeds on machines without a GPU; only the first CUDA
+    call fails. So we ask for a device and run one tiny kernel.
+    """
+    try:
+        import cupy
+        import cupyx
+    except ImportError as exc:
+        raise BackendUnavailable(
+            f"backend 'cupy' needs CuPy, which is not installed ({exc}); "
+            "install it with: pip install 'lstm-scratch[gpu]'") from None
+    try:
+        if cupy.cuda.runtime.getDeviceCount() < 1:
+            raise RuntimeError("no CUDA device found")
+        float((cupy.arange(4, dtype=cupy.float32) * 2).sum())
+    except Exception as exc:  # CUDARuntimeError, CompileException, ...
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise BackendUnavailable(
+            f"backend 'cupy' needs a working CUDA GPU: {first_line}") from None
+    return cupy, cupyx
+
+
+def cupy_available():
+    """``(True, "")`` if the CuPy backend can run here, else ``(False, reason)``."""
+    try:
+        _probe_cupy()
+    except BackendUnavailable as exc:
+        return False, str(exc)
+    return True, ""
+
+
+def get_backend(name="auto"):
+    """Return the :class:`Backend` for ``"numpy"``, ``"cupy"`` or ``"auto"``.
+
+    ``"auto"`` picks CuPy when a usable GPU is present, else NumPy.
+    A :class:`Backend` passed in is returned as it is.
+    """
+    if isinstance(name, Backend):
+        return name
+    if name not in BACKEND_NAMES:
+        raise UserError(f"unknown backend {name!r}: expected one of {', '.join(BACKEND_NAMES)}")
+    if name == "numpy":
+        return Backend("numpy", np)
+    try:
+        cupy, _ = _probe_cupy()
+    except BackendUnavailable:
+        if name == "auto":
+            return Backend("numpy", np)
+        raise
+    return Backend("cupy", cupy)

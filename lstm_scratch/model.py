@@ -1,0 +1,225 @@
+"""CharLSTM: stacked LSTM layers, dropout after each, an affine + softmax head.
+
+For inputs ids (B, T) and L layers (layout inside is time-major, (T, B, ·))::
+
+    x⁰ = ids                                  (T, B)     one-hot rows, never built
+    hˡ = LSTM(xˡ; Wxˡ, Whˡ, bˡ)               (T, B, H)  l = 0 .. L-1, see nn/lstm.py
+    xˡ⁺¹ = dropout(hˡ, p)                     (T, B, H)
+    z = xᴸ Wy + by                            (T, B, V)  logits
+    L = mean cross-entropy(softmax(z), targets)
+
+Targets (B, T) make every step a prediction (many-to-many, the stream
+mode). Targets (B,) use the last step only (many-to-one, the Keras recipe):
+then the top layer's dropout and the head see only h_T.
+
+Parameters, in ``model.params`` (the live arrays: change one in place and
+the model changes)::
+
+    Wx0 (V, 4H)  Wh0 (H, 4H)  b0 (4H,)      layer 0, fed one-hot characters
+    Wxl (H, 4H)  Whl (H, 4H)  bl (4H,)      layer l > 0
+    Wy  (H, V)   by  (V,)                   head
+
+Initialisation (as Keras's LSTM and Dense): Wx and Wy Glorot-uniform,
+Wh orthogonal, biases zero except the forget-gate block of each b, which is
+1.0 so that early in training the cell keeps its memory (Jozefowicz et al.
+2015). Weights are drawn on the host with NumPy and then moved, so CPU and
+GPU models with the same seed start identical.
+"""
+import numpy as np
+
+from .backend import get_backend
+from .errors import UserError
+from .nn import (affine_backward, affine_forward, dropout_backward,
+                 dropout_forward, gate_slice, log_softmax, lstm_backward,
+                 lstm_forward,
+                 softmax_cross_entropy_backward, softmax_cross_entropy_forward)
+
+DTYPES = ("float32", "float64")
+
+
+def glorot_uniform(rng, fan_in, fan_out):
+    """U(-r, r), r = sqrt(6 / (fan_in + fan_out)): shape (fan_in, fan_out), float64."""
+    r = np.sqrt(6.0 / (fan_in + fan_out))
+    return rng.uniform(-r, r, size=(fan_in, fan_out))
+
+
+def orthogonal(rng, rows, cols):
+    """A (rows, cols) matrix with orthonormal rows (or columns, if rows > cols)."""
+    a = rng.standard_normal((max(rows, cols), min(rows, cols)))
+    q, r = np.linalg.qr(a)
+    q *= np.sign(np.diag(r))              # makes the result uniformly distributed
+    return q if rows >= cols else q.T
+
+
+class CharLSTM:
+    """A character-level LSTM language model.
+
+    Parameters
+    ----------
+    vocab_size : int
+        V, the number of distinct characters.
+    hidden_size : int
+        H, the width of every LSTM layer.
+    num_layers : int
+        L, stacked LSTM layers.
+    dropout : float
+        Drop probability p in [0, 1) after each LSTM layer (training only).
+    dtype : "float32" or "float64"
+    backend : "numpy", "cupy", "auto", or a Backend
+    seed : int
+        Seeds the initial weights and the dropout masks.
+    """
+
+    def __init__(self, vocab_size, hidden_size=512, num_layers=2, dropout=0.2,
+                 dtype="float32", backend="numpy", seed=0):
+        for name, value in (("vocab_size", vocab_size), ("hidden_size", hidden_size),
+                            ("num_layers", num_layers)):
+            if not isinstance(value, (int, np.integer)) or value < 1:
+                raise UserError(f"{name} must be an integer >= 1, got {value!r}")
+        if not 0.0 <= dropout < 1.0:
+            raise UserError(f"dropout must be in [0, 1), got {dropout!r}")
+        if str(dtype) not in DTYPES:
+            raise UserError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+        self.vocab_size, self.hidden_size = int(vocab_size), int(hidden_size)
+        self.num_layers, self.dropout = int(num_layers), float(dropout)
+        self.dtype = np.dtype(str(dtype))
+        self.backend = get_backend(backend)
+        init_seed, dropout_seed = np.random.SeedSequence(seed).spawn(2)
+        self.dropout_rng = np.random.default_rng(dropout_seed)
+        self.params = {name: self.backend.asarray(value, self.dtype)
+                       for name, value in self._init_params(np.random.default_rng(init_seed)).items()}
+
+    def _init_params(self, rng):
+        V, H = self.vocab_size, self.hidden_size
+        params = {}
+        for l in range(self.num_layers):
+            D = V if l == 0 else H
+            b = np.zeros(4 * H)
+            b[gate_slice("f", H)] = 1.0
+            params[f"Wx{l}"] = glorot_uniform(rng, D, 4 * H)
+            params[f"Wh{l}"] = orthogonal(rng, H, 4 * H)
+            params[f"b{l}"] = b
+        params["Wy"] = glorot_uniform(rng, H, V)
+        params["by"] = np.zeros(V)
+        return params
+
+    @property
+    def config(self):
+        """The constructor arguments that define the architecture."""
+        return dict(vocab_size=self.vocab_size, hidden_size=self.hidden_size,
+                    num_layers=self.num_layers, dropout=self.dropout, dtype=self.dtype.name)
+
+    def num_params(self):
+        return int(sum(p.size for p in self.params.values()))
+
+    def init_state(self, batch_size):
+        """Zero state: a list of L pairs (h, c), each (B, H)."""
+        xp, H = self.backend.xp, self.hidden_size
+        return [(xp.zeros((batch_size, H), self.dtype), xp.zeros((batch_size, H), self.dtype))
+                for _ in range(self.num_layers)]
+
+    # -- training ---------------------------------------------------------------
+    def loss_and_grads(self, inputs, targets, state=None, train=True, dropout_rng=None):
+        """Forward and backward over one batch.
+
+        inputs : (B, T) int character ids
+        targets : (B, T) int (every step predicts the next char) or (B,) int
+            (only the last step does)
+        state : list of L (h, c) pairs, each (B, H), to start from; None = zeros
+        train : apply dropout
+        dropout_rng : numpy Generator for the masks; default the model's own
+        Returns (loss: float, mean nats per target; grads: dict with the keys
+        of ``params``; state: the final (h, c) per layer, detached).
+        """
+        loss, caches, state = self._forward(inputs, targets, state, train, dropout_rng)
+        return float(loss), self._backward(caches), state
+
+    def loss(self, inputs, targets, state=None):
+        """Evaluation loss (no dropout, no gradients): (loss: float, final state)."""
+        loss, _, state = self._forward(inputs, targets, state, train=False, dropout_rng=None)
+        return float(loss), state
+
+    def _forward(self, inputs, targets, state, train, dropout_rng):
+        xp, P = self.backend.xp, self.params
+        ids, targets = self._check_batch(inputs, targets)
+        T, B = ids.shape
+        many_to_one = targets.ndim == 1
+        if state is None:
+            state = self.init_state(B)
+        rng = self.dropout_rng if dropout_rng is None else dropout_rng
+        x, layer_caches, final_state = ids, [], []
+        for l in range(self.num_layers):
+            h0, c0 = state[l]
+            h, (hT, cT), lstm_cache = lstm_forward(x, h0, c0, P[f"Wx{l}"], P[f"Wh{l}"], P[f"b{l}"])
+            top = h[-1:] if (many_to_one and l == self.num_layers - 1) else h   # (T', B, H)
+            x, mask = dropout_forward(top, self.dropout, rng, train)
+            layer_caches.append((lstm_cache, mask, top.shape[0]))
+            final_state.append((hT.copy(), cT.copy()))      # copies: the caches can be freed
+        z, head_cache = affine_forward(x, P["Wy"], P["by"])                 # (T', B, V)
+        targets_tm = targets[None, :] if many_to_one else targets.T         # (T', B)
+        loss, ce_cache = softmax_cross_entropy_forward(
+            z.reshape(-1, self.vocab_size), xp.ascontiguousarray(targets_tm).reshape(-1))
+        return loss, (layer_caches, head_cache, ce_cache, T), final_state
+
+    def _backward(self, caches):
+        layer_caches, head_cache, ce_cache, T = caches
+        xp = self.backend.xp
+        grads = {}
+        dz = softmax_cross_entropy_backward(1.0, ce_cache)
+        dx, grads["Wy"], grads["by"] = affine_backward(
+            dz.reshape(head_cache.x.shape[:-1] + (self.vocab_size,)), head_cache)
+        for l in reversed(range(self.num_layers)):
+            lstm_cache, mask, T_used = layer_caches[l]
+            dtop = dropout_backward(dx, mask)
+            if T_used == T:
+                dh = dtop
+            else:                                           # many-to-one: only h_T was used
+                dh = xp.zeros(lstm_cache.h.shape, self.dtype)
+                dh[-1] = dtop[0]
+            g = lstm_backward(dh, lstm_cache)
+            grads[f"Wx{l}"], grads[f"Wh{l}"], grads[f"b{l}"] = g["dWx"], g["dWh"], g["db"]
+            dx = g["dx"]
+        return {name: grads[name] for name in self.params}
+
+    def _check_batch(self, inputs, targets):
+        """Validate on the host where possible; return time-major device arrays."""
+        be = self.backend
+        inputs, targets = be.asarray(inputs), be.asarray(targets)
+        if inputs.ndim != 2 or inputs.dtype.kind not in "iu":
+            raise UserError(f"inputs must be an int array (B, T), got {inputs.dtype} {inputs.shape}")
+        B, T = inputs.shape
+        if targets.dtype.kind not in "iu" or targets.shape not in ((B,), (B, T)):
+            raise UserError(f"targets must be an int array ({B},) or ({B}, {T}), "
+                            f"got {targets.dtype} {targets.shape}")
+        if be.name == "numpy":      # a range check on the GPU would sync; data.py checks there
+            for what, a in (("inputs", inputs), ("targets", targets)):
+                if a.size and (a.min() < 0 or a.max() >= self.vocab_size):
+                    raise UserError(f"{what} must be character ids in [0, {self.vocab_size}), "
+                                    f"got values in [{a.min()}, {a.max()}]")
+        return be.xp.ascontiguousarray(inputs.T), targets
+
+    # -- inference --------------------------------------------------------------
+    def step_logits(self, char_ids, state=None):
+        """One time step of inference: logits for the next character.
+
+        char_ids : (B,) int
+        state : list of L (h, c) pairs, each (B, H); None = zeros
+        Returns logits z (B, V) and the new state.
+        """
+        xp, P = self.backend.xp, self.params
+        x = xp.asarray(char_ids).reshape(1, -1)             # (1, B): T = 1
+        if state is None:
+            state = self.init_state(x.shape[1])
+        new_state = []
+        for l in range(self.num_layers):
+            h, (hT, cT), _ = lstm_forward(x, *state[l], P[f"Wx{l}"], P[f"Wh{l}"], P[f"b{l}"])
+            new_state.append((hT, cT))
+            x = h
+        z, _ = affine_forward(x[0], P["Wy"], P["by"])       # (B, V)
+        return z, new_state
+
+    def step(self, char_ids, state=None):
+        """One step of inference: probs (B, V) of the next character, and the new state."""
+        xp = self.backend.xp
+        z, state = self.step_logits(char_ids, state)
+        return xp.exp(log_softmax(z)), state

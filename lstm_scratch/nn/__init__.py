@@ -1,0 +1,21 @@
+"""The layers, each a ``*_forward(...) -> (out, cache)`` / ``*_backward(dout, cache)`` pair.
+
+Names follow the math: x, h, c, Wx, Wh, b; a gradient is ``d`` + name.
+Shape letters: N batch, T time, D input, H hidden, V vocabulary.
+"""
+from .affine import (affine_backward, affine_forward, onehot_affine_backward,
+                     onehot_affine_forward)
+from .dropout import dropout_backward, dropout_forward
+from .gates import GATE_ORDER, gate_slice, split_gates
+from .loss import (log_softmax, softmax_cross_entropy_backward,
+                   softmax_cross_entropy_forward)
+from .lstm import lstm_backward, lstm_forward
+
+__all__ = [
+    "GATE_ORDER", "gate_slice", "split_gates",
+    "affine_forward", "affine_backward",
+    "onehot_affine_forward", "onehot_affine_backward",
+    "dropout_forward", "dropout_backward",
+    "log_softmax", "softmax_cross_entropy_forward", "softmax_cross_entropy_backward",
+    "lstm_forward", "lstm_backward",
+]

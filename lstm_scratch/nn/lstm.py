@@ -1,0 +1,150 @@
+"""One LSTM layer over a whole sequence: forward, and backward through time.
+
+Equations (PyTorch's notation), for one time step t and a batch of N rows::
+
+    a_t = x_t Wx + h_{t-1} Wh + b      (N, 4H)  pre-activations, blocks i|f|g|o
+    i_t = σ(a_t[:, 0H:1H])             (N, H)   input gate
+    f_t = σ(a_t[:, 1H:2H])             (N, H)   forget gate
+    g_t = tanh(a_t[:, 2H:3H])          (N, H)   cell candidate
+    o_t = σ(a_t[:, 3H:4H])             (N, H)   output gate
+    c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t      (N, H)   cell state
+    h_t = o_t ⊙ tanh(c_t)               (N, H)   hidden state, the layer's output
+
+Layout, stated once: time-major. x (T, N, D), h (T, N, H), so x[t] is one
+contiguous (N, D) block. Weights are fused: Wx (D, 4H), Wh (H, 4H), b (4H,),
+gate blocks in the order of :mod:`.gates`. PyTorch's ``weight_ih`` is Wx.T,
+``weight_hh`` is Wh.T, and its two biases sum to b.
+
+The input x is either a float array (T, N, D) or, for the first layer of a
+character model, int ids (T, N) standing for one-hot rows (D = V): then
+x_t Wx is the row gather Wx[ids_t] (see :mod:`.affine`).
+
+The term x_t Wx + b does not depend on the recurrence, so it is computed for
+all T steps in one GEMM before the loop, and its gradients in one GEMM after
+the backward loop. Only h_{t-1} Wh is done step by step.
+
+Truncated BPTT: the forward starts from a given (h0, c0) and returns the
+final (h_T, c_T); the backward takes gradients for that final state, so
+chunks compose exactly as one long sequence would.
+"""
+from typing import NamedTuple
+
+from ..backend import array_module
+from .affine import (affine_backward, affine_forward, onehot_affine_backward,
+                     onehot_affine_forward)
+from .gates import split_gates
+
+
+class LSTMCache(NamedTuple):
+    x_cache: object   # cache of the input projection a = x Wx + b
+    h0: object        # (N, H)
+    c0: object        # (N, H)
+    Wh: object        # (H, 4H)
+    gates: object     # (T, N, 4H) post-activation i|f|g|o
+    c: object         # (T, N, H)
+    tanh_c: object    # (T, N, H)
+    h: object         # (T, N, H)
+
+
+def is_ids(x):
+    """True when x holds int token ids (one-hot input) rather than floats."""
+    return x.dtype.kind in "iu"
+
+
+def _activate_gates(a):
+    """In place: i, f, o = σ(·) and g = tanh(·) on one fused (N, 4H) block.
+
+    σ(z) = 0.5 tanh(0.5 z) + 0.5 never overflows (exp(-z) would for z << 0).
+    """
+    xp = array_module(a)
+    i, f, g, o = split_gates(a)
+    for s in (i, f, o):
+        s *= 0.5
+        xp.tanh(s, out=s)
+        s *= 0.5
+        s += 0.5
+    xp.tanh(g, out=g)
+
+
+def lstm_forward(x, h0, c0, Wx, Wh, b):
+    """Run the layer over T steps from (h0, c0).
+
+    x : (T, N, D) float, or (T, N) int ids for one-hot input (Wx is then (V, 4H))
+    h0, c0 : (N, H) initial state
+    Wx : (D, 4H), Wh : (H, 4H), b : (4H,), all of one float dtype
+    Returns h (T, N, H), the final state (h_T, c_T) each (N, H), and the cache.
+    """
+    xp = array_module(Wh)
+    T, N = x.shape[:2]
+    H = Wh.shape[0]
+    assert Wh.shape == (H, 4 * H) and b.shape == (4 * H,), (Wh.shape, b.shape)
+    assert h0.shape == (N, H) and c0.shape == (N, H), (h0.shape, c0.shape)
+
+    # x_t Wx + b for all t at once; the result is ours, so gates are built in it.
+    if is_ids(x):
+        gates, x_cache = onehot_affine_forward(x, Wx, b)    # (T, N, 4H)
+    else:
+        gates, x_cache = affine_forward(x, Wx, b)           # (T, N, 4H)
+    c = xp.empty((T, N, H), dtype=Wh.dtype)
+    tanh_c = xp.empty_like(c)
+    h = xp.empty_like(c)
+    h_prev, c_prev = h0, c0
+    for t in range(T):
+        a = gates[t]                                        # (N, 4H) view
+        a += h_prev @ Wh                                    # a_t = x_t Wx + b + h_{t-1} Wh
+        _activate_gates(a)                                  # now holds i_t | f_t | g_t | o_t
+        i, f, g, o = split_gates(a)
+        xp.multiply(f, c_prev, out=c[t])                    # c_t = f_t ⊙ c_{t-1}
+        c[t] += i * g                                       #     + i_t ⊙ g_t
+        xp.tanh(c[t], out=tanh_c[t])
+        xp.multiply(o, tanh_c[t], out=h[t])                 # h_t = o_t ⊙ tanh(c_t)
+        h_prev, c_prev = h[t], c[t]
+    cache = LSTMCache(x_cache, h0, c0, Wh, gates, c, tanh_c, h)
+    return h, (h[T - 1], c[T - 1]), cache
+
+
+def lstm_backward(dh, cache, dhT=None, dcT=None):
+    """Backpropagate through all T steps.
+
+    dh : (T, N, H) upstream ∂L/∂h_t from the layer above (zeros where unused)
+    cache : from :func:`lstm_forward`
+    dhT, dcT : (N, H) or None, ∂L/∂h_T and ∂L/∂c_T from whatever consumed the
+        final state (the next chunk); None means zero
+    Returns a dict with dx (T, N, D) (None for int ids), dh0, dc0 (N, H),
+    dWx (D, 4H), dWh (H, 4H), db (4H,). Nothing passed in is modified.
+    """
+    x_cache, h0, c0, Wh, gates, c, tanh_c, h = cache
+    xp = array_module(Wh)
+    T, N, H = h.shape
+    da = xp.empty_like(gates)                               # (T, N, 4H) ∂L/∂a_t
+    dh_next = xp.zeros_like(h0) if dhT is None else dhT   # ∂L/∂h_t via h_t's use at t+1
+    dc_next = xp.zeros_like(c0) if dcT is None else dcT   # ∂L/∂c_t via c_{t+1}
+    for t in reversed(range(T)):
+        i, f, g, o = split_gates(gates[t])
+        da_i, da_f, da_g, da_o = split_gates(da[t])
+        c_prev = c[t - 1] if t > 0 else c0
+        dh_t = dh[t] + dh_next                              # both uses of h_t
+        # h_t = o_t ⊙ tanh(c_t)
+        do = dh_t * tanh_c[t]
+        dc = dh_t * o * (1 - tanh_c[t] ** 2) + dc_next      # tanh' = 1 - tanh²
+        # c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
+        di, df, dg = dc * g, dc * c_prev, dc * i
+        dc_next = dc * f
+        # i, f, o = σ(a), g = tanh(a): derivatives from the outputs, σ' = σ(1-σ)
+        xp.multiply(di, i * (1 - i), out=da_i)
+        xp.multiply(df, f * (1 - f), out=da_f)
+        xp.multiply(dg, 1 - g ** 2, out=da_g)
+        xp.multiply(do, o * (1 - o), out=da_o)
+        # a_t = ... + h_{t-1} Wh
+        dh_next = da[t] @ Wh.T
+    # a_t = ... + h_{t-1} Wh for all t: dWh = Σ_t h_{t-1}ᵀ da_t, as two GEMMs
+    dWh = h0.T @ da[0]
+    if T > 1:
+        dWh += h[:-1].reshape(-1, H).T @ da[1:].reshape(-1, 4 * H)
+    # a_t = x_t Wx + b for all t
+    if is_ids(x_cache.x):
+        dx = None
+        dWx, db = onehot_affine_backward(da, x_cache)
+    else:
+        dx, dWx, db = affine_backward(da, x_cache)
+    return dict(dx=dx, dh0=dh_next, dc0=dc_next, dWx=dWx, dWh=dWh, db=db)

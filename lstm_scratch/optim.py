@@ -1,0 +1,76 @@
+"""RMSprop, with optional clipping of the global gradient norm.
+
+For every parameter p with gradient g (Keras's and PyTorch's RMSprop)::
+
+    v ← ρ v + (1 - ρ) g²
+    p ← p - lr g / (√v + ε)
+
+With ``clip_norm``, every g is first scaled by min(1, clip_norm / ‖g‖),
+where ‖g‖ is the norm of all gradients together.
+"""
+import numpy as np
+
+from .backend import array_module, to_host
+from .errors import UserError
+
+
+class RMSprop:
+    """Updates a dict of live parameter arrays in place.
+
+    params : dict name -> array (the model's ``params``)
+    lr : learning rate; rho : decay of the running mean of g²; eps : added to √v
+    clip_norm : None, or the largest global gradient norm let through
+    Defaults are Keras's (lr 1e-3, rho 0.9, eps 1e-7); with ``alpha=rho`` they
+    match ``torch.optim.RMSprop`` exactly.
+    """
+
+    def __init__(self, params, lr=1e-3, rho=0.9, eps=1e-7, clip_norm=None):
+        if not lr > 0:
+            raise UserError(f"lr must be > 0, got {lr!r}")
+        if not 0.0 <= rho < 1.0:
+            raise UserError(f"rho must be in [0, 1), got {rho!r}")
+        if not eps > 0:
+            raise UserError(f"eps must be > 0, got {eps!r}")
+        if clip_norm is not None and not clip_norm > 0:
+            raise UserError(f"clip_norm must be > 0 (or None), got {clip_norm!r}")
+        self.params = params
+        self.lr, self.rho, self.eps, self.clip_norm = float(lr), float(rho), float(eps), clip_norm
+        self.v = {name: array_module(p).zeros_like(p) for name, p in params.items()}
+        self.steps = 0
+
+    def step(self, grads):
+        """Apply one update. ``grads`` is not modified. Returns the global
+        gradient norm before clipping, as a float."""
+        xp = array_module(next(iter(self.params.values())))
+        norm = float(np.sqrt(sum(float((g * g).sum()) for g in grads.values())))
+        scale = 1.0
+        if self.clip_norm is not None and norm > self.clip_norm:
+            scale = self.clip_norm / norm
+        for name, p in self.params.items():
+            g = grads[name] * p.dtype.type(scale) if scale != 1.0 else grads[name]
+            v = self.v[name]
+            v *= self.rho
+            v += (1.0 - self.rho) * g * g                   # v ← ρ v + (1-ρ) g²
+            p -= self.lr * g / (xp.sqrt(v) + self.eps)      # p ← p - lr g / (√v + ε)
+        self.steps += 1
+        return norm
+
+    def state_dict(self):
+        """Everything needed to resume exactly, as host NumPy arrays and numbers."""
+        state = {f"v.{name}": to_host(v) for name, v in self.v.items()}
+        state.update(lr=self.lr, rho=self.rho, eps=self.eps, steps=self.steps,
+                     clip_norm=-1.0 if self.clip_norm is None else float(self.clip_norm))
+        return state
+
+    def load_state_dict(self, state):
+        """Restore what :meth:`state_dict` returned (arrays move to the params' backend)."""
+        for name, v in self.v.items():
+            saved = np.asarray(state[f"v.{name}"])
+            if saved.shape != v.shape:
+                raise UserError(f"optimizer state v.{name} has shape {saved.shape}, "
+                                f"expected {v.shape}")
+            v[...] = array_module(v).asarray(saved, dtype=v.dtype)
+        self.lr, self.rho, self.eps = float(state["lr"]), float(state["rho"]), float(state["eps"])
+        self.steps = int(state["steps"])
+        clip = float(state["clip_norm"])
+        self.clip_norm = None if clip < 0 else clip

@@ -1,0 +1,64 @@
+"""The CuPy backend gives what the NumPy one gives. Skips, with the reason, without a GPU."""
+import numpy as np
+import pytest
+
+from gradcheck import check_grads
+from lstm_scratch import CharLSTM, RMSprop
+from lstm_scratch.backend import cupy_available, get_backend, to_host
+
+ok, reason = cupy_available()
+pytestmark = pytest.mark.skipif(not ok, reason=f"CuPy tests need a GPU: {reason}")
+
+
+def twin_models(dtype, **kwargs):
+    cpu = CharLSTM(dtype=dtype, backend="numpy", **kwargs)
+    gpu = CharLSTM(dtype=dtype, backend="cupy", **kwargs)
+    return cpu, gpu
+
+
+def test_same_seed_same_initial_weights():
+    cpu, gpu = twin_models("float32", vocab_size=7, hidden_size=5, num_layers=2, seed=3)
+    for name in cpu.params:
+        np.testing.assert_array_equal(cpu.params[name], to_host(gpu.params[name]))
+
+
+@pytest.mark.parametrize("many_to_one", [False, True])
+def test_loss_and_grads_match_numpy(many_to_one):
+    cpu, gpu = twin_models("float64", vocab_size=11, hidden_size=16, num_layers=3,
+                           dropout=0.0, seed=0)
+    rng = np.random.default_rng(0)
+    inputs = rng.integers(0, 11, (4, 9))
+    targets = rng.integers(0, 11, (4,) if many_to_one else (4, 9))
+    l_cpu, g_cpu, s_cpu = cpu.loss_and_grads(inputs, targets)
+    l_gpu, g_gpu, s_gpu = gpu.loss_and_grads(inputs, targets)
+    assert l_gpu == pytest.approx(l_cpu, rel=1e-12)
+    for name in g_cpu:
+        np.testing.assert_allclose(to_host(g_gpu[name]), g_cpu[name], rtol=1e-9, atol=1e-12)
+    for (h1, c1), (h2, c2) in zip(s_cpu, s_gpu):
+        np.testing.assert_allclose(to_host(h2), h1, rtol=1e-10, atol=1e-12)
+
+
+def test_gradcheck_on_gpu():
+    model = CharLSTM(5, 3, 2, dropout=0.3, dtype="float64", backend="cupy", seed=1)
+    xp = get_backend("cupy").xp
+    rng = np.random.default_rng(1)
+    for p in model.params.values():
+        p[...] = xp.asarray(rng.standard_normal(p.shape) * 0.6)
+    inputs, targets = rng.integers(0, 5, (2, 3)), rng.integers(0, 5, (2, 3))
+    run = lambda: model.loss_and_grads(inputs, targets, dropout_rng=np.random.default_rng(4))
+    _, grads, _ = run()
+    check_grads(lambda: run()[0], model.params, grads)
+
+
+def test_rmsprop_and_sampling_step_on_gpu():
+    cpu, gpu = twin_models("float64", vocab_size=6, hidden_size=4, num_layers=2, dropout=0.0, seed=2)
+    inputs = np.arange(12).reshape(2, 6) % 6
+    for model in (cpu, gpu):
+        opt = RMSprop(model.params, clip_norm=0.5)
+        for _ in range(3):
+            opt.step(model.loss_and_grads(inputs, inputs)[1])
+    for name in cpu.params:
+        np.testing.assert_allclose(to_host(gpu.params[name]), cpu.params[name], rtol=1e-9, atol=1e-12)
+    p_cpu, _ = cpu.step(np.array([1, 2]))
+    p_gpu, _ = gpu.step(np.array([1, 2]))
+    np.testing.assert_allclose(to_host(p_gpu), p_cpu, rtol=1e-10)

@@ -1,0 +1,157 @@
+import numpy as np
+import pytest
+from hypothesis import given
+
+from gradcheck import check_grads
+from lstm_scratch.nn import GATE_ORDER, gate_slice, lstm_backward, lstm_forward, split_gates
+from strategies import lstm_dims, seeds
+
+
+def random_layer(rng, N, T, D, H, dtype=np.float64, ids=False, V=5):
+    x = rng.integers(0, V, (T, N)) if ids else rng.standard_normal((T, N, D)).astype(dtype)
+    D = V if ids else D
+    return dict(x=x,
+                h0=rng.standard_normal((N, H)).astype(dtype),
+                c0=rng.standard_normal((N, H)).astype(dtype),
+                Wx=(rng.standard_normal((D, 4 * H)) * 0.5).astype(dtype),
+                Wh=(rng.standard_normal((H, 4 * H)) * 0.5).astype(dtype),
+                b=rng.standard_normal(4 * H).astype(dtype))    # nonzero biases: catch mixed-up blocks
+
+
+def reference_forward(x, h0, c0, Wx, Wh, b):
+    """The cell equations written the plainest way, one gate matrix at a time."""
+    sigmoid = lambda z: 1.0 / (1.0 + np.exp(-z))
+    H = Wh.shape[0]
+    blocks = {name: gate_slice(name, H) for name in GATE_ORDER}
+    h, c, hs = h0, c0, []
+    for x_t in x:
+        a = x_t @ Wx + h @ Wh + b
+        i, f = sigmoid(a[:, blocks["i"]]), sigmoid(a[:, blocks["f"]])
+        g, o = np.tanh(a[:, blocks["g"]]), sigmoid(a[:, blocks["o"]])
+        c = f * c + i * g
+        h = o * np.tanh(c)
+        hs.append(h)
+    return np.stack(hs), h, c
+
+
+def test_gate_order_is_pytorch_order():
+    assert GATE_ORDER == ("i", "f", "g", "o")
+    a = np.arange(8.0).reshape(1, 8)
+    i, f, g, o = split_gates(a)
+    assert (i == [[0, 1]]).all() and (f == [[2, 3]]).all()
+    assert (g == [[4, 5]]).all() and (o == [[6, 7]]).all()
+
+
+@given(lstm_dims(), seeds)
+def test_forward_matches_plain_equations(dims, seed):
+    layer = random_layer(np.random.default_rng(seed), **dims)
+    h, (hT, cT), _ = lstm_forward(**layer)
+    h_ref, hT_ref, cT_ref = reference_forward(**layer)
+    np.testing.assert_allclose(h, h_ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(hT, hT_ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(cT, cT_ref, rtol=1e-12, atol=1e-12)
+
+
+@given(lstm_dims(), seeds)
+def test_backward_gradcheck(dims, seed):
+    rng = np.random.default_rng(seed)
+    layer = random_layer(rng, **dims)
+    T, N, H = dims["T"], dims["N"], dims["H"]
+    dh = rng.standard_normal((T, N, H))          # random upstream, and for the final state
+    dhT, dcT = rng.standard_normal((N, H)), rng.standard_normal((N, H))
+
+    def f():
+        h, (hT, cT), _ = lstm_forward(**layer)
+        return (h * dh).sum() + (hT * dhT).sum() + (cT * dcT).sum()
+
+    _, _, cache = lstm_forward(**layer)
+    g = lstm_backward(dh, cache, dhT, dcT)
+    check_grads(f, layer, {"x": g["dx"], "h0": g["dh0"], "c0": g["dc0"],
+                           "Wx": g["dWx"], "Wh": g["dWh"], "b": g["db"]})
+
+
+@given(lstm_dims(), seeds)
+def test_backward_gradcheck_onehot_ids(dims, seed):
+    rng = np.random.default_rng(seed)
+    layer = random_layer(rng, ids=True, **dims)
+    dh = rng.standard_normal((dims["T"], dims["N"], dims["H"]))
+    ids = layer.pop("x")
+
+    def f():
+        return (lstm_forward(ids, **layer)[0] * dh).sum()
+
+    g = lstm_backward(dh, lstm_forward(ids, **layer)[2])
+    assert g["dx"] is None
+    check_grads(f, layer, {"h0": g["dh0"], "c0": g["dc0"],
+                           "Wx": g["dWx"], "Wh": g["dWh"], "b": g["db"]})
+
+
+@given(lstm_dims(), seeds)
+def test_onehot_ids_equal_dense_onehot(dims, seed):
+    rng = np.random.default_rng(seed)
+    layer = random_layer(rng, ids=True, **dims)
+    ids = layer.pop("x")
+    onehot = np.eye(5)[ids]                     # (T, N, V)
+    dh = rng.standard_normal(ids.shape + (dims["H"],))
+    h_ids, _, cache_ids = lstm_forward(ids, **layer)
+    h_dense, _, cache_dense = lstm_forward(onehot, **layer)
+    np.testing.assert_allclose(h_ids, h_dense, rtol=1e-12, atol=1e-14)
+    g_ids, g_dense = lstm_backward(dh, cache_ids), lstm_backward(dh, cache_dense)
+    for name in ("dWx", "dWh", "db", "dh0", "dc0"):
+        np.testing.assert_allclose(g_ids[name], g_dense[name], rtol=1e-10, atol=1e-12)
+
+
+@given(lstm_dims(), seeds)
+def test_truncated_bptt_chunks_compose(dims, seed):
+    """Two chunks, state and gradients handed across, equal one long sequence."""
+    rng = np.random.default_rng(seed)
+    dims["T"] += 1
+    layer = random_layer(rng, **dims)
+    x, T = layer.pop("x"), dims["T"]
+    h0, c0 = layer.pop("h0"), layer.pop("c0")
+    dh = rng.standard_normal((T, dims["N"], dims["H"]))
+    k = T // 2
+    h_full, _, cache_full = lstm_forward(x, h0, c0, **layer)
+    h_a, (h_k, c_k), cache_a = lstm_forward(x[:k], h0, c0, **layer)
+    h_b, _, cache_b = lstm_forward(x[k:], h_k, c_k, **layer)
+    np.testing.assert_allclose(np.concatenate([h_a, h_b]), h_full, rtol=1e-12, atol=1e-14)
+    g_full = lstm_backward(dh, cache_full)
+    g_b = lstm_backward(dh[k:], cache_b)
+    g_a = lstm_backward(dh[:k], cache_a, dhT=g_b["dh0"], dcT=g_b["dc0"])
+    for name in ("dWx", "dWh", "db"):
+        np.testing.assert_allclose(g_a[name] + g_b[name], g_full[name], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(np.concatenate([g_a["dx"], g_b["dx"]]), g_full["dx"],
+                               rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(g_a["dh0"], g_full["dh0"], rtol=1e-10, atol=1e-12)
+
+
+def test_backward_mutates_nothing():
+    rng = np.random.default_rng(0)
+    layer = random_layer(rng, N=2, T=3, D=3, H=2)
+    dh, dhT, dcT = rng.standard_normal((3, 2, 2)), rng.standard_normal((2, 2)), rng.standard_normal((2, 2))
+    _, _, cache = lstm_forward(**layer)
+    before = [a.copy() for a in (dh, dhT, dcT, *layer.values())]
+    cache_before = [a.copy() for a in cache[1:]]
+    lstm_backward(dh, cache, dhT, dcT)
+    for a, b in zip(before, (dh, dhT, dcT, *layer.values())):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(cache_before, cache[1:]):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("ids", [False, True])
+def test_float32_stays_float32(ids):
+    layer = random_layer(np.random.default_rng(1), N=2, T=3, D=4, H=3, dtype=np.float32, ids=ids)
+    h, (hT, cT), cache = lstm_forward(**layer)
+    assert h.dtype == hT.dtype == cT.dtype == np.float32
+    g = lstm_backward(np.ones_like(h), cache)
+    assert all(v.dtype == np.float32 for v in g.values() if v is not None)
+
+
+def test_saturated_gates_stay_finite():
+    layer = random_layer(np.random.default_rng(2), N=2, T=5, D=3, H=2)
+    layer["Wx"] *= 1e4
+    layer["b"] *= 1e4
+    h, (hT, cT), cache = lstm_forward(**layer)
+    g = lstm_backward(np.ones_like(h), cache)
+    assert np.isfinite(h).all() and all(np.isfinite(v).all() for v in g.values())

@@ -1,0 +1,151 @@
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gradcheck import check_grads
+from lstm_scratch import CharLSTM, UserError
+from lstm_scratch.nn import gate_slice, log_softmax
+from strategies import model_dims, seeds
+
+
+def random_model(dims, seed, dropout=0.0, dtype="float64"):
+    """A model with every parameter, biases included, set to random nonzero values."""
+    model = CharLSTM(dims["V"], dims["H"], dims["L"], dropout=dropout, dtype=dtype, seed=seed)
+    rng = np.random.default_rng(seed)
+    for p in model.params.values():
+        p[...] = rng.standard_normal(p.shape) * 0.6
+    return model
+
+
+def random_state(model, B, rng):
+    H = model.hidden_size
+    return [(rng.standard_normal((B, H)), rng.standard_normal((B, H))) for _ in range(model.num_layers)]
+
+
+@given(model_dims(), st.booleans(), st.booleans(), st.sampled_from([0.0, 0.3]), seeds)
+def test_loss_and_grads_gradcheck(dims, many_to_one, with_state, dropout, seed):
+    model = random_model(dims, seed, dropout)
+    rng = np.random.default_rng(seed + 1)
+    B, T, V = dims["B"], dims["T"], dims["V"]
+    inputs = rng.integers(0, V, (B, T))
+    targets = rng.integers(0, V, (B,) if many_to_one else (B, T))
+    state = random_state(model, B, rng) if with_state else None
+    # A fresh Generator with one seed gives every call the same dropout masks.
+    run = lambda: model.loss_and_grads(inputs, targets, state,
+                                       dropout_rng=np.random.default_rng(seed))
+    _, grads, _ = run()
+    check_grads(lambda: run()[0], model.params, grads)
+
+
+@given(model_dims(), seeds)
+def test_state_carries_across_chunks(dims, seed):
+    """Loss over two chunks with the state carried equals one pass over both."""
+    model = random_model(dims, seed)
+    rng = np.random.default_rng(seed)
+    B, T, V = dims["B"], dims["T"], dims["V"]
+    inputs, targets = rng.integers(0, V, (B, 2 * T)), rng.integers(0, V, (B, 2 * T))
+    full, full_state = model.loss(inputs, targets)
+    a, state = model.loss(inputs[:, :T], targets[:, :T])
+    b, end_state = model.loss(inputs[:, T:], targets[:, T:], state)
+    assert (a + b) / 2 == pytest.approx(full, rel=1e-12)
+    for (h1, c1), (h2, c2) in zip(full_state, end_state):
+        np.testing.assert_allclose(h1, h2, rtol=1e-12)
+        np.testing.assert_allclose(c1, c2, rtol=1e-12)
+
+
+@given(model_dims(), seeds)
+def test_step_matches_sequence_forward(dims, seed):
+    model = random_model(dims, seed)
+    rng = np.random.default_rng(seed)
+    B, T, V = dims["B"], dims["T"], dims["V"]
+    inputs = rng.integers(0, V, (B, T))
+    state = None
+    total = 0.0
+    targets = rng.integers(0, V, (B, T))
+    for t in range(T):
+        probs, state = model.step(inputs[:, t], state)
+        np.testing.assert_allclose(probs.sum(1), 1.0)
+        total -= np.log(probs[np.arange(B), targets[:, t]]).sum()
+    assert total / (B * T) == pytest.approx(model.loss(inputs, targets)[0], rel=1e-10)
+
+
+def test_returned_state_is_detached():
+    model = random_model(dict(V=4, H=3, L=2), 0)
+    inputs = np.zeros((2, 3), int)
+    _, _, state = model.loss_and_grads(inputs, inputs)
+    before = [h.copy() for h, _ in state]
+    model.loss_and_grads(inputs + 1, inputs)
+    for h_then, (h_now, _) in zip(before, state):
+        np.testing.assert_array_equal(h_then, h_now)
+
+
+def test_float32_matches_float64():
+    m64 = CharLSTM(30, 64, 2, dropout=0.0, dtype="float64", seed=3)
+    m32 = CharLSTM(30, 64, 2, dropout=0.0, dtype="float32", seed=3)
+    rng = np.random.default_rng(0)
+    inputs, targets = rng.integers(0, 30, (8, 40)), rng.integers(0, 30, (8, 40))
+    l64, g64, _ = m64.loss_and_grads(inputs, targets)
+    l32, g32, _ = m32.loss_and_grads(inputs, targets)
+    assert l32 == pytest.approx(l64, rel=1e-6)
+    for name in g64:
+        assert g32[name].dtype == np.float32
+        scale = np.abs(g64[name]).max()
+        assert np.abs(g32[name] - g64[name]).max() <= 1e-4 * scale, name
+
+
+def test_init_is_as_documented():
+    model = CharLSTM(10, 16, 2, seed=0)
+    H = 16
+    for l in range(2):
+        b = model.params[f"b{l}"]
+        assert (b[gate_slice("f", H)] == 1).all()
+        assert (np.delete(b, np.r_[gate_slice("f", H)]) == 0).all()
+        Wh = model.params[f"Wh{l}"].astype(np.float64)
+        np.testing.assert_allclose(Wh @ Wh.T, np.eye(H), atol=1e-5)    # orthonormal rows
+    assert all(p.dtype == np.float32 for p in model.params.values())
+    assert model.num_params() == sum(p.size for p in model.params.values())
+    same = CharLSTM(10, 16, 2, seed=0)
+    other = CharLSTM(10, 16, 2, seed=1)
+    assert all((model.params[k] == same.params[k]).all() for k in model.params)
+    assert not (model.params["Wx0"] == other.params["Wx0"]).all()
+
+
+def test_dropout_only_in_training():
+    model = CharLSTM(5, 4, 2, dropout=0.5, dtype="float64", seed=0)
+    x = np.zeros((2, 3), int)
+    assert model.loss(x, x)[0] == model.loss(x, x)[0]
+    a = model.loss_and_grads(x, x, train=True)[0]
+    b = model.loss_and_grads(x, x, train=True)[0]
+    assert a != b                                # the model's own Generator moves on
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(vocab_size=0), "vocab_size"),
+    (dict(vocab_size=5, hidden_size=2.5), "hidden_size"),
+    (dict(vocab_size=5, dropout=1.0), "dropout"),
+    (dict(vocab_size=5, dtype="float16"), "dtype"),
+    (dict(vocab_size=5, backend="tpu"), "backend"),
+])
+def test_bad_constructor_arguments(kwargs, match):
+    with pytest.raises(UserError, match=match):
+        CharLSTM(**kwargs)
+
+
+@pytest.mark.parametrize("inputs, targets, match", [
+    (np.zeros((2, 3)), np.zeros((2, 3), int), "inputs must be an int"),
+    (np.zeros(3, int), np.zeros(3, int), "inputs must be an int"),
+    (np.zeros((2, 3), int), np.zeros((3,), int), "targets must be"),
+    (np.full((2, 3), 9), np.zeros((2, 3), int), r"inputs must be character ids in \[0, 5\)"),
+    (np.zeros((2, 3), int), np.full((2,), -1), "targets must be character ids"),
+])
+def test_bad_batches(inputs, targets, match):
+    with pytest.raises(UserError, match=match):
+        CharLSTM(5, 3, 1).loss_and_grads(inputs, targets)
+
+
+def test_step_logits_are_log_probs_up_to_a_constant():
+    model = random_model(dict(V=6, H=3, L=2), 0)
+    z, _ = model.step_logits(np.array([1, 2]))
+    p, _ = model.step(np.array([1, 2]))
+    np.testing.assert_allclose(np.exp(log_softmax(z)), p)
