@@ -1,13 +1,21 @@
 """lstm-scratch: a character-level LSTM language model written from scratch on NumPy/CuPy.
 
 Every forward and backward pass is written by hand (see ``lstm_scratch.nn``)
-and checked against finite differences by the tests.
-"""
-from .backend import get_backend
-from .errors import UserError
-from .model import CharLSTM
-from .optim import RMSprop
+and checked against finite differences by the tests. For a notebook::
 
+    import lstm_scratch as ls
+    model, vocab, history = ls.train("input.txt", out_dir="runs/mine", max_steps=200)
+    model, vocab = ls.load("runs/mine/best.npz")
+    print(ls.generate(model, vocab, prime="ROMEO:", length=300, temperature=0.8))
+"""
 __version__ = "0.1.0"
 
-__all__ = ["CharLSTM", "RMSprop", "UserError", "get_backend", "__version__"]
+from .api import generate, load, train  # noqa: E402
+from .backend import get_backend  # noqa: E402
+from .data import Vocab  # noqa: E402
+from .errors import UserError  # noqa: E402
+from .model import CharLSTM  # noqa: E402
+from .optim import RMSprop  # noqa: E402
+
+__all__ = ["train", "load", "generate", "CharLSTM", "RMSprop", "Vocab", "UserError",
+           "get_backend", "__version__"]

@@ -63,12 +63,7 @@ def load_torch(model, state_dict):
         new[f"b{l}"] = sd[f"lstm.bias_ih_l{l}"] + sd[f"lstm.bias_hh_l{l}"]
     new["Wy"] = sd["fc.weight"].T
     new["by"] = sd["fc.bias"]
-    for name, p in model.params.items():
-        if new[name].shape != p.shape:
-            raise UserError(f"state dict gives {name} the shape {new[name].shape}, "
-                            f"but the model has {p.shape}")
-    for name, p in model.params.items():    # checked all first: nothing half-loaded
-        p[...] = model.backend.asarray(new[name], p.dtype)
+    model.load_params(new, source="state dict")
 
 
 def _host(v):

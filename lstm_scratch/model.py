@@ -112,6 +112,22 @@ class CharLSTM:
     def num_params(self):
         return int(sum(p.size for p in self.params.values()))
 
+    def load_params(self, arrays, source="parameters"):
+        """Copy host or device arrays into ``params`` in place (cast to the model's dtype).
+
+        Every name and shape is checked before anything is copied, so a bad
+        input leaves the model as it was.
+        """
+        for name, p in self.params.items():
+            value = arrays.get(name)
+            if value is None:
+                raise UserError(f"{source}: parameter {name} is missing")
+            if tuple(value.shape) != p.shape:
+                raise UserError(f"{source}: parameter {name} has shape {tuple(value.shape)}, "
+                                f"the model needs {p.shape}")
+        for name, p in self.params.items():
+            p[...] = self.backend.asarray(arrays[name], self.dtype)
+
     def init_state(self, batch_size):
         """Zero state: a list of L pairs (h, c), each (B, H)."""
         xp, H = self.backend.xp, self.hidden_size
@@ -199,24 +215,28 @@ class CharLSTM:
         return be.xp.ascontiguousarray(inputs.T), targets
 
     # -- inference --------------------------------------------------------------
-    def step_logits(self, char_ids, state=None):
-        """One time step of inference: logits for the next character.
+    def logits(self, inputs, state=None):
+        """Inference over a sequence: logits for the char after its last step.
 
-        char_ids : (B,) int
+        inputs : (B, T) int character ids (T = 1 for one step of generation)
         state : list of L (h, c) pairs, each (B, H); None = zeros
-        Returns logits z (B, V) and the new state.
+        Returns logits z (B, V) and the state after the last step.
         """
         xp, P = self.backend.xp, self.params
-        x = xp.asarray(char_ids).reshape(1, -1)             # (1, B): T = 1
+        x = xp.ascontiguousarray(xp.asarray(inputs).T)      # (T, B)
         if state is None:
             state = self.init_state(x.shape[1])
         new_state = []
         for l in range(self.num_layers):
-            h, (hT, cT), _ = lstm_forward(x, *state[l], P[f"Wx{l}"], P[f"Wh{l}"], P[f"b{l}"])
-            new_state.append((hT, cT))
+            h, final, _ = lstm_forward(x, *state[l], P[f"Wx{l}"], P[f"Wh{l}"], P[f"b{l}"])
+            new_state.append(final)
             x = h
-        z, _ = affine_forward(x[0], P["Wy"], P["by"])       # (B, V)
+        z, _ = affine_forward(x[-1], P["Wy"], P["by"])      # (B, V)
         return z, new_state
+
+    def step_logits(self, char_ids, state=None):
+        """One step of inference: logits z (B, V) after chars (B,), and the new state."""
+        return self.logits(self.backend.xp.asarray(char_ids).reshape(-1, 1), state)
 
     def step(self, char_ids, state=None):
         """One step of inference: probs (B, V) of the next character, and the new state."""

@@ -40,9 +40,15 @@ class RMSprop:
 
     def step(self, grads):
         """Apply one update. ``grads`` is not modified. Returns the global
-        gradient norm before clipping, as a float."""
+        gradient norm before clipping, as a float.
+
+        Raises FloatingPointError, with every parameter untouched, when a
+        gradient is not finite.
+        """
         xp = array_module(next(iter(self.params.values())))
         norm = float(np.sqrt(sum(float((g * g).sum()) for g in grads.values())))
+        if not np.isfinite(norm):
+            raise FloatingPointError(f"gradient norm is {norm}")
         scale = 1.0
         if self.clip_norm is not None and norm > self.clip_norm:
             scale = self.clip_norm / norm

@@ -1,0 +1,74 @@
+"""The three calls a notebook needs: train, load, generate.
+
+    >>> import lstm_scratch as ls
+    >>> model, vocab, history = ls.train("input.txt", out_dir="runs/mine", max_steps=200)
+    >>> model, vocab = ls.load("runs/mine/best.npz")
+    >>> print(ls.generate(model, vocab, prime="ROMEO:", length=300, temperature=0.8))
+
+The CLI takes exactly these paths.
+"""
+import os
+
+from .checkpoint import load_checkpoint
+from .config import TrainConfig
+from .data import Vocab
+from .errors import UserError
+from .model import CharLSTM
+from .sampling import generate
+from .train import Trainer
+
+__all__ = ["train", "load", "generate"]
+
+
+def train(path_or_text=None, out_dir=None, *, resume=None, out=None, **options):
+    """Train a model; returns (model, vocab, history).
+
+    path_or_text : a path to a UTF-8 text file; or the training text itself
+        (a str containing a newline is taken as text); None = the built-in
+        tinyshakespeare corpus
+    out_dir : folder for checkpoints (latest.npz, best.npz) and metrics.jsonl;
+        None keeps nothing on disk
+    resume : a checkpoint to continue from (options may extend epochs/max_steps)
+    out : stream for progress and samples (default stdout)
+    options : any TrainConfig field, e.g. hidden_size=128, max_steps=500,
+        mode="window", sample_temperatures=() to skip samples
+    history : one dict per evaluation (step, epoch, train_loss, val_loss, ...)
+    """
+    trainer = make_trainer(path_or_text, out_dir, resume=resume, out=out, **options)
+    history = trainer.run()
+    return trainer.model, trainer.vocab, history
+
+
+def make_trainer(path_or_text=None, out_dir=None, *, resume=None, out=None, **options):
+    """The Trainer that :func:`train` runs (same arguments); the CLI uses it to
+    learn whether the run was interrupted."""
+    text, data = None, None
+    if isinstance(path_or_text, str) and "\n" in path_or_text:
+        text = path_or_text
+    elif path_or_text is not None:
+        data = os.fspath(path_or_text)
+    if resume:
+        saved = TrainConfig.from_dict(load_checkpoint(resume)["meta"]["train"])
+        overrides = dict(options, out_dir=out_dir or saved.out_dir or os.path.dirname(resume))
+        if data is not None:
+            overrides["data"] = data
+        config = saved.for_resume(overrides)
+    else:
+        config = TrainConfig.from_dict(dict(options, data=data, out_dir=out_dir))
+    return Trainer(config, text=text, checkpoint=resume, out=out)
+
+
+def load(checkpoint, backend="auto"):
+    """Load a checkpoint for sampling or evaluation; returns (model, vocab).
+
+    Works across backends: a model trained on the GPU loads on the CPU and back.
+    """
+    saved = load_checkpoint(checkpoint)
+    config = saved["meta"]["model"]
+    vocab = Vocab.from_codes(saved["vocab_codes"])
+    if config.get("vocab_size") != len(vocab):
+        raise UserError(f"{checkpoint}: vocabulary has {len(vocab)} chars but the model "
+                        f"expects {config.get('vocab_size')}")
+    model = CharLSTM(backend=backend, **config)
+    model.load_params(saved["params"], source=checkpoint)
+    return model, vocab

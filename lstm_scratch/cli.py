@@ -1,0 +1,185 @@
+"""``lstm-scratch train|sample|eval``: the shell face of lstm_scratch.api.
+
+A user error prints one line, ``lstm-scratch: error: ...``, and exits 2;
+a training that diverges exits 1; Ctrl-C during training saves and exits 130.
+"""
+import argparse
+import difflib
+import json
+import os
+import sys
+import time
+
+from . import __version__
+from .api import load, make_trainer
+from .backend import BACKEND_NAMES
+from .checkpoint import load_checkpoint
+from .config import TrainConfig
+from .data import MODES, Vocab, builtin_corpus_path, read_text, split_train_val
+from .errors import UserError
+from .model import DTYPES
+from .sampling import check_sampling_options, generate_iter
+from .train import NATS_PER_BIT, TrainingDiverged, evaluate, validation_batches
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but an error is one line (with a did-you-mean for a mistyped flag)."""
+
+    def error(self, message):
+        if "unrecognized arguments:" in message:
+            for word in message.split(":", 1)[1].split():
+                close = difflib.get_close_matches(word.split("=")[0], self._all_flags(), n=1)
+                if close:
+                    message += f" (did you mean {close[0]}?)"
+                    break
+        command = self.prog.replace("lstm-scratch", "").strip()
+        where = f"{command}: " if command else ""
+        raise UserError(f"{where}{message} (see {self.prog} --help)")
+
+    def _all_flags(self):
+        """Long flags of this parser and of its subcommands (unknown flags are
+        reported by the top parser even when they follow a subcommand)."""
+        flags = []
+        for action in self._actions:
+            flags += [s for s in action.option_strings if s.startswith("--")]
+            if isinstance(action, argparse._SubParsersAction):
+                for sub in action.choices.values():
+                    flags += sub._all_flags()
+        return flags
+
+
+def float_list(text):
+    try:
+        return tuple(float(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {text!r}")
+
+
+def build_parser():
+    parser = OneLineParser(prog="lstm-scratch", description="A character-level LSTM from scratch.")
+    parser.add_argument("--version", action="version", version=f"lstm-scratch {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+
+    t = sub.add_parser("train", help="train on a UTF-8 text file (default: built-in Shakespeare)")
+    t.add_argument("data", nargs="?", help="UTF-8 text file (default: the built-in corpus)")
+    t.add_argument("--out", dest="out_dir", help="run folder (default: runs/<date-time>)")
+    t.add_argument("--mode", choices=MODES, help="stream (TBPTT, default) or window (Keras recipe)")
+    t.add_argument("--hidden-size", type=int, help="LSTM width H (default 512)")
+    t.add_argument("--num-layers", type=int, help="stacked LSTM layers (default 2)")
+    t.add_argument("--dropout", type=float, help="drop probability after each layer (default 0.2)")
+    t.add_argument("--seq-len", type=int, help="chars per chunk/window (default 100 stream, 20 window)")
+    t.add_argument("--step", type=int, help="window mode: chars between windows (default 3)")
+    t.add_argument("--batch-size", type=int, help="default 64 stream, 128 window")
+    t.add_argument("--epochs", type=int, help="default 10")
+    t.add_argument("--max-steps", type=int, help="stop after this many updates")
+    t.add_argument("--lr", type=float, help="RMSprop learning rate (default 1e-3)")
+    t.add_argument("--clip-norm", type=float, help="global gradient-norm clip; 0 = off "
+                   "(default 5 stream, off window)")
+    t.add_argument("--lr-decay", type=float, help="multiply lr by this every --lr-decay-every epochs")
+    t.add_argument("--lr-decay-every", type=int, help="epochs between lr decays")
+    t.add_argument("--val-frac", type=float, help="held-out tail of the text (default 0.05)")
+    t.add_argument("--eval-every", type=int, help="steps between evaluations (default: each epoch)")
+    t.add_argument("--sample-temperatures", type=float_list,
+                   help="samples after each epoch at these (default 0.2,0.5,1.0,1.2)")
+    t.add_argument("--sample-length", type=int, help="chars per epoch sample (default 200)")
+    t.add_argument("--no-samples", action="store_true", help="no samples after epochs")
+    t.add_argument("--seed", type=int, help="seeds weights, dropout and batch order (default 0)")
+    t.add_argument("--backend", choices=BACKEND_NAMES, help="default auto: cupy if a GPU works")
+    t.add_argument("--dtype", choices=DTYPES, help="default float32")
+    t.add_argument("--resume", metavar="CKPT", help="continue a run from its checkpoint")
+
+    s = sub.add_parser("sample", help="generate text from a checkpoint (text only on stdout)")
+    s.add_argument("checkpoint")
+    s.add_argument("--prime", default="", help="text to start from")
+    s.add_argument("--length", type=int, default=500, help="chars to generate (default 500)")
+    s.add_argument("--temperature", type=float, default=1.0, help="> 0 (default 1.0)")
+    s.add_argument("--greedy", action="store_true", help="always take the most likely char")
+    s.add_argument("--top-k", type=int, help="draw only among the k most likely chars")
+    s.add_argument("--seed", type=int, help="same seed, same text")
+    s.add_argument("--backend", choices=BACKEND_NAMES, default="auto")
+
+    e = sub.add_parser("eval", help="validation loss of a checkpoint on held-out text")
+    e.add_argument("checkpoint")
+    e.add_argument("data", nargs="?", help="text file (default: the checkpoint's training file)")
+    e.add_argument("--val-frac", type=float, help="held-out tail (default: the checkpoint's)")
+    e.add_argument("--json", action="store_true", help="print one JSON line")
+    e.add_argument("--backend", choices=BACKEND_NAMES, default="auto")
+    return parser
+
+
+def cmd_train(args):
+    fields = {f for f in TrainConfig.__dataclass_fields__}
+    given = {k: v for k, v in vars(args).items() if k in fields and v is not None}
+    if args.no_samples:
+        given["sample_temperatures"] = ()
+    data = given.pop("data", None)
+    if data is not None:
+        data = os.path.abspath(data)
+    out_dir = given.pop("out_dir", None)
+    if out_dir is None and not args.resume:
+        out_dir = os.path.join("runs", time.strftime("%Y%m%d-%H%M%S"))
+    trainer = make_trainer(data, out_dir, resume=args.resume, **given)
+    trainer.run()
+    return 130 if trainer.interrupted else 0
+
+
+def cmd_sample(args):
+    check_sampling_options(args.length, args.temperature, args.greedy, args.top_k)
+    model, vocab = load(args.checkpoint, backend=args.backend)
+    chars = generate_iter(model, vocab, args.prime, args.length, args.temperature,
+                          args.greedy, args.top_k, args.seed)
+    first = next(chars, "")                             # a bad --prime fails before any output
+    out = sys.stdout
+    out.write(args.prime + first)
+    for n, ch in enumerate(chars):
+        out.write(ch)
+        if n % 64 == 0:
+            out.flush()
+    out.write("\n")
+    out.flush()
+    return 0
+
+
+def cmd_eval(args):
+    saved = load_checkpoint(args.checkpoint)
+    config = TrainConfig.from_dict(saved["meta"]["train"])
+    if args.val_frac is not None:
+        config.val_frac = args.val_frac
+    config = config.resolved()
+    if config.val_frac == 0:
+        raise UserError(f"{args.checkpoint}: trained with --val-frac 0, so there is no "
+                        "held-out part; pass --val-frac")
+    path = args.data or config.data or builtin_corpus_path()
+    vocab = Vocab.from_codes(saved["vocab_codes"])
+    _, val_ids = split_train_val(vocab.encode(read_text(path), what=path), config.val_frac)
+    batches = validation_batches(val_ids, config)
+    model, _ = load(args.checkpoint, backend=args.backend)
+    val_loss = evaluate(model, batches)
+    chars = batches.targets_per_epoch()
+    if args.json:
+        print(json.dumps(dict(val_loss=val_loss, val_bpc=val_loss / NATS_PER_BIT, chars=chars)))
+    else:
+        print(f"val loss {val_loss:.4f} nats · {val_loss / NATS_PER_BIT:.4f} bits per char · "
+              f"{chars:,} chars (last {config.val_frac:g} of {path})")
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "sample": cmd_sample, "eval": cmd_eval}
+
+
+def main(argv=None):
+    try:
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command](args)
+    except TrainingDiverged as exc:
+        print(f"lstm-scratch: {exc}", file=sys.stderr)
+        return 1
+    except UserError as exc:
+        print(f"lstm-scratch: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("lstm-scratch: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:                             # `lstm-scratch sample ... | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0

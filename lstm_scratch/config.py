@@ -1,0 +1,108 @@
+"""Training configuration: one dataclass, its defaults, and its checks."""
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Optional, Tuple
+
+from .backend import BACKEND_NAMES
+from .data import MODES
+from .errors import UserError
+from .model import DTYPES
+
+# Defaults that depend on the mode: the Keras recipe, or char-rnn's stream.
+MODE_DEFAULTS = {
+    "window": dict(seq_len=20, batch_size=128, clip_norm=None),
+    "stream": dict(seq_len=100, batch_size=64, clip_norm=5.0),
+}
+
+# What a checkpoint fixes: resuming may not change these.
+FIXED_ON_RESUME = ("mode", "hidden_size", "num_layers", "dropout", "seq_len", "step",
+                   "batch_size", "val_frac", "seed", "dtype")
+
+
+@dataclass
+class TrainConfig:
+    data: Optional[str] = None          # a UTF-8 text file; None = the built-in corpus
+    out_dir: Optional[str] = None       # checkpoints and metrics.jsonl; None = keep nothing
+    mode: str = "stream"                # "stream" (TBPTT) or "window" (the Keras recipe)
+    hidden_size: int = 512
+    num_layers: int = 2
+    dropout: float = 0.2
+    seq_len: Optional[int] = None       # None: 100 (stream) or 20 (window)
+    step: int = 3                       # window mode: chars between window starts
+    batch_size: Optional[int] = None    # None: 64 (stream) or 128 (window)
+    epochs: int = 10
+    max_steps: Optional[int] = None     # stop after this many updates, whatever the epoch
+    lr: float = 1e-3
+    rho: float = 0.9
+    clip_norm: Optional[float] = None   # None: 5.0 (stream) or off (window); 0 = off
+    lr_decay: float = 1.0               # lr *= lr_decay every lr_decay_every epochs
+    lr_decay_every: Optional[int] = None
+    val_frac: float = 0.05
+    eval_every: Optional[int] = None    # steps between evaluations; None = each epoch end
+    sample_temperatures: Tuple[float, ...] = field(default=(0.2, 0.5, 1.0, 1.2))
+    sample_length: int = 200
+    seed: int = 0
+    backend: str = "auto"
+    dtype: str = "float32"
+
+    def resolved(self):
+        """A copy with the mode-dependent defaults filled in, checked."""
+        if self.mode not in MODES:
+            raise UserError(f"--mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        filled = {k: v for k, v in MODE_DEFAULTS[self.mode].items() if getattr(self, k) is None}
+        config = dataclasses.replace(self, **filled)
+        if config.clip_norm == 0:
+            config.clip_norm = None
+        config.sample_temperatures = tuple(float(t) for t in config.sample_temperatures)
+        config.check()
+        return config
+
+    def check(self):
+        def need(ok, flag, expected, value):
+            if not ok:
+                raise UserError(f"--{flag} must be {expected}, got {value!r}")
+        for name in ("hidden_size", "num_layers", "seq_len", "step", "batch_size", "epochs",
+                     "sample_length"):
+            value = getattr(self, name)
+            need(isinstance(value, int) and value >= (0 if name == "sample_length" else 1),
+                 name.replace("_", "-"),
+                 "an integer >= " + ("0" if name == "sample_length" else "1"), value)
+        for name in ("max_steps", "eval_every", "lr_decay_every"):
+            value = getattr(self, name)
+            need(value is None or (isinstance(value, int) and value >= 1),
+                 name.replace("_", "-"), "an integer >= 1", value)
+        need(0.0 <= self.dropout < 1.0, "dropout", "in [0, 1)", self.dropout)
+        need(0.0 <= self.val_frac < 1.0, "val-frac", "in [0, 1)", self.val_frac)
+        need(self.lr > 0, "lr", "> 0", self.lr)
+        need(0.0 <= self.rho < 1.0, "rho", "in [0, 1)", self.rho)
+        need(self.clip_norm is None or self.clip_norm > 0, "clip-norm", "> 0 (0 = off)",
+             self.clip_norm)
+        need(0.0 < self.lr_decay <= 1.0, "lr-decay", "in (0, 1]", self.lr_decay)
+        need(all(t > 0 for t in self.sample_temperatures), "sample-temperatures",
+             "numbers > 0", self.sample_temperatures)
+        need(self.backend in BACKEND_NAMES, "backend", "one of " + ", ".join(BACKEND_NAMES),
+             self.backend)
+        need(self.dtype in DTYPES, "dtype", "one of " + ", ".join(DTYPES), self.dtype)
+
+    def to_dict(self):
+        d = dataclasses.asdict(self)
+        d["sample_temperatures"] = list(self.sample_temperatures)
+        return d
+
+    @classmethod
+    def from_dict(cls, d):
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise UserError(f"unknown training option(s): {', '.join(unknown)}")
+        return cls(**d)
+
+    def for_resume(self, overrides):
+        """This (saved) config with ``overrides`` applied; the model and data
+        layout may not change."""
+        for name, value in overrides.items():
+            if name in FIXED_ON_RESUME and value != getattr(self, name):
+                raise UserError(f"--{name.replace('_', '-')} {value} conflicts with the "
+                                f"checkpoint's {getattr(self, name)}: a resumed run keeps "
+                                f"its model and data layout")
+        return dataclasses.replace(self, **overrides)

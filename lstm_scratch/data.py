@@ -1,0 +1,170 @@
+"""Text in, int batches out: reading, the vocabulary, the split, and two batching modes.
+
+window (the Keras recipe): windows of ``seq_len`` chars taken every ``step``
+    chars; the target is the one char after each window (many-to-one).
+    Shuffled each epoch, by a Generator seeded from (seed, epoch).
+stream (char-rnn's way): the text is cut into ``batch_size`` contiguous
+    streams; chunk k of an epoch holds chars [k*seq_len, (k+1)*seq_len) of
+    every stream, each predicting the next char, so the LSTM state carries
+    from chunk k to chunk k+1 (truncated BPTT). No randomness.
+
+Validation is the last ``val_frac`` of the text, cut by position before any
+windows or streams are made, so no window straddles the boundary.
+"""
+import math
+import os
+from importlib import resources
+
+import numpy as np
+
+from .errors import UserError
+
+MODES = ("window", "stream")
+
+
+def builtin_corpus_path():
+    """Path of the built-in tinyshakespeare corpus inside the installed package."""
+    return str(resources.files("lstm_scratch.corpus").joinpath("tinyshakespeare.txt"))
+
+
+def read_text(path):
+    """Read a whole UTF-8 text file; every way it can fail is a one-line UserError."""
+    if not os.path.exists(path):
+        raise UserError(f"{path}: no such file")
+    if os.path.isdir(path):
+        raise UserError(f"{path}: is a directory, expected a UTF-8 text file")
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise UserError(f"{path}: not valid UTF-8 at byte {exc.start} (line {line}): "
+                        f"{exc.reason}; expected a UTF-8 text file "
+                        f"(convert it, e.g. iconv -f latin1 -t utf-8)") from None
+    text = text.removeprefix("\ufeff")              # a UTF-8 byte-order mark is not text
+    if not text:
+        raise UserError(f"{path}: is empty, expected some text to learn from")
+    return text
+
+
+class Vocab:
+    """The sorted set of characters: deterministic from run to run.
+
+    ``chars[k]`` is the character with id k; ids follow code-point order.
+    """
+
+    def __init__(self, chars):
+        self.chars = list(chars)
+        if sorted(set(self.chars)) != self.chars or not self.chars:
+            raise UserError("a vocabulary must be a non-empty sorted list of distinct characters")
+        self._codes = np.array([ord(ch) for ch in self.chars], dtype=np.int64)
+
+    @classmethod
+    def from_text(cls, text):
+        return cls(sorted(set(text)))
+
+    @classmethod
+    def from_codes(cls, codes):
+        return cls([chr(int(c)) for c in codes])
+
+    @property
+    def codes(self):
+        """Code points as an int32 array (how checkpoints store the vocabulary)."""
+        return self._codes.astype(np.int32)
+
+    def __len__(self):
+        return len(self.chars)
+
+    def __eq__(self, other):
+        return isinstance(other, Vocab) and self.chars == other.chars
+
+    def encode(self, text, what="text"):
+        """str -> int32 ids (len(text),). Unknown characters are a UserError naming them."""
+        cps = np.frombuffer(text.encode("utf-32-le"), dtype="<u4").astype(np.int64)
+        ids = np.searchsorted(self._codes, cps)
+        known = self._codes[np.minimum(ids, len(self._codes) - 1)] == cps
+        if not known.all():
+            bad = np.flatnonzero(~known)
+            unknown = sorted({text[k] for k in bad[:1000]})
+            shown = ", ".join(repr(ch) for ch in unknown[:10])
+            raise UserError(f"{what} has {len(bad)} character(s) not in the vocabulary, "
+                            f"first at position {bad[0]}: {shown}")
+        return ids.astype(np.int32)
+
+    def decode(self, ids):
+        return "".join(self.chars[int(k)] for k in np.asarray(ids).reshape(-1))
+
+
+def split_train_val(ids, val_frac):
+    """The first (1 - val_frac) of ids for training, the rest for validation."""
+    n_val = int(len(ids) * val_frac)
+    return ids[:len(ids) - n_val], ids[len(ids) - n_val:]
+
+
+class WindowBatches:
+    """Keras-recipe batches: inputs (B, seq_len), targets (B,) the next char."""
+
+    mode = "window"
+
+    def __init__(self, ids, seq_len=20, step=3, batch_size=128, seed=0, shuffle=True):
+        if len(ids) <= seq_len:
+            raise UserError(f"text too short for one window: {len(ids)} chars, "
+                            f"need more than --seq-len {seq_len}")
+        self.ids, self.seq_len, self.batch_size = ids, seq_len, batch_size
+        self.seed, self.shuffle = seed, shuffle
+        self.starts = np.arange(0, len(ids) - seq_len, step)   # as range(0, len - maxlen, step)
+        self.batches_per_epoch = math.ceil(len(self.starts) / batch_size)
+        self._order_epoch, self._order = None, None
+
+    def order(self, epoch):
+        """Window starts in this epoch's order: a permutation seeded by (seed, epoch)."""
+        if self._order_epoch != epoch:
+            self._order = (np.random.default_rng([self.seed, epoch]).permutation(self.starts)
+                           if self.shuffle else self.starts)
+            self._order_epoch = epoch
+        return self._order
+
+    def batch(self, epoch, k):
+        starts = self.order(epoch)[k * self.batch_size:(k + 1) * self.batch_size]
+        inputs = self.ids[starts[:, None] + np.arange(self.seq_len)]        # (B, T)
+        return inputs, self.ids[starts + self.seq_len]                      # (B,)
+
+    def targets_per_epoch(self):
+        return len(self.starts)
+
+
+class StreamBatches:
+    """char-rnn batches: inputs and targets (B, seq_len), state carried across chunks."""
+
+    mode = "stream"
+
+    def __init__(self, ids, seq_len=100, batch_size=64):
+        stream_len = (len(ids) - 1) // batch_size
+        if stream_len < 1:
+            raise UserError(f"text too short for {batch_size} streams: {len(ids)} chars; "
+                            f"use a smaller --batch-size")
+        self.seq_len, self.batch_size = seq_len, batch_size
+        n = batch_size * stream_len
+        self.x = ids[:n].reshape(batch_size, stream_len)          # (B, L) stream b is row b
+        self.y = ids[1:n + 1].reshape(batch_size, stream_len)     # the next char of each
+        self.batches_per_epoch = math.ceil(stream_len / seq_len)
+
+    def batch(self, epoch, k):
+        cols = slice(k * self.seq_len, (k + 1) * self.seq_len)  # the last chunk may be shorter
+        return self.x[:, cols], self.y[:, cols]
+
+    def targets_per_epoch(self):
+        return self.x.size
+
+
+def make_batches(ids, mode, seq_len, batch_size, step=3, seed=0, shuffle=True):
+    """The batcher for ``mode``; both have ``batch(epoch, k)`` and ``batches_per_epoch``."""
+    if mode == "window":
+        return WindowBatches(ids, seq_len, step, batch_size, seed, shuffle)
+    if mode == "stream":
+        return StreamBatches(ids, seq_len, batch_size)
+    raise UserError(f"unknown mode {mode!r}: expected one of {', '.join(MODES)}")

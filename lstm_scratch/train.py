@@ -1,0 +1,280 @@
+"""The training loop: batches, RMSprop steps, evaluation, samples, checkpoints.
+
+One Trainer serves the CLI, the Python API and demo.py. Everything that
+decides what happens next is in the checkpoint, so a resumed run is the run
+that would have happened: parameters, RMSprop's running means, the step and
+position in the epoch, the LSTM state carried between stream chunks, and the
+dropout Generator's state. (Window order is a permutation seeded by (seed,
+epoch), so it needs no saved state.)
+"""
+import json
+import math
+import os
+import signal
+import sys
+import threading
+import time
+
+import numpy as np
+
+from .checkpoint import atomic_write, load_checkpoint, save_checkpoint
+from .config import TrainConfig
+from .data import Vocab, make_batches, read_text, split_train_val, builtin_corpus_path
+from .errors import UserError
+from .model import CharLSTM
+from .optim import RMSprop
+from .progress import Progress
+from .sampling import generate
+
+NATS_PER_BIT = math.log(2.0)
+
+
+class TrainingDiverged(UserError):
+    """The loss or a gradient stopped being finite."""
+
+
+def evaluate(model, batches):
+    """Mean loss in nats per target over every batch of ``batches`` (no dropout).
+
+    Stream batches carry the state from chunk to chunk, as in training.
+    """
+    total, count, state = 0.0, 0, None
+    for k in range(batches.batches_per_epoch):
+        inputs, targets = batches.batch(0, k)
+        loss, state = model.loss(inputs, targets, state if batches.mode == "stream" else None)
+        total += loss * targets.size
+        count += targets.size
+    return total / count
+
+
+def validation_batches(val_ids, config):
+    """Batches over the held-out text, or None when there is none (val_frac = 0)."""
+    if config.val_frac == 0:
+        return None
+    need = config.seq_len + 1 if config.mode == "window" else 2
+    if len(val_ids) < need:
+        raise UserError(f"the validation part (last {config.val_frac:g} of the text) has "
+                        f"{len(val_ids)} chars, need at least {need}: "
+                        f"raise --val-frac, or --val-frac 0 for none")
+    batch_size = min(config.batch_size, len(val_ids) - 1)
+    return make_batches(val_ids, config.mode, config.seq_len, batch_size, config.step,
+                        config.seed, shuffle=False)
+
+
+class Trainer:
+    """Train a CharLSTM on ``text`` (or the config's file) as ``config`` says.
+
+    checkpoint : a path to resume from (its config must equal ``config`` on the
+        fields that fix the model and data layout; see TrainConfig.for_resume)
+    out : where progress and samples go (a terminal gets a live line)
+    """
+
+    def __init__(self, config, text=None, checkpoint=None, out=None):
+        self.config = config = config.resolved()
+        self.out = out or sys.stdout
+        saved = load_checkpoint(checkpoint) if checkpoint else None
+        if text is None:
+            path = config.data or builtin_corpus_path()
+            text, what = read_text(path), path
+        else:
+            what = "text"
+        self.vocab = Vocab.from_codes(saved["vocab_codes"]) if saved else Vocab.from_text(text)
+        ids = self.vocab.encode(text, what=what)
+        train_ids, val_ids = split_train_val(ids, config.val_frac)
+        self.batches = make_batches(train_ids, config.mode, config.seq_len, config.batch_size,
+                                    config.step, config.seed)
+        self.val_batches = validation_batches(val_ids, config)
+        self.model = CharLSTM(len(self.vocab), config.hidden_size, config.num_layers,
+                              config.dropout, config.dtype, config.backend, config.seed)
+        self.optimizer = RMSprop(self.model.params, config.lr, config.rho, 1e-7, config.clip_norm)
+        self.sample_text = text[:len(train_ids)]
+        self.step, self.epoch, self.batch_index = 0, 0, 0
+        self.carry, self.best_val, self.elapsed = None, math.inf, 0.0
+        self.history, self.interrupted = [], False
+        if saved:
+            self._restore(saved, checkpoint)
+        if config.out_dir:
+            prepare_out_dir(config.out_dir, resuming=bool(saved))
+
+    # -- the loop --------------------------------------------------------------
+    def total_steps(self):
+        per_epoch = self.batches.batches_per_epoch * self.config.epochs
+        return min(per_epoch, self.config.max_steps or per_epoch)
+
+    def done(self):
+        return self.step >= self.total_steps() or self.epoch >= self.config.epochs
+
+    def run(self):
+        """Train until the epochs or max_steps are used up, or Ctrl-C. Returns history."""
+        cfg, model = self.config, self.model
+        self._print(f"training {model.num_params():,} parameters on {model.backend.name} "
+                    f"({cfg.mode} mode, vocabulary of {len(self.vocab)} chars, "
+                    f"{self.batches.batches_per_epoch} batches per epoch)")
+        self._print("config: " + json.dumps(cfg.to_dict()))
+        progress = Progress(self.out, self.total_steps(), start_step=self.step)
+        losses, chars, train_time = [], 0, 0.0
+        with _StopOnSigint() as sigint:
+            while not self.done():
+                t0 = time.perf_counter()
+                inputs, targets = self.batches.batch(self.epoch, self.batch_index)
+                loss = self._train_step(inputs, targets)
+                dt = time.perf_counter() - t0
+                losses.append(loss)
+                chars += inputs.size
+                train_time += dt
+                self.elapsed += dt
+                epoch_end = self.batch_index == 0
+                eval_due = bool(cfg.eval_every and self.step % cfg.eval_every == 0)
+                progress.update(self.step, self._epoch_float(), loss, chars / train_time)
+                if epoch_end or eval_due or self.done() or sigint.stop:
+                    self._report(float(np.mean(losses)), chars / train_time, progress)
+                    losses, chars, train_time = [], 0, 0.0
+                if epoch_end:
+                    self._end_of_epoch()
+                if sigint.stop:
+                    self.interrupted = True
+                    break
+                if epoch_end or eval_due or self.done():
+                    self._save()
+            if self.interrupted:
+                self._save()
+        progress.close()
+        if self.interrupted:
+            where = f"; saved {self._latest_path()}" if cfg.out_dir else ""
+            self._print(f"interrupted at step {self.step}{where}")
+        return self.history
+
+    def _train_step(self, inputs, targets):
+        stream = self.batches.mode == "stream"
+        loss, grads, state = self.model.loss_and_grads(inputs, targets,
+                                                       self.carry if stream else None)
+        try:
+            if not math.isfinite(loss):
+                raise FloatingPointError(f"loss is {loss}")
+            self.optimizer.step(grads)              # refuses non-finite gradients untouched
+        except FloatingPointError as exc:
+            kept = (f"; the last good checkpoint is {self._latest_path()}"
+                    if self.config.out_dir and os.path.exists(self._latest_path()) else "")
+            raise TrainingDiverged(f"training stopped at step {self.step + 1}: {exc}{kept}; "
+                                   "try a lower --lr or a --clip-norm") from None
+        self.step += 1
+        self.carry = state if stream else None
+        self.batch_index += 1
+        if self.batch_index == self.batches.batches_per_epoch:
+            self.epoch, self.batch_index, self.carry = self.epoch + 1, 0, None
+        return loss
+
+    def _epoch_float(self):
+        return self.epoch + self.batch_index / self.batches.batches_per_epoch
+
+    def _report(self, train_loss, chars_per_s, progress):
+        record = dict(step=self.step, epoch=round(self._epoch_float(), 4),
+                      train_loss=train_loss, val_loss=None, val_bpc=None,
+                      chars_per_s=round(chars_per_s, 1), elapsed_s=round(self.elapsed, 2),
+                      lr=self.optimizer.lr)
+        if self.val_batches is not None:
+            val = evaluate(self.model, self.val_batches)
+            record.update(val_loss=val, val_bpc=val / NATS_PER_BIT)
+        self.history.append(record)
+        progress.report(record)
+        if self.config.out_dir:
+            with open(os.path.join(self.config.out_dir, "metrics.jsonl"), "a") as f:
+                f.write(json.dumps(record) + "\n")
+
+    def _end_of_epoch(self):
+        cfg = self.config
+        if cfg.lr_decay_every and self.epoch % cfg.lr_decay_every == 0:
+            self.optimizer.lr *= cfg.lr_decay
+        if not cfg.sample_temperatures or not cfg.sample_length:
+            return
+        rng = np.random.default_rng([cfg.seed, self.epoch, 1])    # samples leave training alone
+        start = int(rng.integers(0, max(1, len(self.sample_text) - 40)))
+        prime = self.sample_text[start:start + 40]
+        self._print(f"----- epoch {self.epoch} samples, prime: {prime!r}")
+        for temperature in cfg.sample_temperatures:
+            text = generate(self.model, self.vocab, prime, cfg.sample_length, temperature,
+                            seed=int(rng.integers(2**31)))
+            self._print(f"----- temperature {temperature:g}:\n{text}")
+
+    # -- checkpoints -------------------------------------------------------------
+    def _latest_path(self):
+        return os.path.join(self.config.out_dir, "latest.npz")
+
+    def _save(self):
+        if not self.config.out_dir:
+            return
+        last = self.history[-1] if self.history else {}
+        meta = dict(model=self.model.config, train=self.config.to_dict(),
+                    progress=dict(step=self.step, epoch=self.epoch, batch_index=self.batch_index,
+                                  best_val=None if math.isinf(self.best_val) else self.best_val,
+                                  elapsed_s=self.elapsed, val_loss=last.get("val_loss")),
+                    rng=dict(dropout=self.model.dropout_rng.bit_generator.state))
+        latest = self._latest_path()
+        save_checkpoint(latest, params=self.model.params, vocab=self.vocab, meta=meta,
+                        optim_state=self.optimizer.state_dict(), carry=self.carry)
+        val = last.get("val_loss")
+        if val is not None and val < self.best_val and last.get("step") == self.step:
+            self.best_val = val
+            with open(latest, "rb") as src:
+                data = src.read()
+            atomic_write(os.path.join(self.config.out_dir, "best.npz"), lambda f: f.write(data))
+
+    def _restore(self, saved, checkpoint):
+        m = self.model
+        m.load_params(saved["params"], source=checkpoint)
+        self.optimizer.load_state_dict(saved["optim"])
+        if self.config.lr != saved["meta"]["train"]["lr"]:
+            self.optimizer.lr = self.config.lr                  # --lr given on resume wins
+        self.optimizer.clip_norm = self.config.clip_norm
+        progress = saved["meta"]["progress"]
+        self.step, self.epoch = progress["step"], progress["epoch"]
+        self.batch_index, self.elapsed = progress["batch_index"], progress["elapsed_s"]
+        self.best_val = math.inf if progress["best_val"] is None else progress["best_val"]
+        m.dropout_rng.bit_generator.state = saved["meta"]["rng"]["dropout"]
+        if saved["carry"] is not None:
+            self.carry = [(m.backend.asarray(h, m.dtype), m.backend.asarray(c, m.dtype))
+                          for h, c in saved["carry"]]
+
+    def _print(self, line):
+        print(line, file=self.out, flush=True)
+
+
+def prepare_out_dir(out_dir, resuming):
+    """Create the run folder; refuse to train over another run's checkpoint."""
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise UserError(f"{out_dir}: exists and is not a directory; choose another --out")
+    latest = os.path.join(out_dir, "latest.npz")
+    if not resuming and os.path.exists(latest):
+        raise UserError(f"{out_dir}: already holds a run ({latest}); continue it with "
+                        f"--resume {latest}, or choose another --out")
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"{out_dir}: cannot create the output directory: {exc.strerror}") from None
+
+
+def saved_config(checkpoint):
+    """The TrainConfig stored in a checkpoint."""
+    return TrainConfig.from_dict(load_checkpoint(checkpoint)["meta"]["train"])
+
+
+class _StopOnSigint:
+    """Ctrl-C asks the loop to stop after the current step (and save);
+    a second Ctrl-C interrupts at once."""
+
+    def __enter__(self):
+        self.stop = False
+        self._previous = None
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.stop:
+            raise KeyboardInterrupt
+        self.stop = True
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+        return False

@@ -1,0 +1,141 @@
+"""End to end, in a subprocess, as a user types it."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SMALL = ["--hidden-size", "12", "--seq-len", "16", "--batch-size", "8", "--backend", "numpy"]
+
+
+def cli(*args, check_rc=None):
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.run([sys.executable, "-m", "lstm_scratch", *map(str, args)],
+                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+    if check_rc is not None:
+        assert proc.returncode == check_rc, proc.stderr
+    return proc
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    from conftest import make_text
+    folder = tmp_path_factory.mktemp("cli")
+    corpus = folder / "corpus.txt"
+    corpus.write_text(make_text(), encoding="utf-8")
+    out = folder / "run"
+    proc = cli("train", corpus, "--out", out, "--max-steps", 12, "--eval-every", 6,
+               "--sample-length", 20, *SMALL, check_rc=0)
+    return dict(corpus=corpus, out=out, ckpt=out / "latest.npz", stdout=proc.stdout)
+
+
+def test_train_prints_config_progress_and_writes_checkpoints(trained):
+    out = trained["stdout"]
+    assert "training" in out and "parameters" in out and '"hidden_size": 12' in out
+    assert "step 6/12" in out and "step 12/12" in out and "bpc" in out
+    assert {"latest.npz", "best.npz", "metrics.jsonl"} <= set(os.listdir(trained["out"]))
+
+
+def test_sample_stdout_is_only_text(trained):
+    proc = cli("sample", trained["ckpt"], "--prime", "The king", "--length", 40, "--seed", 3,
+               check_rc=0)
+    assert proc.stdout.startswith("The king") and len(proc.stdout) == len("The king") + 40 + 1
+    assert proc.stderr == ""
+    again = cli("sample", trained["ckpt"], "--prime", "The king", "--length", 40, "--seed", 3)
+    assert again.stdout == proc.stdout
+
+
+def test_sample_greedy_and_top_k(trained):
+    greedy = cli("sample", trained["ckpt"], "--greedy", "--length", 30, check_rc=0).stdout
+    top1 = cli("sample", trained["ckpt"], "--top-k", "1", "--length", 30, "--seed", 9,
+               check_rc=0).stdout
+    assert greedy == top1
+
+
+def test_eval_json_matches_training_log(trained):
+    proc = cli("eval", trained["ckpt"], "--json", "--backend", "numpy", check_rc=0)
+    result = json.loads(proc.stdout)
+    assert set(result) == {"val_loss", "val_bpc", "chars"}
+    last = [json.loads(x) for x in (trained["out"] / "metrics.jsonl").read_text().splitlines()][-1]
+    assert result["val_loss"] == pytest.approx(last["val_loss"], rel=1e-6)
+    assert result["val_bpc"] == pytest.approx(result["val_loss"] / np.log(2))
+    human = cli("eval", trained["ckpt"], trained["corpus"], check_rc=0).stdout
+    assert "nats" in human and "bits per char" in human
+
+
+def one_line_error(proc, *fragments):
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def test_bad_data_files(tmp_path):
+    one_line_error(cli("train", tmp_path / "nope.txt"), "nope.txt: no such file")
+    one_line_error(cli("train", tmp_path), "is a directory")
+    (tmp_path / "empty.txt").write_bytes(b"")
+    one_line_error(cli("train", tmp_path / "empty.txt"), "is empty")
+    (tmp_path / "cp1252.txt").write_bytes(b"ok so far\n\x93quoted\x94")
+    one_line_error(cli("train", tmp_path / "cp1252.txt"), "not valid UTF-8 at byte 10")
+    (tmp_path / "tiny.txt").write_text("abc")
+    one_line_error(cli("train", tmp_path / "tiny.txt", "--mode", "window", "--val-frac", "0"),
+                   "too short for one window")
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["train", "--seq-len", "0"], "--seq-len must be an integer >= 1, got 0"),
+    (["train", "--dropout", "1.5"], "--dropout must be in [0, 1)"),
+    (["train", "--hiden-size", "3"], "did you mean --hidden-size?"),
+    (["train", "--seq-len", "ten"], "invalid int value: 'ten'"),
+    (["train", "--mode", "bptt"], "invalid choice: 'bptt'"),
+    (["train", "--sample-temperatures", "0.5,x"], "expected numbers separated by commas"),
+    (["sample", "missing.npz"], "missing.npz: no such checkpoint"),
+    (["frobnicate"], "invalid choice: 'frobnicate'"),
+])
+def test_bad_flags(args, fragment):
+    one_line_error(cli(*args), fragment)
+
+
+def test_bad_sampling_requests(trained, tmp_path):
+    ckpt = trained["ckpt"]
+    one_line_error(cli("sample", ckpt, "--temperature", "0"), "temperature must be")
+    one_line_error(cli("sample", ckpt, "--prime", "Zebra€"), "not in the vocabulary", "'€'")
+    one_line_error(cli("sample", ckpt, "--top-k", "0"), "top_k must be")
+    evil = tmp_path / "evil.npz"
+    np.savez(evil, magic=np.array("lstm-scratch checkpoint"), x=np.array([object()], dtype=object))
+    one_line_error(cli("sample", evil), "refusing to load it")
+    one_line_error(cli("sample", trained["corpus"]), "not an lstm-scratch checkpoint")
+
+
+def test_resume_and_refuse_overwrite(trained, tmp_path):
+    one_line_error(cli("train", trained["corpus"], "--out", trained["out"], *SMALL),
+                   "already holds a run")
+    out = tmp_path / "again"
+    cli("train", trained["corpus"], "--out", out, "--max-steps", 3, "--no-samples", *SMALL,
+        check_rc=0)
+    proc = cli("train", "--resume", out / "latest.npz", "--max-steps", 5, check_rc=0)
+    assert "step 5/5" in proc.stdout
+
+
+def test_ctrl_c_saves_and_exits_130(trained, tmp_path):
+    out = tmp_path / "interrupted"
+    env = dict(os.environ, PYTHONPATH=ROOT, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "-m", "lstm_scratch", "train", str(trained["corpus"]),
+                             "--out", str(out), "--max-steps", "100000", "--eval-every", "1",
+                             "--no-samples", *SMALL], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    deadline = time.time() + 120
+    while time.time() < deadline and "step 2/" not in proc.stdout.readline():
+        pass
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "interrupted at step" in stdout and "Traceback" not in stderr
+    from lstm_scratch.checkpoint import load_checkpoint
+    assert load_checkpoint(str(out / "latest.npz"))["meta"]["progress"]["step"] >= 2

@@ -1,0 +1,169 @@
+import json
+import os
+import signal
+
+import numpy as np
+import pytest
+
+import lstm_scratch as ls
+from lstm_scratch import UserError
+from lstm_scratch.config import TrainConfig
+from lstm_scratch.train import Trainer, TrainingDiverged, evaluate
+
+SMALL = dict(hidden_size=12, num_layers=2, dropout=0.2, seq_len=16, batch_size=8,
+             eval_every=5, sample_length=30, backend="numpy")
+
+
+def params_of(path):
+    return {k: v.copy() for k, v in ls.load(path, backend="numpy")[0].params.items()}
+
+
+@pytest.mark.parametrize("mode", ["stream", "window"])
+def test_resume_is_bit_identical(corpus_file, tmp_path, mode, capsys):
+    options = dict(SMALL, mode=mode)
+    ls.train(corpus_file, str(tmp_path / "straight"), max_steps=20, **options)
+    ls.train(corpus_file, str(tmp_path / "split"), max_steps=10, **options)
+    ls.train(corpus_file, resume=str(tmp_path / "split" / "latest.npz"), max_steps=20)
+    straight, split = params_of(tmp_path / "straight" / "latest.npz"), \
+        params_of(tmp_path / "split" / "latest.npz")
+    for name in straight:
+        np.testing.assert_array_equal(split[name], straight[name], err_msg=name)
+    capsys.readouterr()
+
+
+def test_resume_carries_across_an_epoch_boundary(corpus_file, tmp_path):
+    """Resume mid-epoch in stream mode, with the state carry and the dropout Generator."""
+    trainer = Trainer(TrainConfig(data=str(corpus_file), out_dir=None, max_steps=1, **SMALL))
+    steps = trainer.batches.batches_per_epoch + 3
+    opts = dict(SMALL, sample_temperatures=())
+    ls.train(corpus_file, str(tmp_path / "a"), max_steps=steps, **opts)
+    ls.train(corpus_file, str(tmp_path / "b"), max_steps=steps - 5, **opts)
+    ls.train(corpus_file, resume=str(tmp_path / "b" / "latest.npz"), max_steps=steps)
+    a, b = params_of(tmp_path / "a" / "latest.npz"), params_of(tmp_path / "b" / "latest.npz")
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_metrics_history_and_checkpoints(corpus_file, tmp_path, capsys):
+    out = tmp_path / "run"
+    model, vocab, history = ls.train(corpus_file, str(out), max_steps=12, **SMALL)
+    assert [r["step"] for r in history] == [5, 10, 12]
+    lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert lines == history
+    for key in ("step", "epoch", "train_loss", "val_loss", "val_bpc", "chars_per_s", "elapsed_s"):
+        assert all(r[key] is not None for r in lines), key
+    assert lines[0]["val_bpc"] == pytest.approx(lines[0]["val_loss"] / np.log(2))
+    assert (out / "latest.npz").exists() and (out / "best.npz").exists()
+    assert isinstance(model, ls.CharLSTM) and len(vocab) == model.vocab_size
+    printed = capsys.readouterr().out
+    assert "training" in printed and "parameters" in printed and "step 12/12" in printed
+
+
+def test_samples_at_each_epoch_end(corpus_file, tmp_path, capsys):
+    trainer = Trainer(TrainConfig(data=str(corpus_file), max_steps=1, **SMALL))
+    ls.train(corpus_file, None, max_steps=trainer.batches.batches_per_epoch, **SMALL)
+    printed = capsys.readouterr().out
+    for t in ("0.2", "0.5", "1", "1.2"):
+        assert f"----- temperature {t}:" in printed
+
+
+def test_best_tracks_lowest_val_loss(corpus_file, tmp_path):
+    out = tmp_path / "run"
+    _, _, history = ls.train(corpus_file, str(out), max_steps=15, lr=0.01, **SMALL)
+    best = min(history, key=lambda r: r["val_loss"])
+    model, vocab = ls.load(str(out / "best.npz"), backend="numpy")
+    trainer = Trainer(TrainConfig(data=str(corpus_file), max_steps=1, **SMALL))
+    assert vocab == trainer.vocab
+    assert evaluate(model, trainer.val_batches) == pytest.approx(best["val_loss"], rel=1e-5)
+
+
+def test_nan_stops_and_keeps_last_good_checkpoint(corpus_file, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    trainer = ls.api.make_trainer(corpus_file, str(out), max_steps=20, **SMALL)
+    real = trainer.model.loss_and_grads
+
+    def poisoned(*args, **kwargs):
+        loss, grads, state = real(*args, **kwargs)
+        return (float("nan") if trainer.step == 7 else loss), grads, state
+
+    monkeypatch.setattr(trainer.model, "loss_and_grads", poisoned)
+    with pytest.raises(TrainingDiverged, match=r"training stopped at step 8: loss is nan; "
+                                               r"the last good checkpoint is .*latest.npz"):
+        trainer.run()
+    saved = ls.checkpoint.load_checkpoint(str(out / "latest.npz"))
+    assert saved["meta"]["progress"]["step"] == 5
+    assert all(np.isfinite(v).all() for v in saved["params"].values())
+
+
+def test_nonfinite_gradient_leaves_parameters_untouched():
+    params = {"w": np.ones(3)}
+    before = params["w"].copy()
+    with pytest.raises(FloatingPointError):
+        ls.RMSprop(params).step({"w": np.array([1.0, np.inf, 0.0])})
+    np.testing.assert_array_equal(params["w"], before)
+
+
+def test_ctrl_c_saves_and_resumes(corpus_file, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    trainer = ls.api.make_trainer(corpus_file, str(out), max_steps=30, **SMALL)
+    real = trainer.model.loss_and_grads
+
+    def interrupt_at_step_8(*args, **kwargs):
+        if trainer.step == 7:
+            os.kill(os.getpid(), signal.SIGINT)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(trainer.model, "loss_and_grads", interrupt_at_step_8)
+    trainer.run()
+    assert trainer.interrupted and trainer.step == 8
+    saved = ls.checkpoint.load_checkpoint(str(out / "latest.npz"))
+    assert saved["meta"]["progress"]["step"] == 8
+    ls.train(corpus_file, str(tmp_path / "straight"), max_steps=12, **SMALL)
+    ls.train(corpus_file, resume=str(out / "latest.npz"), max_steps=12)
+    a, b = params_of(out / "latest.npz"), params_of(tmp_path / "straight" / "latest.npz")
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_refuses_to_overwrite_a_run(corpus_file, tmp_path):
+    ls.train(corpus_file, str(tmp_path / "run"), max_steps=2, **SMALL)
+    with pytest.raises(UserError, match="already holds a run"):
+        ls.train(corpus_file, str(tmp_path / "run"), max_steps=2, **SMALL)
+
+
+def test_resume_may_not_change_the_model(corpus_file, tmp_path):
+    ls.train(corpus_file, str(tmp_path / "run"), max_steps=2, **SMALL)
+    with pytest.raises(UserError, match="--hidden-size 64 conflicts with the checkpoint's 12"):
+        ls.train(corpus_file, resume=str(tmp_path / "run" / "latest.npz"), hidden_size=64)
+
+
+def test_lr_decays_each_epoch(corpus_file):
+    trainer = Trainer(TrainConfig(data=str(corpus_file), max_steps=1, **SMALL))
+    steps = 2 * trainer.batches.batches_per_epoch
+    trainer = ls.api.make_trainer(corpus_file, None, max_steps=steps, lr_decay=0.5,
+                                  lr_decay_every=1, sample_temperatures=(), **SMALL)
+    history = trainer.run()
+    assert history[-1]["lr"] == pytest.approx(0.5e-3)      # the lr used in the second epoch
+    assert trainer.optimizer.lr == pytest.approx(0.25e-3)
+
+
+@pytest.mark.parametrize("options, match", [
+    (dict(seq_len=0), "--seq-len must be an integer >= 1"),
+    (dict(dropout=1.0), r"--dropout must be in \[0, 1\)"),
+    (dict(lr=-1.0), "--lr must be > 0"),
+    (dict(val_frac=1.0), r"--val-frac must be in \[0, 1\)"),
+    (dict(mode="bptt"), "--mode must be one of window, stream"),
+    (dict(sample_temperatures=(0.5, 0.0)), "--sample-temperatures must be numbers > 0"),
+    (dict(val_frac=0.001, mode="window"), r"the validation part .* has \d+ chars, need at least 17"),
+    (dict(batch_size=100000), "text too short for 100000 streams"),
+    (dict(hidden_size=8, colour="red"), "unknown training option"),
+])
+def test_bad_options(corpus_file, options, match):
+    with pytest.raises(UserError, match=match):
+        ls.train(corpus_file, None, max_steps=1, **dict(SMALL, **options))
+
+
+def test_train_on_a_string_and_float64(capsys):
+    from conftest import make_text
+    model, vocab, history = ls.train(make_text(50), None, max_steps=3, dtype="float64",
+                                      **dict(SMALL, eval_every=3))
+    assert model.params["Wx0"].dtype == np.float64 and len(history) == 1
+    capsys.readouterr()
