@@ -44,6 +44,7 @@ class TrainConfig:
     seed: int = 0
     backend: str = "auto"
     dtype: str = "float32"
+    threads: Optional[int] = None       # CPU worker threads splitting each batch; None = auto
 
     def resolved(self):
         """A copy with the mode-dependent defaults filled in, checked."""
@@ -67,7 +68,7 @@ class TrainConfig:
             need(isinstance(value, int) and value >= (0 if name == "sample_length" else 1),
                  name.replace("_", "-"),
                  "an integer >= " + ("0" if name == "sample_length" else "1"), value)
-        for name in ("max_steps", "eval_every", "lr_decay_every"):
+        for name in ("max_steps", "eval_every", "lr_decay_every", "threads"):
             value = getattr(self, name)
             need(value is None or (isinstance(value, int) and value >= 1),
                  name.replace("_", "-"), "an integer >= 1", value)

@@ -27,7 +27,7 @@ GPU models with the same seed start identical.
 """
 import numpy as np
 
-from .backend import get_backend
+from .backend import dropout_mask, get_backend
 from .errors import UserError
 from .nn import (affine_backward, affine_forward, dropout_backward,
                  dropout_forward, gate_slice, log_softmax, lstm_backward,
@@ -147,28 +147,53 @@ class CharLSTM:
         Returns (loss: float, mean nats per target; grads: dict with the keys
         of ``params``; state: the final (h, c) per layer, detached).
         """
-        loss, caches, state = self._forward(inputs, targets, state, train, dropout_rng)
-        return float(loss), self._backward(caches), state
+        ids, targets = self._check_batch(inputs, targets)
+        masks = self.dropout_masks(ids.shape[0], ids.shape[1], targets.ndim == 1,
+                                   self.dropout_rng if dropout_rng is None else dropout_rng,
+                                   train)
+        return self._loss_and_grads(ids, targets, state, masks)
 
     def loss(self, inputs, targets, state=None):
         """Evaluation loss (no dropout, no gradients): (loss: float, final state)."""
-        loss, _, state = self._forward(inputs, targets, state, train=False, dropout_rng=None)
+        ids, targets = self._check_batch(inputs, targets)
+        loss, _, state = self._forward(ids, targets, state, [None] * self.num_layers)
         return float(loss), state
 
-    def _forward(self, inputs, targets, state, train, dropout_rng):
+    def dropout_masks(self, T, B, many_to_one, rng, train=True, map_fn=map):
+        """One inverted-dropout mask per layer, (T, B, H), or (1, B, H) for the top
+        layer of a many-to-one batch; None where dropout is off.
+
+        Each layer's mask comes from its own child Generator, seeded by one
+        draw from ``rng``: the masks can then be drawn in parallel (``map_fn``)
+        and still be the same whatever the number of workers.
+        """
+        if not train or self.dropout == 0.0:
+            return [None] * self.num_layers
+        L, H = self.num_layers, self.hidden_size
+        seeds = rng.integers(0, 2**63 - 1, size=L)
+        shapes = [(1 if many_to_one and l == L - 1 else T, B, H) for l in range(L)]
+        return list(map_fn(lambda k: dropout_mask(np.random.default_rng(seeds[k]), shapes[k],
+                                                  1.0 - self.dropout, self.dtype, self.backend.xp),
+                           range(L)))
+
+    def _loss_and_grads(self, ids, targets, state, masks, dloss=1.0):
+        """loss_and_grads on a checked, time-major batch ids (T, B) with given masks.
+        The gradients are those of ``dloss * loss`` (a shard's weight in a split batch)."""
+        loss, caches, state = self._forward(ids, targets, state, masks)
+        return float(loss), self._backward(caches, dloss), state
+
+    def _forward(self, ids, targets, state, masks):
         xp, P = self.backend.xp, self.params
-        ids, targets = self._check_batch(inputs, targets)
         T, B = ids.shape
         many_to_one = targets.ndim == 1
         if state is None:
             state = self.init_state(B)
-        rng = self.dropout_rng if dropout_rng is None else dropout_rng
         x, layer_caches, final_state = ids, [], []
         for l in range(self.num_layers):
             h0, c0 = state[l]
             h, (hT, cT), lstm_cache = lstm_forward(x, h0, c0, P[f"Wx{l}"], P[f"Wh{l}"], P[f"b{l}"])
             top = h[-1:] if (many_to_one and l == self.num_layers - 1) else h   # (T', B, H)
-            x, mask = dropout_forward(top, self.dropout, rng, train)
+            x, mask = dropout_forward(top, masks[l])
             layer_caches.append((lstm_cache, mask, top.shape[0]))
             final_state.append((hT.copy(), cT.copy()))      # copies: the caches can be freed
         z, head_cache = affine_forward(x, P["Wy"], P["by"])                 # (T', B, V)
@@ -177,11 +202,11 @@ class CharLSTM:
             z.reshape(-1, self.vocab_size), xp.ascontiguousarray(targets_tm).reshape(-1))
         return loss, (layer_caches, head_cache, ce_cache, T), final_state
 
-    def _backward(self, caches):
+    def _backward(self, caches, dloss=1.0):
         layer_caches, head_cache, ce_cache, T = caches
         xp = self.backend.xp
         grads = {}
-        dz = softmax_cross_entropy_backward(1.0, ce_cache)
+        dz = softmax_cross_entropy_backward(dloss, ce_cache)
         dx, grads["Wy"], grads["by"] = affine_backward(
             dz.reshape(head_cache.x.shape[:-1] + (self.vocab_size,)), head_cache)
         for l in reversed(range(self.num_layers)):

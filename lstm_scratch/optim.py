@@ -20,11 +20,13 @@ class RMSprop:
     params : dict name -> array (the model's ``params``)
     lr : learning rate; rho : decay of the running mean of g²; eps : added to √v
     clip_norm : None, or the largest global gradient norm let through
+    map_fn : optional parallel ``map(fn, items)`` (e.g. ThreadedDataParallel.map)
+        to update slices of the parameters on several cores
     Defaults are Keras's (lr 1e-3, rho 0.9, eps 1e-7); with ``alpha=rho`` they
     match ``torch.optim.RMSprop`` exactly.
     """
 
-    def __init__(self, params, lr=1e-3, rho=0.9, eps=1e-7, clip_norm=None):
+    def __init__(self, params, lr=1e-3, rho=0.9, eps=1e-7, clip_norm=None, map_fn=None):
         if not lr > 0:
             raise UserError(f"lr must be > 0, got {lr!r}")
         if not 0.0 <= rho < 1.0:
@@ -34,8 +36,10 @@ class RMSprop:
         if clip_norm is not None and not clip_norm > 0:
             raise UserError(f"clip_norm must be > 0 (or None), got {clip_norm!r}")
         self.params = params
+        self.map_fn = map_fn
         self.lr, self.rho, self.eps, self.clip_norm = float(lr), float(rho), float(eps), clip_norm
         self.v = {name: array_module(p).zeros_like(p) for name, p in params.items()}
+        self._scratch = {name: array_module(p).empty_like(p) for name, p in params.items()}
         self.steps = 0
 
     def step(self, grads):
@@ -46,20 +50,33 @@ class RMSprop:
         gradient is not finite.
         """
         xp = array_module(next(iter(self.params.values())))
-        norm = float(np.sqrt(sum(float((g * g).sum()) for g in grads.values())))
+        norm = float(np.sqrt(sum(float(xp.vdot(g.ravel(), g.ravel())) for g in grads.values())))
         if not np.isfinite(norm):
             raise FloatingPointError(f"gradient norm is {norm}")
         scale = 1.0
         if self.clip_norm is not None and norm > self.clip_norm:
             scale = self.clip_norm / norm
-        for name, p in self.params.items():
-            g = grads[name] * p.dtype.type(scale) if scale != 1.0 else grads[name]
-            v = self.v[name]
-            v *= self.rho
-            v += (1.0 - self.rho) * g * g                   # v ← ρ v + (1-ρ) g²
-            p -= self.lr * g / (xp.sqrt(v) + self.eps)      # p ← p - lr g / (√v + ε)
+        work = [(name, rows) for name, p in self.params.items() for rows in _row_chunks(p)]
+        list((self.map_fn or map)(lambda item: self._update(*item, grads[item[0]], scale), work))
         self.steps += 1
         return norm
+
+    def _update(self, name, rows, g, scale):
+        """The update of rows ``rows`` of parameter ``name`` (all of it for small ones)."""
+        xp = array_module(g)
+        p, v, tmp, g = self.params[name][rows], self.v[name][rows], self._scratch[name][rows], g[rows]
+        if scale != 1.0:
+            g = g * p.dtype.type(scale)
+        # In place, into buffers made once: these arrays are as big as the model.
+        v *= self.rho
+        xp.multiply(g, g, out=tmp)
+        tmp *= 1.0 - self.rho
+        v += tmp                                            # v ← ρ v + (1-ρ) g²
+        xp.sqrt(v, out=tmp)
+        tmp += self.eps
+        xp.divide(g, tmp, out=tmp)
+        tmp *= self.lr
+        p -= tmp                                            # p ← p - lr g / (√v + ε)
 
     def state_dict(self):
         """Everything needed to resume exactly, as host NumPy arrays and numbers."""
@@ -80,3 +97,12 @@ class RMSprop:
         self.steps = int(state["steps"])
         clip = float(state["clip_norm"])
         self.clip_norm = None if clip < 0 else clip
+
+
+def _row_chunks(p, max_elements=1 << 18):
+    """Row slices of about ``max_elements`` each, so that a parallel map can
+    spread one big parameter over several cores."""
+    if p.ndim == 0 or p.size <= max_elements:
+        return [slice(None)]
+    rows_per_chunk = max(1, max_elements // (p.size // p.shape[0]))
+    return [slice(lo, lo + rows_per_chunk) for lo in range(0, p.shape[0], rows_per_chunk)]

@@ -23,6 +23,7 @@ from .data import Vocab, make_batches, read_text, split_train_val, builtin_corpu
 from .errors import UserError
 from .model import CharLSTM
 from .optim import RMSprop
+from .parallel import ThreadedDataParallel, auto_workers
 from .progress import Progress
 from .sampling import generate
 
@@ -35,6 +36,8 @@ class TrainingDiverged(UserError):
 
 def evaluate(model, batches):
     """Mean loss in nats per target over every batch of ``batches`` (no dropout).
+
+    model : a CharLSTM, or anything with its ``loss`` (a ThreadedDataParallel)
 
     Stream batches carry the state from chunk to chunk, as in training.
     """
@@ -86,7 +89,10 @@ class Trainer:
         self.val_batches = validation_batches(val_ids, config)
         self.model = CharLSTM(len(self.vocab), config.hidden_size, config.num_layers,
                               config.dropout, config.dtype, config.backend, config.seed)
-        self.optimizer = RMSprop(self.model.params, config.lr, config.rho, 1e-7, config.clip_norm)
+        workers = config.threads or auto_workers(self.model, config.batch_size)
+        self.runner = ThreadedDataParallel(self.model, workers)   # loss_and_grads on N cores
+        self.optimizer = RMSprop(self.model.params, config.lr, config.rho, 1e-7, config.clip_norm,
+                                 map_fn=self.runner.map)
         self.sample_text = text[:len(train_ids)]
         self.step, self.epoch, self.batch_index = 0, 0, 0
         self.carry, self.best_val, self.elapsed = None, math.inf, 0.0
@@ -108,6 +114,7 @@ class Trainer:
         """Train until the epochs or max_steps are used up, or Ctrl-C. Returns history."""
         cfg, model = self.config, self.model
         self._print(f"training {model.num_params():,} parameters on {model.backend.name} "
+                    f"with {self.runner.workers} worker thread(s) "
                     f"({cfg.mode} mode, vocabulary of {len(self.vocab)} chars, "
                     f"{self.batches.batches_per_epoch} batches per epoch)")
         self._print("config: " + json.dumps(cfg.to_dict()))
@@ -146,7 +153,7 @@ class Trainer:
 
     def _train_step(self, inputs, targets):
         stream = self.batches.mode == "stream"
-        loss, grads, state = self.model.loss_and_grads(inputs, targets,
+        loss, grads, state = self.runner.loss_and_grads(inputs, targets,
                                                        self.carry if stream else None)
         try:
             if not math.isfinite(loss):
@@ -173,7 +180,7 @@ class Trainer:
                       chars_per_s=round(chars_per_s, 1), elapsed_s=round(self.elapsed, 2),
                       lr=self.optimizer.lr)
         if self.val_batches is not None:
-            val = evaluate(self.model, self.val_batches)
+            val = evaluate(self.runner, self.val_batches)
             record.update(val_loss=val, val_bpc=val / NATS_PER_BIT)
         self.history.append(record)
         progress.report(record)

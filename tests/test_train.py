@@ -79,13 +79,13 @@ def test_best_tracks_lowest_val_loss(corpus_file, tmp_path):
 def test_nan_stops_and_keeps_last_good_checkpoint(corpus_file, tmp_path, monkeypatch):
     out = tmp_path / "run"
     trainer = ls.api.make_trainer(corpus_file, str(out), max_steps=20, **SMALL)
-    real = trainer.model.loss_and_grads
+    real = trainer.runner.loss_and_grads
 
     def poisoned(*args, **kwargs):
         loss, grads, state = real(*args, **kwargs)
         return (float("nan") if trainer.step == 7 else loss), grads, state
 
-    monkeypatch.setattr(trainer.model, "loss_and_grads", poisoned)
+    monkeypatch.setattr(trainer.runner, "loss_and_grads", poisoned)
     with pytest.raises(TrainingDiverged, match=r"training stopped at step 8: loss is nan; "
                                                r"the last good checkpoint is .*latest.npz"):
         trainer.run()
@@ -105,14 +105,14 @@ def test_nonfinite_gradient_leaves_parameters_untouched():
 def test_ctrl_c_saves_and_resumes(corpus_file, tmp_path, monkeypatch):
     out = tmp_path / "run"
     trainer = ls.api.make_trainer(corpus_file, str(out), max_steps=30, **SMALL)
-    real = trainer.model.loss_and_grads
+    real = trainer.runner.loss_and_grads
 
     def interrupt_at_step_8(*args, **kwargs):
         if trainer.step == 7:
             os.kill(os.getpid(), signal.SIGINT)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(trainer.model, "loss_and_grads", interrupt_at_step_8)
+    monkeypatch.setattr(trainer.runner, "loss_and_grads", interrupt_at_step_8)
     trainer.run()
     assert trainer.interrupted and trainer.step == 8
     saved = ls.checkpoint.load_checkpoint(str(out / "latest.npz"))

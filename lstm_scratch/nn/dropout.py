@@ -5,23 +5,22 @@
 
 Scaling by 1/keep at training time keeps E[y] = x, so nothing changes at
 test time (y = x). The mask m is the whole cache: backward is dx = dy ⊙ m.
+
+The mask is drawn by ``backend.dropout_mask(rng, shape, keep, dtype, xp)`` from
+an explicit host Generator, so a batch split across workers can be given
+slices of one mask and compute exactly what the whole batch would.
 """
-from ..backend import array_module, dropout_mask
 
 
-def dropout_forward(x, p, rng, train=True):
-    """y = x ⊙ m with a fresh mask drawn from ``rng``.
+def dropout_forward(x, mask):
+    """y = x ⊙ m.
 
     x : any shape, float
-    p : drop probability in [0, 1)
-    rng : numpy.random.Generator (host); used only when train and p > 0
-    Returns y (same shape and dtype as x) and the cache (the mask, or None
-    when dropout is the identity).
+    mask : same shape and dtype as x, from ``backend.dropout_mask`` (values
+        0 or 1/keep); None means dropout is off (evaluation, or p = 0)
+    Returns y and the cache (the mask).
     """
-    if not train or p == 0.0:
-        return x, None
-    mask = dropout_mask(rng, x.shape, 1.0 - p, x.dtype, array_module(x))
-    return x * mask, mask
+    return (x, None) if mask is None else (x * mask, mask)
 
 
 def dropout_backward(dy, mask):

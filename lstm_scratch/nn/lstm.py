@@ -32,7 +32,7 @@ from typing import NamedTuple
 from ..backend import array_module
 from .affine import (affine_backward, affine_forward, onehot_affine_backward,
                      onehot_affine_forward)
-from .gates import split_gates
+from .gates import gate_slice, split_gates
 
 
 class LSTMCache(NamedTuple):
@@ -51,19 +51,19 @@ def is_ids(x):
     return x.dtype.kind in "iu"
 
 
-def _activate_gates(a):
-    """In place: i, f, o = σ(·) and g = tanh(·) on one fused (N, 4H) block.
+def _sigmoid_via_tanh(H, dtype, xp):
+    """Per-column (4H,) scale and shift such that, for the fused block a,
 
-    σ(z) = 0.5 tanh(0.5 z) + 0.5 never overflows (exp(-z) would for z << 0).
+        scale ⊙ tanh(scale ⊙ a) + shift  =  σ(a_i) | σ(a_f) | tanh(a_g) | σ(a_o)
+
+    because σ(z) = 0.5 tanh(0.5 z) + 0.5 (scale 0.5, shift 0.5; for g: 1, 0).
+    This form never overflows, and one tanh call covers all four gates.
     """
-    xp = array_module(a)
-    i, f, g, o = split_gates(a)
-    for s in (i, f, o):
-        s *= 0.5
-        xp.tanh(s, out=s)
-        s *= 0.5
-        s += 0.5
-    xp.tanh(g, out=g)
+    scale = xp.full(4 * H, 0.5, dtype=dtype)
+    shift = xp.full(4 * H, 0.5, dtype=dtype)
+    scale[gate_slice("g", H)] = 1.0
+    shift[gate_slice("g", H)] = 0.0
+    return scale, shift
 
 
 def lstm_forward(x, h0, c0, Wx, Wh, b):
@@ -85,17 +85,28 @@ def lstm_forward(x, h0, c0, Wx, Wh, b):
         gates, x_cache = onehot_affine_forward(x, Wx, b)    # (T, N, 4H)
     else:
         gates, x_cache = affine_forward(x, Wx, b)           # (T, N, 4H)
+    # The 0.5 inside σ(z) = 0.5 tanh(0.5 z) + 0.5 is applied to both terms of
+    # a_t up front: to x_t Wx + b for all t at once, and to a scaled copy of Wh.
+    scale, shift = _sigmoid_via_tanh(H, Wh.dtype, xp)
+    gates *= scale
+    Wh_scaled = Wh * scale                                  # (H, 4H), this call only
+    hWh = xp.empty((N, 4 * H), dtype=Wh.dtype)              # reused every step
     c = xp.empty((T, N, H), dtype=Wh.dtype)
     tanh_c = xp.empty_like(c)
     h = xp.empty_like(c)
+    ig = xp.empty((N, H), dtype=Wh.dtype)
     h_prev, c_prev = h0, c0
     for t in range(T):
         a = gates[t]                                        # (N, 4H) view
-        a += h_prev @ Wh                                    # a_t = x_t Wx + b + h_{t-1} Wh
-        _activate_gates(a)                                  # now holds i_t | f_t | g_t | o_t
+        xp.matmul(h_prev, Wh_scaled, out=hWh)
+        a += hWh                                            # (scaled) a_t = x_t Wx + b + h_{t-1} Wh
+        xp.tanh(a, out=a)
+        a *= scale
+        a += shift                                          # now holds i_t | f_t | g_t | o_t
         i, f, g, o = split_gates(a)
         xp.multiply(f, c_prev, out=c[t])                    # c_t = f_t ⊙ c_{t-1}
-        c[t] += i * g                                       #     + i_t ⊙ g_t
+        xp.multiply(i, g, out=ig)
+        c[t] += ig                                          #     + i_t ⊙ g_t
         xp.tanh(c[t], out=tanh_c[t])
         xp.multiply(o, tanh_c[t], out=h[t])                 # h_t = o_t ⊙ tanh(c_t)
         h_prev, c_prev = h[t], c[t]
@@ -117,26 +128,37 @@ def lstm_backward(dh, cache, dhT=None, dcT=None):
     xp = array_module(Wh)
     T, N, H = h.shape
     da = xp.empty_like(gates)                               # (T, N, 4H) ∂L/∂a_t
-    dh_next = xp.zeros_like(h0) if dhT is None else dhT   # ∂L/∂h_t via h_t's use at t+1
-    dc_next = xp.zeros_like(c0) if dcT is None else dcT   # ∂L/∂c_t via c_{t+1}
+    dh_next = xp.zeros_like(h0) if dhT is None else dhT     # ∂L/∂h_t via h_t's use at t+1
+    dc_next = xp.zeros_like(c0) if dcT is None else dcT     # ∂L/∂c_t via c_{t+1}
+    # Scratch (N, H) buffers reused every step: no allocation inside the loop.
+    dh_t, dc, tmp = (xp.empty_like(h0) for _ in range(3))
     for t in reversed(range(T)):
         i, f, g, o = split_gates(gates[t])
         da_i, da_f, da_g, da_o = split_gates(da[t])
         c_prev = c[t - 1] if t > 0 else c0
-        dh_t = dh[t] + dh_next                              # both uses of h_t
+        xp.add(dh[t], dh_next, out=dh_t)                    # both uses of h_t
         # h_t = o_t ⊙ tanh(c_t)
-        do = dh_t * tanh_c[t]
-        dc = dh_t * o * (1 - tanh_c[t] ** 2) + dc_next      # tanh' = 1 - tanh²
+        xp.multiply(dh_t, tanh_c[t], out=da_o)              # do = dh_t ⊙ tanh(c_t)
+        xp.multiply(tanh_c[t], tanh_c[t], out=tmp)
+        xp.subtract(1, tmp, out=tmp)                        # tanh' = 1 - tanh²
+        tmp *= o
+        tmp *= dh_t
+        xp.add(tmp, dc_next, out=dc)                        # dc = dh_t ⊙ o_t ⊙ tanh'(c_t) + dc_next
         # c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
-        di, df, dg = dc * g, dc * c_prev, dc * i
-        dc_next = dc * f
+        xp.multiply(dc, g, out=da_i)                        # di = dc ⊙ g_t
+        xp.multiply(dc, c_prev, out=da_f)                   # df = dc ⊙ c_{t-1}
+        xp.multiply(dc, i, out=da_g)                        # dg = dc ⊙ i_t
+        dc_next = xp.multiply(dc, f, out=dc_next if dc_next is not dcT else None)
         # i, f, o = σ(a), g = tanh(a): derivatives from the outputs, σ' = σ(1-σ)
-        xp.multiply(di, i * (1 - i), out=da_i)
-        xp.multiply(df, f * (1 - f), out=da_f)
-        xp.multiply(dg, 1 - g ** 2, out=da_g)
-        xp.multiply(do, o * (1 - o), out=da_o)
+        for d, s in ((da_i, i), (da_f, f), (da_o, o)):
+            xp.subtract(1, s, out=tmp)
+            tmp *= s
+            d *= tmp
+        xp.multiply(g, g, out=tmp)
+        xp.subtract(1, tmp, out=tmp)
+        da_g *= tmp
         # a_t = ... + h_{t-1} Wh
-        dh_next = da[t] @ Wh.T
+        dh_next = xp.matmul(da[t], Wh.T, out=dh_next if dh_next is not dhT else None)
     # a_t = ... + h_{t-1} Wh for all t: dWh = Σ_t h_{t-1}ᵀ da_t, as two GEMMs
     dWh = h0.T @ da[0]
     if T > 1:

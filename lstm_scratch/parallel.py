@@ -1,0 +1,130 @@
+"""Data parallelism on one machine: each batch split across CPU threads.
+
+NumPy's elementwise ufuncs use one core, so while one step's tanh runs, the
+other cores idle; and a small recurrent GEMM does not keep several cores
+busy either. Splitting the *batch* fixes both: worker k takes a contiguous
+block of batch rows (with its rows of the carried state and of the dropout
+masks), runs the whole forward and backward with BLAS held to one thread,
+and the gradients are combined weighted by each shard's share of targets::
+
+    L = Σ_k (n_k / n) L_k        dθ = Σ_k (n_k / n) dθ_k
+
+which is the whole batch's loss and gradient, up to float rounding. The
+masks are drawn once for the whole batch, so the result does not depend on
+the number of workers. This is the same shape as data parallelism across
+GPUs or machines: only the all-reduce changes.
+"""
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+from threadpoolctl import ThreadpoolController
+
+_BLAS = None
+
+
+def _blas_controller():
+    global _BLAS                    # inspecting the loaded BLAS libraries costs ~10 ms: once
+    if _BLAS is None:
+        _BLAS = ThreadpoolController()
+    return _BLAS
+
+
+def available_cores():
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:          # not on Linux
+        return os.cpu_count() or 1
+
+
+def auto_workers(model, batch_size):
+    """How many threads pay off: several for a wide NumPy model, one otherwise.
+
+    Below H = 256 the per-step Python overhead, not arithmetic, dominates and
+    threads contend for the interpreter (bench/README.md has the figures).
+    """
+    if model.backend.name != "numpy" or model.hidden_size < 256:
+        return 1
+    return max(1, min(available_cores(), batch_size // 8))
+
+
+class ThreadedDataParallel:
+    """``loss_and_grads`` and ``loss`` of a CharLSTM, computed by ``workers`` threads.
+
+    With workers = 1 it is the model's own computation, unchanged.
+    """
+
+    def __init__(self, model, workers=1):
+        self.model, self.workers = model, max(1, int(workers))
+        self._pool = ThreadPoolExecutor(self.workers) if self.workers > 1 else None
+
+    def loss_and_grads(self, inputs, targets, state=None, train=True, dropout_rng=None):
+        """As CharLSTM.loss_and_grads."""
+        m = self.model
+        ids, targets = m._check_batch(inputs, targets)
+        rng = m.dropout_rng if dropout_rng is None else dropout_rng
+        masks = m.dropout_masks(ids.shape[0], ids.shape[1], targets.ndim == 1, rng, train,
+                                map_fn=self.map)
+        shards = self._shards(ids, targets, state, masks)
+        if len(shards) == 1:
+            return m._loss_and_grads(ids, targets, state, masks)
+        weights = [shard[1].size / targets.size for shard in shards]
+        # Each shard's gradient comes out already scaled by its weight n_k / n.
+        results = self._map_blas1(lambda k: m._loss_and_grads(*shards[k], dloss=weights[k]),
+                                  range(len(shards)))
+        loss = sum(w * r[0] for w, r in zip(weights, results))
+        grads = results[0][1]
+        for name, g in grads.items():
+            for r in results[1:]:
+                g += r[1][name]
+        return loss, grads, self._join_states([r[2] for r in results])
+
+    def loss(self, inputs, targets, state=None):
+        """As CharLSTM.loss."""
+        m = self.model
+        ids, targets = m._check_batch(inputs, targets)
+        masks = [None] * m.num_layers
+        shards = self._shards(ids, targets, state, masks)
+        results = self._map_blas1(lambda shard: m._forward(*shard)[::2], shards)
+        loss = sum(float(r[0]) * shard[1].size for r, shard in zip(results, shards)) / targets.size
+        return loss, self._join_states([r[1] for r in results])
+
+    def _shards(self, ids, targets, state, masks):
+        """Per worker: (ids (T, b), targets (b,) or (b, T), state rows, mask rows)."""
+        B = ids.shape[1]
+        k = min(self.workers, B)
+        if k == 1:
+            return [(ids, targets, state, masks)]
+        bounds = np.linspace(0, B, k + 1).astype(int)
+        shards = []
+        for lo, hi in zip(bounds[:-1], bounds[1:]):
+            rows = slice(lo, hi)
+            shards.append((ids[:, rows], targets[rows],
+                           None if state is None else [(h[rows], c[rows]) for h, c in state],
+                           [None if mk is None else mk[:, rows] for mk in masks]))
+        return shards
+
+    def map(self, fn, items):
+        """``list(map(fn, items))`` on the workers (for elementwise work, which
+        releases the GIL: dropout masks, the optimizer update)."""
+        items = list(items)
+        if self._pool is None or len(items) == 1:
+            return [fn(item) for item in items]
+        return list(self._pool.map(fn, items))
+
+    def _map_blas1(self, fn, items):
+        """``map`` with BLAS held to one thread per worker: the workers are the parallelism."""
+        items = list(items)
+        if self._pool is None or len(items) == 1:
+            return [fn(item) for item in items]
+        with _blas_controller().limit(limits=1, user_api="blas"):
+            return list(self._pool.map(fn, items))
+
+    def _join_states(self, states):
+        xp = self.model.backend.xp
+        return [(xp.concatenate([s[l][0] for s in states]), xp.concatenate([s[l][1] for s in states]))
+                for l in range(self.model.num_layers)]
+
+    def close(self):
+        if self._pool is not None:
+            self._pool.shutdown()
