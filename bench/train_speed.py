@@ -16,8 +16,8 @@ from lstm_scratch import CharLSTM, RMSprop
 from lstm_scratch.parallel import ThreadedDataParallel, auto_workers
 
 
-def ours_step(cfg, workers, seed=0):
-    model = CharLSTM(V, cfg["H"], cfg["L"], dropout=cfg["p"], seed=seed)
+def ours_step(cfg, workers, seed=0, backend="numpy"):
+    model = CharLSTM(V, cfg["H"], cfg["L"], dropout=cfg["p"], seed=seed, backend=backend)
     runner = ThreadedDataParallel(model, workers)
     opt = RMSprop(model.params, map_fn=runner.map)
     rng = np.random.default_rng(seed)
@@ -30,18 +30,21 @@ def ours_step(cfg, workers, seed=0):
         opt.step(grads)
         if not cfg["many_to_one"]:
             state[0] = new_state
+        if backend == "cupy":
+            model.backend.xp.cuda.Device().synchronize()
     return step
 
 
-def torch_step(torch, cfg, seed=0):
+def torch_step(torch, cfg, seed=0, device="cpu"):
     torch.manual_seed(seed)
-    lstm = torch.nn.LSTM(V, cfg["H"], cfg["L"], dropout=cfg["p"], batch_first=True)
-    drop, fc = torch.nn.Dropout(cfg["p"]), torch.nn.Linear(cfg["H"], V)
+    lstm = torch.nn.LSTM(V, cfg["H"], cfg["L"], dropout=cfg["p"], batch_first=True).to(device)
+    drop, fc = torch.nn.Dropout(cfg["p"]), torch.nn.Linear(cfg["H"], V).to(device)
     params = list(lstm.parameters()) + list(fc.parameters())
     opt = torch.optim.RMSprop(params, lr=1e-3, alpha=0.9, eps=1e-7)
     rng = np.random.default_rng(seed)
-    x = torch.tensor(rng.integers(0, V, (cfg["B"], cfg["T"])))
-    y = torch.tensor(rng.integers(0, V, (cfg["B"],) if cfg["many_to_one"] else (cfg["B"], cfg["T"])))
+    x = torch.tensor(rng.integers(0, V, (cfg["B"], cfg["T"])), device=device)
+    y = torch.tensor(rng.integers(0, V, (cfg["B"],) if cfg["many_to_one"] else (cfg["B"], cfg["T"])),
+                     device=device)
     state = [None]
 
     def step():
@@ -54,6 +57,8 @@ def torch_step(torch, cfg, seed=0):
             state[0] = (h.detach(), c.detach())
         loss.backward()
         opt.step()
+        if device != "cpu":
+            torch.cuda.synchronize()
     return step
 
 

@@ -14,6 +14,7 @@ host generator only seeds the device draw, so resuming is exact on both.
 """
 from __future__ import annotations
 
+import functools
 import sys
 
 import numpy as np
@@ -109,6 +110,15 @@ def dropout_mask(rng, shape, keep, dtype, xp=np):
         seed = int(rng.integers(0, 2**63 - 1))
         u = xp.random.default_rng(seed).random(shape, dtype=dtype)
     return (u < keep).astype(dtype) * dtype.type(1.0 / keep)
+
+
+@functools.lru_cache(maxsize=None)
+def elementwise_kernel(xp, in_params, out_params, operation, name):
+    """A compiled ``cupy.ElementwiseKernel`` (built once per signature), or None
+    on NumPy, where the caller runs its plain array code instead."""
+    if xp is np:
+        return None
+    return xp.ElementwiseKernel(in_params, out_params, operation, name)
 
 
 def _scatter_add_rows_numpy(dst, rows, src):

@@ -16,6 +16,7 @@ import numpy as np
 from .backend import to_host
 from .errors import UserError
 from .nn import log_softmax
+from .stepper import Stepper
 
 
 def check_sampling_options(length, temperature, greedy, top_k):
@@ -58,6 +59,7 @@ def generate_iter(model, vocab, prime="", length=500, temperature=1.0, greedy=Fa
     else:
         prime_ids = np.array([rng.integers(len(vocab))], dtype=np.int32)
     z, state = model.logits(prime_ids[None, :])             # the whole prime in one pass
+    step = Stepper(model, state)
     for _ in range(length):
         z_host = to_host(z[0])
         if greedy:
@@ -65,7 +67,7 @@ def generate_iter(model, vocab, prime="", length=500, temperature=1.0, greedy=Fa
         else:
             k = draw(next_char_distribution(z_host, temperature, top_k), rng)
         yield vocab.chars[k]
-        z, state = model.logits(np.array([[k]], dtype=np.int32), state)
+        z = step(np.array([k]))
 
 
 def generate(model, vocab, prime="", length=500, temperature=1.0, greedy=False,

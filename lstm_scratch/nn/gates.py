@@ -19,7 +19,12 @@ def gate_slice(name, H):
     return slice(k * H, (k + 1) * H)
 
 
+# Block positions of i, f, g, o: split_gates runs every time step, so no lookups there.
+_I, _F, _G, _O = (GATE_ORDER.index(name) for name in "ifgo")
+
+
 def split_gates(a):
     """Views ``(i, f, g, o)`` of a fused (..., 4H) block, each (..., H)."""
     H = a.shape[-1] // 4
-    return tuple(a[..., gate_slice(name, H)] for name in GATE_ORDER)
+    return (a[..., _I * H:(_I + 1) * H], a[..., _F * H:(_F + 1) * H],
+            a[..., _G * H:(_G + 1) * H], a[..., _O * H:(_O + 1) * H])

@@ -32,6 +32,7 @@ from typing import NamedTuple
 from ..backend import array_module
 from .affine import (affine_backward, affine_forward, onehot_affine_backward,
                      onehot_affine_forward)
+from .fused import cell_backward_kernel, cell_forward_kernel
 from .gates import gate_slice, split_gates
 
 
@@ -51,7 +52,7 @@ def is_ids(x):
     return x.dtype.kind in "iu"
 
 
-def _sigmoid_via_tanh(H, dtype, xp):
+def sigmoid_via_tanh(H, dtype, xp):
     """Per-column (4H,) scale and shift such that, for the fused block a,
 
         scale ⊙ tanh(scale ⊙ a) + shift  =  σ(a_i) | σ(a_f) | tanh(a_g) | σ(a_o)
@@ -66,15 +67,42 @@ def _sigmoid_via_tanh(H, dtype, xp):
     return scale, shift
 
 
-def lstm_forward(x, h0, c0, Wx, Wh, b):
+def lstm_cell_forward(a, c_prev, scale, shift, c, tanh_c, h, ig, fused=True):
+    """One step of the cell, in place, from pre-activations already multiplied by ``scale``.
+
+    a : (N, 4H) scale ⊙ a_t on entry; the gates i_t | f_t | g_t | o_t on return
+    c_prev : (N, H) c_{t-1}
+    scale, shift : (4H,) from :func:`sigmoid_via_tanh`
+    c, tanh_c, h : (N, H) written: c_t, tanh(c_t), h_t;  ig : (N, H) scratch
+    fused : on CuPy, run it all as one kernel (nn/fused.py); all arrays C-contiguous
+    """
+    xp = array_module(a)
+    kernel = cell_forward_kernel(xp) if fused else None
+    if kernel is not None:
+        kernel(c_prev, a.shape[1] // 4, a, c, tanh_c, h, size=c.size)
+        return
+    xp.tanh(a, out=a)
+    a *= scale
+    a += shift                                              # σ(a_i) | σ(a_f) | tanh(a_g) | σ(a_o)
+    i, f, g, o = split_gates(a)
+    xp.multiply(f, c_prev, out=c)                           # c_t = f_t ⊙ c_{t-1}
+    xp.multiply(i, g, out=ig)
+    c += ig                                                 #     + i_t ⊙ g_t
+    xp.tanh(c, out=tanh_c)
+    xp.multiply(o, tanh_c, out=h)                           # h_t = o_t ⊙ tanh(c_t)
+
+
+def lstm_forward(x, h0, c0, Wx, Wh, b, fused=True):
     """Run the layer over T steps from (h0, c0).
 
     x : (T, N, D) float, or (T, N) int ids for one-hot input (Wx is then (V, 4H))
     h0, c0 : (N, H) initial state
     Wx : (D, 4H), Wh : (H, 4H), b : (4H,), all of one float dtype
+    fused : on CuPy, one kernel per cell step (see :func:`lstm_cell_forward`)
     Returns h (T, N, H), the final state (h_T, c_T) each (N, H), and the cache.
     """
     xp = array_module(Wh)
+    h0, c0 = xp.ascontiguousarray(h0), xp.ascontiguousarray(c0)
     T, N = x.shape[:2]
     H = Wh.shape[0]
     assert Wh.shape == (H, 4 * H) and b.shape == (4 * H,), (Wh.shape, b.shape)
@@ -87,7 +115,7 @@ def lstm_forward(x, h0, c0, Wx, Wh, b):
         gates, x_cache = affine_forward(x, Wx, b)           # (T, N, 4H)
     # The 0.5 inside σ(z) = 0.5 tanh(0.5 z) + 0.5 is applied to both terms of
     # a_t up front: to x_t Wx + b for all t at once, and to a scaled copy of Wh.
-    scale, shift = _sigmoid_via_tanh(H, Wh.dtype, xp)
+    scale, shift = sigmoid_via_tanh(H, Wh.dtype, xp)
     gates *= scale
     Wh_scaled = Wh * scale                                  # (H, 4H), this call only
     hWh = xp.empty((N, 4 * H), dtype=Wh.dtype)              # reused every step
@@ -100,65 +128,80 @@ def lstm_forward(x, h0, c0, Wx, Wh, b):
         a = gates[t]                                        # (N, 4H) view
         xp.matmul(h_prev, Wh_scaled, out=hWh)
         a += hWh                                            # (scaled) a_t = x_t Wx + b + h_{t-1} Wh
-        xp.tanh(a, out=a)
-        a *= scale
-        a += shift                                          # now holds i_t | f_t | g_t | o_t
-        i, f, g, o = split_gates(a)
-        xp.multiply(f, c_prev, out=c[t])                    # c_t = f_t ⊙ c_{t-1}
-        xp.multiply(i, g, out=ig)
-        c[t] += ig                                          #     + i_t ⊙ g_t
-        xp.tanh(c[t], out=tanh_c[t])
-        xp.multiply(o, tanh_c[t], out=h[t])                 # h_t = o_t ⊙ tanh(c_t)
+        lstm_cell_forward(a, c_prev, scale, shift, c[t], tanh_c[t], h[t], ig, fused)
         h_prev, c_prev = h[t], c[t]
     cache = LSTMCache(x_cache, h0, c0, Wh, gates, c, tanh_c, h)
     return h, (h[T - 1], c[T - 1]), cache
 
 
-def lstm_backward(dh, cache, dhT=None, dcT=None):
+def lstm_cell_backward(dh_up, gates, c_prev, tanh_c, da, dh_next, dc_next, scratch, fused=True):
+    """One step back through the cell, in place.
+
+    dh_up : (N, H) ∂L/∂h_t from the layer above
+    gates : (N, 4H) i_t | f_t | g_t | o_t;  c_prev : (N, H) c_{t-1};  tanh_c : (N, H) tanh(c_t)
+    da : (N, 4H) written: ∂L/∂a_t
+    dh_next : (N, H) ∂L/∂h_t through step t+1 (read only)
+    dc_next : (N, H) ∂L/∂c_t through c_{t+1} on entry; ∂L/∂c_{t-1} on return
+    scratch : three (N, H) buffers;  fused : on CuPy, one kernel (nn/fused.py)
+    """
+    xp = array_module(da)
+    kernel = cell_backward_kernel(xp) if fused else None
+    if kernel is not None:
+        kernel(gates, c_prev, tanh_c, dh_up, dh_next, da.shape[1] // 4, da, dc_next,
+               size=dc_next.size)
+        return
+    dh_t, dc, tmp = scratch
+    i, f, g, o = split_gates(gates)
+    da_i, da_f, da_g, da_o = split_gates(da)
+    xp.add(dh_up, dh_next, out=dh_t)                        # both uses of h_t
+    # h_t = o_t ⊙ tanh(c_t)
+    xp.multiply(dh_t, tanh_c, out=da_o)                     # do = dh_t ⊙ tanh(c_t)
+    xp.multiply(tanh_c, tanh_c, out=tmp)
+    xp.subtract(1, tmp, out=tmp)                            # tanh' = 1 - tanh²
+    tmp *= o
+    tmp *= dh_t
+    xp.add(tmp, dc_next, out=dc)                            # dc = dh_t ⊙ o_t ⊙ tanh'(c_t) + dc_next
+    # c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
+    xp.multiply(dc, g, out=da_i)                            # di = dc ⊙ g_t
+    xp.multiply(dc, c_prev, out=da_f)                       # df = dc ⊙ c_{t-1}
+    xp.multiply(dc, i, out=da_g)                            # dg = dc ⊙ i_t
+    xp.multiply(dc, f, out=dc_next)                         # ∂L/∂c_{t-1} = dc ⊙ f_t
+    # i, f, o = σ(a), g = tanh(a): derivatives from the outputs, σ' = σ(1-σ)
+    for d, s in ((da_i, i), (da_f, f), (da_o, o)):
+        xp.subtract(1, s, out=tmp)
+        tmp *= s
+        d *= tmp
+    xp.multiply(g, g, out=tmp)
+    xp.subtract(1, tmp, out=tmp)                            # tanh' = 1 - g²
+    da_g *= tmp
+
+
+def lstm_backward(dh, cache, dhT=None, dcT=None, fused=True):
     """Backpropagate through all T steps.
 
     dh : (T, N, H) upstream ∂L/∂h_t from the layer above (zeros where unused)
     cache : from :func:`lstm_forward`
     dhT, dcT : (N, H) or None, ∂L/∂h_T and ∂L/∂c_T from whatever consumed the
         final state (the next chunk); None means zero
+    fused : on CuPy, one kernel per cell step (see :func:`lstm_cell_backward`)
     Returns a dict with dx (T, N, D) (None for int ids), dh0, dc0 (N, H),
     dWx (D, 4H), dWh (H, 4H), db (4H,). Nothing passed in is modified.
     """
     x_cache, h0, c0, Wh, gates, c, tanh_c, h = cache
     xp = array_module(Wh)
     T, N, H = h.shape
+    dh = xp.ascontiguousarray(dh)
     da = xp.empty_like(gates)                               # (T, N, 4H) ∂L/∂a_t
-    dh_next = xp.zeros_like(h0) if dhT is None else dhT     # ∂L/∂h_t via h_t's use at t+1
-    dc_next = xp.zeros_like(c0) if dcT is None else dcT     # ∂L/∂c_t via c_{t+1}
-    # Scratch (N, H) buffers reused every step: no allocation inside the loop.
-    dh_t, dc, tmp = (xp.empty_like(h0) for _ in range(3))
+    # Our own buffers, updated in place every step: ∂L/∂h_t via step t+1 and
+    # ∂L/∂c_t via c_{t+1} (both zero after the last step, unless a next chunk says otherwise).
+    dh_next = xp.zeros_like(h0) if dhT is None else xp.array(dhT, dtype=h0.dtype)
+    dc_next = xp.zeros_like(c0) if dcT is None else xp.array(dcT, dtype=c0.dtype)
+    scratch = tuple(xp.empty_like(h0) for _ in range(3))
     for t in reversed(range(T)):
-        i, f, g, o = split_gates(gates[t])
-        da_i, da_f, da_g, da_o = split_gates(da[t])
         c_prev = c[t - 1] if t > 0 else c0
-        xp.add(dh[t], dh_next, out=dh_t)                    # both uses of h_t
-        # h_t = o_t ⊙ tanh(c_t)
-        xp.multiply(dh_t, tanh_c[t], out=da_o)              # do = dh_t ⊙ tanh(c_t)
-        xp.multiply(tanh_c[t], tanh_c[t], out=tmp)
-        xp.subtract(1, tmp, out=tmp)                        # tanh' = 1 - tanh²
-        tmp *= o
-        tmp *= dh_t
-        xp.add(tmp, dc_next, out=dc)                        # dc = dh_t ⊙ o_t ⊙ tanh'(c_t) + dc_next
-        # c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
-        xp.multiply(dc, g, out=da_i)                        # di = dc ⊙ g_t
-        xp.multiply(dc, c_prev, out=da_f)                   # df = dc ⊙ c_{t-1}
-        xp.multiply(dc, i, out=da_g)                        # dg = dc ⊙ i_t
-        dc_next = xp.multiply(dc, f, out=dc_next if dc_next is not dcT else None)
-        # i, f, o = σ(a), g = tanh(a): derivatives from the outputs, σ' = σ(1-σ)
-        for d, s in ((da_i, i), (da_f, f), (da_o, o)):
-            xp.subtract(1, s, out=tmp)
-            tmp *= s
-            d *= tmp
-        xp.multiply(g, g, out=tmp)
-        xp.subtract(1, tmp, out=tmp)
-        da_g *= tmp
-        # a_t = ... + h_{t-1} Wh
-        dh_next = xp.matmul(da[t], Wh.T, out=dh_next if dh_next is not dhT else None)
+        lstm_cell_backward(dh[t], gates[t], c_prev, tanh_c[t], da[t], dh_next, dc_next,
+                           scratch, fused)
+        xp.matmul(da[t], Wh.T, out=dh_next)                 # a_t = ... + h_{t-1} Wh
     # a_t = ... + h_{t-1} Wh for all t: dWh = Σ_t h_{t-1}ᵀ da_t, as two GEMMs
     dWh = h0.T @ da[0]
     if T > 1:

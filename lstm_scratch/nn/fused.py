@@ -1,0 +1,60 @@
+"""One GPU kernel per cell step: the gate nonlinearities and the cell update fused.
+
+On CuPy, the plain cell functions in :mod:`.lstm` would launch a dozen small
+kernels per time step, each reading and writing (N, H) or (N, 4H) arrays in
+global memory. These two kernels do the same arithmetic, with the same
+arguments, in one pass each; thread k handles element (n, j) of the (N, H)
+state and reads the four gate columns j, H+j, 2H+j, 3H+j of row n.
+
+The equations are those of :func:`.lstm.lstm_cell_forward` and
+:func:`.lstm.lstm_cell_backward` (read them there); tests check the two agree.
+"""
+from ..backend import elementwise_kernel
+from .gates import GATE_ORDER
+
+_OFFSETS = "".join(f"const ptrdiff_t {name.upper()} = {k} * (ptrdiff_t)H;\n"
+                   for k, name in enumerate(GATE_ORDER))
+_INDEX = """
+const ptrdiff_t n = i / H, j = i % H;
+const ptrdiff_t row = n * 4 * (ptrdiff_t)H + j;
+""" + _OFFSETS
+
+_FORWARD = _INDEX + """
+const T half = 0.5;
+// a holds scale * a_t: tanh then scale/shift gives sigma for i, f, o
+T gi = half * tanh(a[row + I]) + half;
+T gf = half * tanh(a[row + F]) + half;
+T gg = tanh(a[row + G]);
+T go = half * tanh(a[row + O]) + half;
+a[row + I] = gi; a[row + F] = gf; a[row + G] = gg; a[row + O] = go;
+T ct = gf * c_prev[i] + gi * gg;           // c_t = f_t * c_{t-1} + i_t * g_t
+T tc = tanh(ct);
+c[i] = ct; tanh_c[i] = tc;
+h[i] = go * tc;                            // h_t = o_t * tanh(c_t)
+"""
+
+_BACKWARD = _INDEX + """
+const T one = 1;
+T gi = gates[row + I], gf = gates[row + F], gg = gates[row + G], go = gates[row + O];
+T tc = tanh_c[i];
+T dh = dh_up[i] + dh_next[i];              // both uses of h_t
+T dc = dh * go * (one - tc * tc) + dc_next[i];
+da[row + I] = dc * gg * gi * (one - gi);
+da[row + F] = dc * c_prev[i] * gf * (one - gf);
+da[row + G] = dc * gi * (one - gg * gg);
+da[row + O] = dh * tc * go * (one - go);
+dc_next[i] = dc * gf;                      // now dL/dc_{t-1}
+"""
+
+
+def cell_forward_kernel(xp):
+    """``kernel(c_prev, H, a, c, tanh_c, h, size=N*H)``, or None on NumPy."""
+    return elementwise_kernel(xp, "raw T c_prev, int64 H", "raw T a, raw T c, raw T tanh_c, raw T h",
+                              _FORWARD, "lstm_cell_forward")
+
+
+def cell_backward_kernel(xp):
+    """``kernel(gates, c_prev, tanh_c, dh_up, dh_next, H, da, dc_next, size=N*H)``, or None."""
+    return elementwise_kernel(xp, "raw T gates, raw T c_prev, raw T tanh_c, raw T dh_up, "
+                              "raw T dh_next, int64 H", "raw T da, raw T dc_next",
+                              _BACKWARD, "lstm_cell_backward")
