@@ -16,8 +16,8 @@ import lstm_scratch as ls
 RECIPES = {
     # Stream mode: every character is a target and the LSTM state carries
     # across chunks. Sized to train for about three minutes on a 2-core CPU.
-    "stream": dict(mode="stream", hidden_size=256, num_layers=2, dropout=0.2, seq_len=100,
-                   batch_size=64, max_steps=300, eval_every=100, lr=2e-3, clip_norm=5.0,
+    "stream": dict(mode="stream", hidden_size=256, num_layers=2, dropout=0.2, seq_len=50,
+                   batch_size=32, max_steps=1200, eval_every=300, lr=2e-3, clip_norm=5.0,
                    sample_temperatures=(0.5, 1.0), sample_length=200),
     # The Keras example as the tutorial annotates it: LSTM(512) -> Dropout(0.2) ->
     # LSTM(512) -> Dropout(0.2) -> Dense(V, softmax), categorical cross-entropy,

@@ -18,7 +18,7 @@ from .config import TrainConfig
 from .data import MODES, Vocab, builtin_corpus_path, read_text, split_train_val
 from .errors import UserError
 from .model import DTYPES
-from .sampling import check_sampling_options, generate_iter
+from .sampling import check_sampling_options, generate, generate_iter
 from .train import NATS_PER_BIT, TrainingDiverged, evaluate, validation_batches
 
 
@@ -106,6 +106,31 @@ def build_parser():
     e.add_argument("--val-frac", type=float, help="held-out tail (default: the checkpoint's)")
     e.add_argument("--json", action="store_true", help="print one JSON line")
     e.add_argument("--backend", choices=BACKEND_NAMES, default="auto")
+
+    p = sub.add_parser("plot", help="train and validation loss curves of a run (PNG)")
+    p.add_argument("run_dir", help="a run folder holding metrics.jsonl")
+    p.add_argument("--out", help="image file (default RUN_DIR/loss.png)")
+
+    b = sub.add_parser("show-batch", help="draw the input 3-tensor of a real batch (PNG)")
+    b.add_argument("data", nargs="?", help="UTF-8 text file (default: the built-in corpus)")
+    b.add_argument("--mode", choices=MODES, default="window")
+    b.add_argument("--seq-len", type=int, default=20)
+    b.add_argument("--batch-size", type=int, default=8)
+    b.add_argument("--step", type=int, default=3)
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--out", default="batch.png", help="image file (default batch.png)")
+
+    v = sub.add_parser("visualize", help="a self-contained HTML page of cell activations")
+    v.add_argument("checkpoint")
+    source = v.add_mutually_exclusive_group()
+    source.add_argument("--text", metavar="FILE", help="text to run the model over")
+    source.add_argument("--prime", help="generate from this prime, then look at that text")
+    v.add_argument("--length", type=int, default=1500,
+                   help="chars: taken from --text (or the checkpoint's held-out text), "
+                        "or generated after --prime (default 1500)")
+    v.add_argument("--seed", type=int, default=0)
+    v.add_argument("--out", default="cells.html", help="HTML file (default cells.html)")
+    v.add_argument("--backend", choices=BACKEND_NAMES, default="auto")
     return parser
 
 
@@ -166,7 +191,57 @@ def cmd_eval(args):
     return 0
 
 
-COMMANDS = {"train": cmd_train, "sample": cmd_sample, "eval": cmd_eval}
+def cmd_plot(args):
+    from .plots import plot_metrics
+    out = args.out or os.path.join(args.run_dir, "loss.png")
+    plot_metrics(args.run_dir, out)
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_show_batch(args):
+    from .plots import batch_tensor, plot_batch
+    for flag in ("seq_len", "batch_size", "step"):
+        if getattr(args, flag) < 1:
+            raise UserError(f"--{flag.replace('_', '-')} must be an integer >= 1, "
+                            f"got {getattr(args, flag)}")
+    path = args.data or builtin_corpus_path()
+    batch = batch_tensor(read_text(path), args.mode, args.seq_len, args.batch_size,
+                         args.step, args.seed)
+    plot_batch(batch, args.out)
+    print(f"wrote {args.out}: a {batch['onehot'].shape} one-hot batch of {path}")
+    return 0
+
+
+def cmd_visualize(args):
+    from .visualize import page_data, render_html
+    if args.length < 2:
+        raise UserError(f"--length must be an integer >= 2, got {args.length}")
+    model, vocab = load(args.checkpoint, backend=args.backend)
+    if args.prime is not None:
+        text = generate(model, vocab, args.prime, args.length, temperature=1.0, seed=args.seed)
+        source = f"generated after {args.prime!r}"
+    else:
+        if args.text:
+            path, start = args.text, 0
+            text = read_text(path)
+        else:                                       # the held-out tail of the training text
+            config = TrainConfig.from_dict(load_checkpoint(args.checkpoint)["meta"]["train"])
+            path = config.data or builtin_corpus_path()
+            text = read_text(path)
+            start = len(text) - int(len(text) * config.val_frac)
+        text = text[start:start + args.length]
+        source = f"{path}, chars {start}-{start + len(text)}"
+    html = render_html(page_data(model, vocab, text),
+                       title=f"lstm-scratch: inside {os.path.basename(args.checkpoint)} ({source})")
+    with open(args.out, "w", encoding="utf-8") as f:
+        f.write(html)
+    print(f"wrote {args.out} ({len(text):,} chars of {source})")
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "sample": cmd_sample, "eval": cmd_eval, "plot": cmd_plot,
+            "show-batch": cmd_show_batch, "visualize": cmd_visualize}
 
 
 def main(argv=None):
