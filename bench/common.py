@@ -33,14 +33,20 @@ def summarize(times, chars_per_step):
                 chars_per_s=float(chars_per_step / np.median(t)), n=len(t))
 
 
-def interleaved(runners, warmup=2, rounds=5, per_round=2):
-    """Time each runner's step alternately, so both see the same machine load."""
+def interleaved(runners, warmup=2, rounds=5, per_round=3):
+    """Time each runner's steps in alternating blocks, so all see the same machine load.
+
+    The first step of each block is run but not timed: thread pools (PyTorch's
+    OpenMP, OpenBLAS's) spin for a while after their last call, and would
+    otherwise charge that to whoever runs next.
+    """
     for run in runners.values():
         for _ in range(warmup):
             run()
     times = {name: [] for name in runners}
     for _ in range(rounds):
         for name, run in runners.items():
+            run()
             for _ in range(per_round):
                 t0 = time.perf_counter()
                 run()
