@@ -10,7 +10,7 @@ The CLI takes exactly these paths.
 import os
 
 from .checkpoint import load_checkpoint
-from .config import TrainConfig
+from .config import TEXT_GIVEN, TrainConfig
 from .data import Vocab
 from .errors import UserError
 from .model import CharLSTM
@@ -44,12 +44,12 @@ def make_trainer(path_or_text=None, out_dir=None, *, resume=None, out=None, **op
     learn whether the run was interrupted."""
     text, data = None, None
     if isinstance(path_or_text, str) and "\n" in path_or_text:
-        text = path_or_text
+        text, data = path_or_text, TEXT_GIVEN
     elif path_or_text is not None:
-        data = os.fspath(path_or_text)
+        data = os.path.abspath(os.fspath(path_or_text))     # a resumed run may start elsewhere
     if resume:
         saved = TrainConfig.from_dict(load_checkpoint(resume)["meta"]["train"])
-        overrides = dict(options, out_dir=out_dir or saved.out_dir or os.path.dirname(resume))
+        overrides = dict(options, out_dir=out_dir or os.path.dirname(os.path.abspath(resume)))
         if data is not None:
             overrides["data"] = data
         config = saved.for_resume(overrides)

@@ -140,8 +140,6 @@ def cmd_train(args):
     if args.no_samples:
         given["sample_temperatures"] = ()
     data = given.pop("data", None)
-    if data is not None:
-        data = os.path.abspath(data)
     out_dir = given.pop("out_dir", None)
     if out_dir is None and not args.resume:
         out_dir = os.path.join("runs", time.strftime("%Y%m%d-%H%M%S"))
@@ -176,7 +174,7 @@ def cmd_eval(args):
     if config.val_frac == 0:
         raise UserError(f"{args.checkpoint}: trained with --val-frac 0, so there is no "
                         "held-out part; pass --val-frac")
-    path = args.data or config.data or builtin_corpus_path()
+    path = args.data or config.data_path(args.checkpoint)
     vocab = Vocab.from_codes(saved["vocab_codes"])
     _, val_ids = split_train_val(vocab.encode(read_text(path), what=path), config.val_frac)
     batches = validation_batches(val_ids, config)
@@ -227,7 +225,7 @@ def cmd_visualize(args):
             text = read_text(path)
         else:                                       # the held-out tail of the training text
             config = TrainConfig.from_dict(load_checkpoint(args.checkpoint)["meta"]["train"])
-            path = config.data or builtin_corpus_path()
+            path = config.data_path(args.checkpoint)
             text = read_text(path)
             start = len(text) - int(len(text) * config.val_frac)
         text = text[start:start + args.length]

@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 from typing import Optional, Tuple
 
 from .backend import BACKEND_NAMES
-from .data import MODES
+from .data import MODES, builtin_corpus_path
 from .errors import UserError
 from .model import DTYPES
 
@@ -13,6 +13,9 @@ MODE_DEFAULTS = {
     "window": dict(seq_len=20, batch_size=128, clip_norm=None),
     "stream": dict(seq_len=100, batch_size=64, clip_norm=5.0),
 }
+
+# TrainConfig.data of a run trained on a string passed to lstm_scratch.train().
+TEXT_GIVEN = "<text passed to lstm_scratch.train()>"
 
 # What a checkpoint fixes: resuming may not change these.
 FIXED_ON_RESUME = ("mode", "hidden_size", "num_layers", "dropout", "seq_len", "step",
@@ -84,6 +87,13 @@ class TrainConfig:
         need(self.backend in BACKEND_NAMES, "backend", "one of " + ", ".join(BACKEND_NAMES),
              self.backend)
         need(self.dtype in DTYPES, "dtype", "one of " + ", ".join(DTYPES), self.dtype)
+
+    def data_path(self, source):
+        """The training file, for commands that re-read it; ``source`` names the checkpoint."""
+        if self.data == TEXT_GIVEN:
+            raise UserError(f"{source}: was trained on text passed to lstm_scratch.train(), "
+                            "not a file; name the text file to use")
+        return self.data or builtin_corpus_path()
 
     def to_dict(self):
         d = dataclasses.asdict(self)

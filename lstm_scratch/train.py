@@ -19,7 +19,7 @@ import numpy as np
 
 from .checkpoint import atomic_write, load_checkpoint, save_checkpoint
 from .config import TrainConfig
-from .data import Vocab, make_batches, read_text, split_train_val, builtin_corpus_path
+from .data import Vocab, make_batches, read_text, split_train_val
 from .errors import UserError
 from .model import CharLSTM
 from .optim import RMSprop
@@ -77,7 +77,7 @@ class Trainer:
         self.out = out or sys.stdout
         saved = load_checkpoint(checkpoint) if checkpoint else None
         if text is None:
-            path = config.data or builtin_corpus_path()
+            path = config.data_path(checkpoint or "this run")
             text, what = read_text(path), path
         else:
             what = "text"

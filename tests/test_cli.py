@@ -139,3 +139,27 @@ def test_ctrl_c_saves_and_exits_130(trained, tmp_path):
     assert "interrupted at step" in stdout and "Traceback" not in stderr
     from lstm_scratch.checkpoint import load_checkpoint
     assert load_checkpoint(str(out / "latest.npz"))["meta"]["progress"]["step"] >= 2
+
+
+def test_eval_of_a_run_trained_on_a_string_needs_a_file(tmp_path):
+    import lstm_scratch as ls
+    from conftest import make_text
+    ls.train(make_text(60), str(tmp_path / "run"), max_steps=2, hidden_size=8, seq_len=16,
+             batch_size=4, backend="numpy", sample_temperatures=())
+    one_line_error(cli("eval", tmp_path / "run" / "latest.npz"),
+                   "was trained on text passed to lstm_scratch.train()")
+    corpus = tmp_path / "same.txt"
+    corpus.write_text(make_text(60))
+    assert "val loss" in cli("eval", tmp_path / "run" / "latest.npz", corpus, check_rc=0).stdout
+
+
+def test_resume_from_another_directory(trained, tmp_path):
+    out = tmp_path / "moved"
+    cli("train", os.path.relpath(trained["corpus"], ROOT), "--out", out, "--max-steps", 2,
+        "--no-samples", *SMALL, check_rc=0)
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    proc = subprocess.run([sys.executable, "-m", "lstm_scratch", "train", "--resume",
+                           str(out / "latest.npz"), "--max-steps", "3"], capture_output=True,
+                          text=True, env=env, cwd=str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert "step 3/3" in proc.stdout
