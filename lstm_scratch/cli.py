@@ -155,10 +155,11 @@ def cmd_sample(args):
                           args.greedy, args.top_k, args.seed)
     first = next(chars, "")                             # a bad --prime fails before any output
     out = sys.stdout
+    every = 1 if out.isatty() else 64                   # a terminal sees each char as it comes
     out.write(args.prime + first)
     for n, ch in enumerate(chars):
         out.write(ch)
-        if n % 64 == 0:
+        if n % every == 0:
             out.flush()
     out.write("\n")
     out.flush()

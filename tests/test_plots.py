@@ -60,3 +60,11 @@ def test_pictures_are_written(tmp_path):
         plot_batch(batch_tensor(TEXT, mode, 10, 4), str(tmp_path / f"{mode}.png"))
     for name in ("loss.png", "window.png", "stream.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_missing_matplotlib_is_a_clear_error(tmp_path, monkeypatch):
+    import sys
+    monkeypatch.setitem(sys.modules, "matplotlib", None)      # import matplotlib now fails
+    write_metrics(tmp_path / "run", [dict(step=1, epoch=0.1, train_loss=3.0)])
+    with pytest.raises(UserError, match=r"plotting needs matplotlib.*pip install 'lstm-scratch\[plot\]'"):
+        plot_metrics(str(tmp_path / "run"), str(tmp_path / "loss.png"))
