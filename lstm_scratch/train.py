@@ -119,37 +119,44 @@ class Trainer:
                     f"{self.batches.batches_per_epoch} batches per epoch)")
         self._print("config: " + json.dumps(cfg.to_dict()))
         progress = Progress(self.out, self.total_steps(), start_step=self.step)
-        losses, chars, train_time = [], 0, 0.0
-        with _StopOnSigint() as sigint:
-            while not self.done():
-                t0 = time.perf_counter()
-                inputs, targets = self.batches.batch(self.epoch, self.batch_index)
-                loss = self._train_step(inputs, targets)
-                dt = time.perf_counter() - t0
-                losses.append(loss)
-                chars += inputs.size
-                train_time += dt
-                self.elapsed += dt
-                epoch_end = self.batch_index == 0
-                eval_due = bool(cfg.eval_every and self.step % cfg.eval_every == 0)
-                progress.update(self.step, self._epoch_float(), loss, chars / train_time)
-                if epoch_end or eval_due or self.done() or sigint.stop:
-                    self._report(float(np.mean(losses)), chars / train_time, progress)
-                    losses, chars, train_time = [], 0, 0.0
-                if epoch_end:
-                    self._end_of_epoch()
-                if sigint.stop:
-                    self.interrupted = True
-                    break
-                if epoch_end or eval_due or self.done():
-                    self._save()
-            if self.interrupted:
-                self._save()
-        progress.close()
+        try:
+            with _StopOnSigint() as sigint:
+                self._loop(sigint, progress)
+        finally:
+            progress.close()           # leave the terminal on a fresh line, even on an error
         if self.interrupted:
             where = f"; saved {self._latest_path()}" if cfg.out_dir else ""
             self._print(f"interrupted at step {self.step}{where}")
         return self.history
+
+    def _loop(self, sigint, progress):
+        """Steps until done or Ctrl-C; evaluates, samples and saves on schedule."""
+        cfg = self.config
+        losses, chars, train_time = [], 0, 0.0
+        while not self.done():
+            t0 = time.perf_counter()
+            inputs, targets = self.batches.batch(self.epoch, self.batch_index)
+            loss = self._train_step(inputs, targets)
+            dt = time.perf_counter() - t0
+            losses.append(loss)
+            chars += inputs.size
+            train_time += dt
+            self.elapsed += dt
+            epoch_end = self.batch_index == 0
+            eval_due = bool(cfg.eval_every and self.step % cfg.eval_every == 0)
+            progress.update(self.step, self._epoch_float(), loss, chars / train_time)
+            if epoch_end or eval_due or self.done() or sigint.stop:
+                self._report(float(np.mean(losses)), chars / train_time, progress)
+                losses, chars, train_time = [], 0, 0.0
+            if epoch_end:
+                self._end_of_epoch()
+            if sigint.stop:
+                self.interrupted = True
+                break
+            if epoch_end or eval_due or self.done():
+                self._save()
+        if self.interrupted:
+            self._save()
 
     def _train_step(self, inputs, targets):
         stream = self.batches.mode == "stream"
