@@ -30,10 +30,11 @@ def check_sampling_options(length, temperature, greedy, top_k):
 
 def next_char_distribution(z, temperature=1.0, top_k=None):
     """Probabilities (V,) float64 from logits z (V,) at a temperature, optionally top-k only."""
-    z = np.asarray(z, dtype=np.float64) / temperature
+    z = np.asarray(z, dtype=np.float64)
     if top_k is not None and top_k < z.size:
         cutoff = np.partition(z, -top_k)[-top_k]            # the k-th largest logit
         z = np.where(z >= cutoff, z, -np.inf)               # exp(-inf) = 0: never drawn
+    z = (z - z.max()) / temperature                         # max first: z / 1e-300 would be inf - inf
     return np.exp(log_softmax(z))
 
 

@@ -52,7 +52,7 @@ def test_top_k_never_leaves_the_top_k(z, k, seed):
     assert set(np.flatnonzero(p > 0)) <= allowed
 
 
-@pytest.mark.parametrize("temperature", [1e-12, 1e-3, 0.5, 1.0, 7.0, 1e12])
+@pytest.mark.parametrize("temperature", [1e-300, 1e-12, 1e-3, 0.5, 1.0, 7.0, 1e12, 1e300])
 def test_distribution_is_safe_and_normalised(temperature):
     z = np.array([1000.0, -1000.0, 0.0, 3.0])
     p = next_char_distribution(z, temperature)
