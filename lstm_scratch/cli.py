@@ -259,3 +259,7 @@ def main(argv=None):
     except BrokenPipeError:                             # `lstm-scratch sample ... | head`
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as exc:                              # a file we could not write or read
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"lstm-scratch: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2

@@ -163,3 +163,10 @@ def test_resume_from_another_directory(trained, tmp_path):
                           text=True, env=env, cwd=str(tmp_path))
     assert proc.returncode == 0, proc.stderr
     assert "step 3/3" in proc.stdout
+
+
+def test_unwritable_outputs_are_one_line_errors(trained, tmp_path):
+    one_line_error(cli("plot", trained["out"], "--out", tmp_path / "no" / "such" / "loss.png"),
+                   "loss.png: No such file or directory")
+    one_line_error(cli("visualize", trained["ckpt"], "--length", 20, "--out",
+                       tmp_path / "missing" / "cells.html"), "cells.html: No such file or directory")
