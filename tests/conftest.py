@@ -4,6 +4,8 @@
 """
 import os
 
+import numpy as np
+import pytest
 from hypothesis import HealthCheck, settings
 
 settings.register_profile("ci", max_examples=20, deadline=None,
@@ -12,9 +14,6 @@ settings.register_profile("thorough", max_examples=300, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
-
-import numpy as np
-import pytest
 
 WORDS = ["the", "king", "queen", "of", "and", "to", "my", "lord", "thou", "art", "good",
          "night", "sweet", "prince", "what", "is", "love"]
