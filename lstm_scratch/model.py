@@ -240,6 +240,25 @@ class CharLSTM:
         return be.xp.ascontiguousarray(inputs.T), targets
 
     # -- inference --------------------------------------------------------------
+    def run(self, inputs, state=None):
+        """Inference over a sequence (no dropout), keeping what each layer computed.
+
+        inputs : (B, T) int character ids
+        state : list of L (h, c) pairs, each (B, H); None = zeros
+        Returns h (T, B, H) of the top layer, the L LSTM caches (gates, c,
+        tanh(c), h per step) and the state after the last step.
+        """
+        xp, P = self.backend.xp, self.params
+        x = xp.ascontiguousarray(xp.asarray(inputs).T)      # (T, B)
+        if state is None:
+            state = self.init_state(x.shape[1])
+        caches, new_state = [], []
+        for l in range(self.num_layers):
+            x, final, cache = lstm_forward(x, *state[l], P[f"Wx{l}"], P[f"Wh{l}"], P[f"b{l}"])
+            caches.append(cache)
+            new_state.append(final)
+        return x, caches, new_state
+
     def logits(self, inputs, state=None):
         """Inference over a sequence: logits for the char after its last step.
 
@@ -247,16 +266,8 @@ class CharLSTM:
         state : list of L (h, c) pairs, each (B, H); None = zeros
         Returns logits z (B, V) and the state after the last step.
         """
-        xp, P = self.backend.xp, self.params
-        x = xp.ascontiguousarray(xp.asarray(inputs).T)      # (T, B)
-        if state is None:
-            state = self.init_state(x.shape[1])
-        new_state = []
-        for l in range(self.num_layers):
-            h, final, _ = lstm_forward(x, *state[l], P[f"Wx{l}"], P[f"Wh{l}"], P[f"b{l}"])
-            new_state.append(final)
-            x = h
-        z, _ = affine_forward(x[-1], P["Wy"], P["by"])      # (B, V)
+        h, _, new_state = self.run(inputs, state)
+        z, _ = affine_forward(h[-1], self.params["Wy"], self.params["by"])   # (B, V)
         return z, new_state
 
     def step_logits(self, char_ids, state=None):

@@ -13,7 +13,7 @@ import json
 
 import numpy as np
 
-from .nn import affine_forward, log_softmax, lstm_forward
+from .nn import affine_forward, log_softmax
 
 FEATURES = {
     "inside quotes": "1 between an opening and a closing double quote",
@@ -33,13 +33,9 @@ def trace(model, vocab, text):
     """
     P, be = model.params, model.backend
     ids = vocab.encode(text, what="text")
-    x = be.asarray(ids[:, None])                                # (T, 1): one sequence
-    cells = []
-    for l, (h0, c0) in enumerate(model.init_state(1)):
-        h, _, cache = lstm_forward(x, h0, c0, P[f"Wx{l}"], P[f"Wh{l}"], P[f"b{l}"])
-        cells.append(be.to_host(cache.tanh_c[:, 0, :]).astype(np.float32))
-        x = h
-    z, _ = affine_forward(x[:, 0, :], P["Wy"], P["by"])         # (T, V)
+    h, caches, _ = model.run(ids[None, :])                      # one sequence: B = 1
+    cells = [be.to_host(cache.tanh_c[:, 0, :]).astype(np.float32) for cache in caches]
+    z, _ = affine_forward(h[:, 0, :], P["Wy"], P["by"])         # (T, V)
     log_p = be.to_host(log_softmax(z)).astype(np.float64)
     k = min(5, log_p.shape[1])
     top_ids = np.argsort(-log_p, axis=1)[:, :k]
