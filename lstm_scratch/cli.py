@@ -227,10 +227,14 @@ def cmd_visualize(args):
         else:                                       # the held-out tail of the training text
             config = TrainConfig.from_dict(load_checkpoint(args.checkpoint)["meta"]["train"])
             path = config.data_path(args.checkpoint)
-            text = read_text(path)
-            start = len(text) - int(len(text) * config.val_frac)
-        text = text[start:start + args.length]
+            full = read_text(path)
+            text = split_train_val(full, config.val_frac)[1]
+            start = len(full) - len(text)
+        text = text[:args.length]
         source = f"{path}, chars {start}-{start + len(text)}"
+    if len(text) < 2:
+        raise UserError(f"visualize needs at least 2 characters of text, got {len(text)} "
+                        f"({source}); pass --text FILE or --prime TEXT")
     html = render_html(page_data(model, vocab, text),
                        title=f"lstm-scratch: inside {os.path.basename(args.checkpoint)} ({source})")
     with open(args.out, "w", encoding="utf-8") as f:
