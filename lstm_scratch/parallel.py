@@ -14,20 +14,17 @@ masks are drawn once for the whole batch, so the result does not depend on
 the number of workers. This is the same shape as data parallelism across
 GPUs or machines: only the all-reduce changes.
 """
+import functools
 import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-_BLAS = None
-
-
+@functools.lru_cache(maxsize=1)
 def _blas_controller():
-    global _BLAS                    # inspecting the loaded BLAS libraries costs ~10 ms: once
-    if _BLAS is None:
-        _BLAS = ThreadpoolController()
-    return _BLAS
+    """Inspecting the loaded BLAS libraries costs ~10 ms: done once."""
+    return ThreadpoolController()
 
 
 def available_cores():
@@ -116,9 +113,9 @@ class ThreadedDataParallel:
         """``map`` with BLAS held to one thread per worker: the workers are the parallelism."""
         items = list(items)
         if self._pool is None or len(items) == 1:
-            return [fn(item) for item in items]
+            return self.map(fn, items)
         with _blas_controller().limit(limits=1, user_api="blas"):
-            return list(self._pool.map(fn, items))
+            return self.map(fn, items)
 
     def _join_states(self, states):
         xp = self.model.backend.xp
