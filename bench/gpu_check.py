@@ -13,7 +13,6 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 from common import CONFIGS, V, interleaved, summarize, write_json
 from train_speed import ours_step, torch_step
 

@@ -7,7 +7,6 @@ for a few training steps of C2 (2x512, dropout 0.2, batch 64, seq_len 50),
 then reports its own peak RSS (getrusage ru_maxrss).
 """
 import argparse
-import json
 import os
 import subprocess
 import sys

@@ -15,7 +15,7 @@ from .data import Vocab
 from .errors import UserError
 from .model import CharLSTM
 from .sampling import generate
-from .train import Trainer
+from .train import Trainer, saved_config
 
 __all__ = ["train", "load", "generate"]
 
@@ -47,15 +47,15 @@ def make_trainer(path_or_text=None, out_dir=None, *, resume=None, out=None, **op
         text, data = path_or_text, TEXT_GIVEN
     elif path_or_text is not None:
         data = os.path.abspath(os.fspath(path_or_text))     # a resumed run may start elsewhere
-    if resume:
-        saved = TrainConfig.from_dict(load_checkpoint(resume)["meta"]["train"])
+    saved = load_checkpoint(resume) if resume else None        # read once, used twice
+    if saved:
         overrides = dict(options, out_dir=out_dir or os.path.dirname(os.path.abspath(resume)))
         if data is not None:
             overrides["data"] = data
-        config = saved.for_resume(overrides)
+        config = saved_config(saved).for_resume(overrides)
     else:
         config = TrainConfig.from_dict(dict(options, data=data, out_dir=out_dir))
-    return Trainer(config, text=text, checkpoint=resume, out=out)
+    return Trainer(config, text=text, checkpoint=resume, out=out, saved=saved)
 
 
 def load(checkpoint, backend="auto"):
@@ -63,12 +63,16 @@ def load(checkpoint, backend="auto"):
 
     Works across backends: a model trained on the GPU loads on the CPU and back.
     """
-    saved = load_checkpoint(checkpoint)
+    return model_from_saved(load_checkpoint(checkpoint), backend, source=checkpoint)
+
+
+def model_from_saved(saved, backend="auto", source="checkpoint"):
+    """(model, vocab) from a checkpoint already read by ``load_checkpoint``."""
     config = saved["meta"]["model"]
     vocab = Vocab.from_codes(saved["vocab_codes"])
     if config.get("vocab_size") != len(vocab):
-        raise UserError(f"{checkpoint}: vocabulary has {len(vocab)} chars but the model "
+        raise UserError(f"{source}: vocabulary has {len(vocab)} chars but the model "
                         f"expects {config.get('vocab_size')}")
     model = CharLSTM(backend=backend, **config)
-    model.load_params(saved["params"], source=checkpoint)
+    model.load_params(saved["params"], source=source)
     return model, vocab

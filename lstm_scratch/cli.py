@@ -11,15 +11,16 @@ import sys
 import time
 
 from . import __version__
-from .api import load, make_trainer
+from .api import load, make_trainer, model_from_saved
 from .backend import BACKEND_NAMES
 from .checkpoint import load_checkpoint
 from .config import TrainConfig
-from .data import MODES, Vocab, builtin_corpus_path, read_text, split_train_val
+from .data import MODES, builtin_corpus_path, read_text, split_train_val
 from .errors import UserError
 from .model import DTYPES
 from .sampling import check_sampling_options, generate, generate_iter
-from .train import NATS_PER_BIT, TrainingDiverged, evaluate, validation_batches
+from .train import (NATS_PER_BIT, TrainingDiverged, evaluate, saved_config,
+                    validation_batches)
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -167,8 +168,8 @@ def cmd_sample(args):
 
 
 def cmd_eval(args):
-    saved = load_checkpoint(args.checkpoint)
-    config = TrainConfig.from_dict(saved["meta"]["train"])
+    saved = load_checkpoint(args.checkpoint)                # read once: config, vocab, weights
+    config = saved_config(saved)
     if args.val_frac is not None:
         config.val_frac = args.val_frac
     config = config.resolved()
@@ -176,10 +177,9 @@ def cmd_eval(args):
         raise UserError(f"{args.checkpoint}: trained with --val-frac 0, so there is no "
                         "held-out part; pass --val-frac")
     path = args.data or config.data_path(args.checkpoint)
-    vocab = Vocab.from_codes(saved["vocab_codes"])
+    model, vocab = model_from_saved(saved, args.backend, source=args.checkpoint)
     _, val_ids = split_train_val(vocab.encode(read_text(path), what=path), config.val_frac)
     batches = validation_batches(val_ids, config)
-    model, _ = load(args.checkpoint, backend=args.backend)
     val_loss = evaluate(model, batches)
     chars = batches.targets_per_epoch()
     if args.json:
@@ -216,7 +216,8 @@ def cmd_visualize(args):
     from .visualize import page_data, render_html
     if args.length < 2:
         raise UserError(f"--length must be an integer >= 2, got {args.length}")
-    model, vocab = load(args.checkpoint, backend=args.backend)
+    saved = load_checkpoint(args.checkpoint)
+    model, vocab = model_from_saved(saved, args.backend, source=args.checkpoint)
     if args.prime is not None:
         text = generate(model, vocab, args.prime, args.length, temperature=1.0, seed=args.seed)
         source = f"generated after {args.prime!r}"
@@ -225,7 +226,7 @@ def cmd_visualize(args):
             path, start = args.text, 0
             text = read_text(path)
         else:                                       # the held-out tail of the training text
-            config = TrainConfig.from_dict(load_checkpoint(args.checkpoint)["meta"]["train"])
+            config = saved_config(saved)
             path = config.data_path(args.checkpoint)
             full = read_text(path)
             text = split_train_val(full, config.val_frac)[1]

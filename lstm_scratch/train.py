@@ -70,12 +70,14 @@ class Trainer:
     checkpoint : a path to resume from (its config must equal ``config`` on the
         fields that fix the model and data layout; see TrainConfig.for_resume)
     out : where progress and samples go (a terminal gets a live line)
+    saved : that checkpoint as ``load_checkpoint`` returned it, if already read
     """
 
-    def __init__(self, config, text=None, checkpoint=None, out=None):
+    def __init__(self, config, text=None, checkpoint=None, out=None, saved=None):
         self.config = config = config.resolved()
         self.out = out or sys.stdout
-        saved = load_checkpoint(checkpoint) if checkpoint else None
+        if checkpoint and saved is None:
+            saved = load_checkpoint(checkpoint)
         if text is None:
             path = config.data_path(checkpoint or "this run")
             text, what = read_text(path), path
@@ -267,9 +269,9 @@ def prepare_out_dir(out_dir, resuming):
         raise UserError(f"{out_dir}: cannot create the output directory: {exc.strerror}") from None
 
 
-def saved_config(checkpoint):
-    """The TrainConfig stored in a checkpoint."""
-    return TrainConfig.from_dict(load_checkpoint(checkpoint)["meta"]["train"])
+def saved_config(saved):
+    """The TrainConfig stored in a checkpoint already read by ``load_checkpoint``."""
+    return TrainConfig.from_dict(saved["meta"]["train"])
 
 
 class _StopOnSigint:
