@@ -77,6 +77,20 @@ def array_module(a):
     return sys.modules[type(a).__module__.split(".")[0]]
 
 
+def take_rows(W, ids, out=None):
+    """``W[ids]``, written into ``out`` (shape ids.shape + W.shape[1:]) when given.
+
+    ids must be valid row numbers: on NumPy the gather then runs unbuffered.
+    """
+    xp = array_module(W)
+    if out is None:
+        return W[ids]
+    if xp is np:
+        return np.take(W, ids, axis=0, out=out, mode="clip")   # "raise" would copy via a buffer
+    out[...] = W[ids]
+    return out
+
+
 def scatter_add_rows(dst, rows, src):
     """``dst[rows[k]] += src[k]`` for every k, repeated rows summed.
 

@@ -33,6 +33,7 @@ from .nn import (affine_backward, affine_forward, dropout_backward,
                  dropout_forward, gate_slice, log_softmax, lstm_backward,
                  lstm_forward,
                  softmax_cross_entropy_backward, softmax_cross_entropy_forward)
+from .nn.workspace import Workspace
 
 DTYPES = ("float32", "float64")
 
@@ -88,6 +89,9 @@ class CharLSTM:
         self.dropout_rng = np.random.default_rng(dropout_seed)
         self.params = {name: self.backend.asarray(value, self.dtype)
                        for name, value in self._init_params(np.random.default_rng(init_seed)).items()}
+        # Intermediate arrays of loss_and_grads and loss, reused from call to call
+        # (nn/workspace.py): one call at a time per model, or one workspace per thread.
+        self.workspace = Workspace()
 
     def _init_params(self, rng):
         V, H = self.vocab_size, self.hidden_size
@@ -176,13 +180,16 @@ class CharLSTM:
                                                   1.0 - self.dropout, self.dtype, self.backend.xp),
                            range(L)))
 
-    def _loss_and_grads(self, ids, targets, state, masks, dloss=1.0):
+    def _loss_and_grads(self, ids, targets, state, masks, dloss=1.0, ws=None):
         """loss_and_grads on a checked, time-major batch ids (T, B) with given masks.
-        The gradients are those of ``dloss * loss`` (a shard's weight in a split batch)."""
-        loss, caches, state = self._forward(ids, targets, state, masks)
-        return float(loss), self._backward(caches, dloss), state
+        The gradients are those of ``dloss * loss`` (a shard's weight in a split batch).
+        ``ws``: the Workspace for the intermediate arrays (default: the model's own)."""
+        ws = self.workspace if ws is None else ws
+        loss, caches, state = self._forward(ids, targets, state, masks, ws)
+        return float(loss), self._backward(caches, dloss, ws), state
 
-    def _forward(self, ids, targets, state, masks):
+    def _forward(self, ids, targets, state, masks, ws=None):
+        ws = self.workspace if ws is None else ws
         xp, P = self.backend.xp, self.params
         T, B = ids.shape
         many_to_one = targets.ndim == 1
@@ -191,9 +198,12 @@ class CharLSTM:
         x, layer_caches, final_state = ids, [], []
         for l in range(self.num_layers):
             h0, c0 = state[l]
-            h, (hT, cT), lstm_cache = lstm_forward(x, h0, c0, P[f"Wx{l}"], P[f"Wh{l}"], P[f"b{l}"])
+            layer_ws = ws.child(l)
+            h, (hT, cT), lstm_cache = lstm_forward(x, h0, c0, P[f"Wx{l}"], P[f"Wh{l}"], P[f"b{l}"],
+                                                   ws=layer_ws)
             top = h[-1:] if (many_to_one and l == self.num_layers - 1) else h   # (T', B, H)
-            x, mask = dropout_forward(top, masks[l])
+            dropped = None if masks[l] is None else layer_ws.empty(xp, "dropped", top.shape, self.dtype)
+            x, mask = dropout_forward(top, masks[l], out=dropped)
             layer_caches.append((lstm_cache, mask, top.shape[0]))
             final_state.append((hT.copy(), cT.copy()))      # copies: the caches can be freed
         z, head_cache = affine_forward(x, P["Wy"], P["by"])                 # (T', B, V)
@@ -202,7 +212,7 @@ class CharLSTM:
             z.reshape(-1, self.vocab_size), xp.ascontiguousarray(targets_tm).reshape(-1))
         return loss, (layer_caches, head_cache, ce_cache, T), final_state
 
-    def _backward(self, caches, dloss=1.0):
+    def _backward(self, caches, dloss, ws):
         layer_caches, head_cache, ce_cache, T = caches
         xp = self.backend.xp
         grads = {}
@@ -211,13 +221,13 @@ class CharLSTM:
             dz.reshape(head_cache.x.shape[:-1] + (self.vocab_size,)), head_cache)
         for l in reversed(range(self.num_layers)):
             lstm_cache, mask, T_used = layer_caches[l]
-            dtop = dropout_backward(dx, mask)
+            dtop = dropout_backward(dx, mask, out=dx)       # dx is ours: in place
             if T_used == T:
                 dh = dtop
             else:                                           # many-to-one: only h_T was used
                 dh = xp.zeros(lstm_cache.h.shape, self.dtype)
                 dh[-1] = dtop[0]
-            g = lstm_backward(dh, lstm_cache)
+            g = lstm_backward(dh, lstm_cache, ws=ws.child(l))
             grads[f"Wx{l}"], grads[f"Wh{l}"], grads[f"b{l}"] = g["dWx"], g["dWh"], g["db"]
             dx = g["dx"]
         return {name: grads[name] for name in self.params}

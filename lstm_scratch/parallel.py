@@ -21,6 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
+from .nn.workspace import Workspace
+
 @functools.lru_cache(maxsize=1)
 def _blas_controller():
     """Inspecting the loaded BLAS libraries costs ~10 ms: done once."""
@@ -54,6 +56,7 @@ class ThreadedDataParallel:
     def __init__(self, model, workers=1):
         self.model, self.workers = model, max(1, int(workers))
         self._pool = ThreadPoolExecutor(self.workers) if self.workers > 1 else None
+        self._workspaces = [Workspace() for _ in range(self.workers)]   # one per shard
 
     def loss_and_grads(self, inputs, targets, state=None, train=True, dropout_rng=None):
         """As CharLSTM.loss_and_grads."""
@@ -67,7 +70,8 @@ class ThreadedDataParallel:
             return m._loss_and_grads(ids, targets, state, masks)
         weights = [shard[1].size / targets.size for shard in shards]
         # Each shard's gradient comes out already scaled by its weight n_k / n.
-        results = self._map_blas1(lambda k: m._loss_and_grads(*shards[k], dloss=weights[k]),
+        results = self._map_blas1(lambda k: m._loss_and_grads(*shards[k], dloss=weights[k],
+                                                              ws=self._workspaces[k]),
                                   range(len(shards)))
         loss = sum(w * r[0] for w, r in zip(weights, results))
         grads = results[0][1]
@@ -82,7 +86,8 @@ class ThreadedDataParallel:
         ids, targets = m._check_batch(inputs, targets)
         masks = [None] * m.num_layers
         shards = self._shards(ids, targets, state, masks)
-        results = self._map_blas1(lambda shard: m._forward(*shard)[::2], shards)
+        results = self._map_blas1(lambda k: m._forward(*shards[k], ws=self._workspaces[k])[::2],
+                                  range(len(shards)))
         loss = sum(float(r[0]) * shard[1].size for r, shard in zip(results, shards)) / targets.size
         return loss, self._join_states([r[1] for r in results])
 

@@ -23,6 +23,7 @@ from .data import Vocab, make_batches, read_text, split_train_val
 from .errors import UserError
 from .model import CharLSTM
 from .optim import RMSprop
+from .nn.fused import describe as describe_cell
 from .parallel import ThreadedDataParallel, auto_workers
 from .progress import Progress
 from .sampling import generate
@@ -116,7 +117,8 @@ class Trainer:
         """Train until the epochs or max_steps are used up, or Ctrl-C. Returns history."""
         cfg, model = self.config, self.model
         self._print(f"training {model.num_params():,} parameters on {model.backend.name} "
-                    f"with {self.runner.workers} worker thread(s) "
+                    f"with {self.runner.workers} worker thread(s), "
+                    f"{describe_cell(model.backend.xp, model.dtype)} "
                     f"({cfg.mode} mode, vocabulary of {len(self.vocab)} chars, "
                     f"{self.batches.batches_per_epoch} batches per epoch)")
         self._print("config: " + json.dumps(cfg.to_dict()))

@@ -13,8 +13,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMALL = ["--hidden-size", "12", "--seq-len", "16", "--batch-size", "8", "--backend", "numpy"]
 
 
-def cli(*args, check_rc=None):
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+def cli(*args, check_rc=None, env=None):
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
+               **(env or {}))
     proc = subprocess.run([sys.executable, "-m", "lstm_scratch", *map(str, args)],
                           capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
     if check_rc is not None:
@@ -39,6 +40,18 @@ def test_train_prints_config_progress_and_writes_checkpoints(trained):
     assert "training" in out and "parameters" in out and '"hidden_size": 12' in out
     assert "step 6/12" in out and "step 12/12" in out and "bpc" in out
     assert {"latest.npz", "best.npz", "metrics.jsonl"} <= set(os.listdir(trained["out"]))
+
+
+def test_training_with_the_plain_numpy_cell_follows_the_same_curve(trained, tmp_path):
+    # LSTM_SCRATCH_NUMBA=0 runs the plain cell even where Numba is installed (then the
+    # run above used the compiled one): same losses up to float32 rounding.
+    out = tmp_path / "plain"
+    proc = cli("train", trained["corpus"], "--out", out, "--max-steps", 12, "--eval-every", 6,
+               "--sample-length", 20, *SMALL, check_rc=0, env={"LSTM_SCRATCH_NUMBA": "0"})
+    assert "plain numpy cell" in proc.stdout
+    losses = lambda run: [json.loads(x)["val_loss"] for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert len(losses(out)) == 2
+    np.testing.assert_allclose(losses(out), losses(trained["out"]), rtol=1e-4)
 
 
 def test_sample_stdout_is_only_text(trained):

@@ -10,7 +10,7 @@ backward is a scatter-add of the upstream rows into dW.
 """
 from typing import NamedTuple
 
-from ..backend import array_module, scatter_add_rows
+from ..backend import array_module, scatter_add_rows, take_rows
 
 
 class AffineCache(NamedTuple):
@@ -18,41 +18,51 @@ class AffineCache(NamedTuple):
     W: object  # (D, M)
 
 
-def affine_forward(x, W, b):
+def affine_forward(x, W, b, out=None):
     """y = x W + b.
 
     x : (..., D) float array
     W : (D, M), b : (M,), same dtype as x
+    out : optional C-contiguous (..., M) array to write y into
     Returns y (..., M) and the cache.
     """
+    xp = array_module(W)
     D, M = W.shape
-    y = (x.reshape(-1, D) @ W + b).reshape(x.shape[:-1] + (M,))
+    if out is None:
+        out = xp.empty(x.shape[:-1] + (M,), W.dtype)
+    y = xp.matmul(x.reshape(-1, D), W, out=out.reshape(-1, M)).reshape(out.shape)
+    y += b
     return y, AffineCache(x, W)
 
 
-def affine_backward(dy, cache):
+def affine_backward(dy, cache, dx_out=None):
     """Gradients of y = x W + b.
 
     dy : (..., M) upstream gradient ∂L/∂y
+    dx_out : optional C-contiguous (..., D) array to write dx into
     Returns dx (..., D), dW (D, M), db (M,).
     """
     x, W = cache
+    xp = array_module(W)
     D, M = W.shape
+    if dx_out is None:
+        dx_out = xp.empty(x.shape, W.dtype)
     dy2 = dy.reshape(-1, M)                       # (K, M), K = prod(...)
-    dx = (dy2 @ W.T).reshape(x.shape)             # y = x W  ->  dx = dy Wᵀ
+    dx = xp.matmul(dy2, W.T, out=dx_out.reshape(-1, D)).reshape(x.shape)   # y = x W  ->  dx = dy Wᵀ
     dW = x.reshape(-1, D).T @ dy2                 # y = x W  ->  dW = xᵀ dy
     db = dy2.sum(axis=0)                          # y = ... + b, b broadcast over K rows
     return dx, dW, db
 
 
-def onehot_affine_forward(ids, W, b):
+def onehot_affine_forward(ids, W, b, out=None):
     """y = onehot(ids) W + b, computed as the row gather W[ids] + b.
 
     ids : (...) int array of token ids in [0, V)
     W : (V, M), b : (M,)
+    out : optional (..., M) array to write y into
     Returns y (..., M) with W's dtype, and the cache.
     """
-    y = W[ids]                                    # (..., M) a fresh array: safe to add into
+    y = take_rows(W, ids, out)                    # (..., M) W[ids], not a view: safe to add into
     y += b
     return y, AffineCache(ids, W)
 

@@ -1,4 +1,9 @@
-"""One GPU kernel per cell step: the gate nonlinearities and the cell update fused.
+"""One kernel per cell step: the gate nonlinearities and the cell update fused.
+
+On the GPU these are CUDA kernels (below); on the CPU, loops compiled by Numba
+when it is installed (:mod:`.fused_cpu`). :func:`forward_kernel` and
+:func:`backward_kernel` pick the one for the arrays at hand, or None, and
+then the plain NumPy/CuPy code of :mod:`.lstm` runs.
 
 On CuPy, the plain cell functions in :mod:`.lstm` would launch a dozen small
 kernels per time step, each reading and writing (N, H) or (N, 4H) arrays in
@@ -9,7 +14,12 @@ state and reads the four gate columns j, H+j, 2H+j, 3H+j of row n.
 The equations are those of :func:`.lstm.lstm_cell_forward` and
 :func:`.lstm.lstm_cell_backward` (read them there); tests check the two agree.
 """
-from ..backend import elementwise_kernel
+import functools
+
+import numpy as np
+
+from ..backend import array_module, elementwise_kernel
+from . import fused_cpu
 from .gates import GATE_ORDER
 
 _OFFSETS = "".join(f"const ptrdiff_t {name.upper()} = {k} * (ptrdiff_t)H;\n"
@@ -47,14 +57,42 @@ dc_next[i] = dc * gf;                      // now dL/dc_{t-1}
 """
 
 
-def cell_forward_kernel(xp):
-    """``kernel(c_prev, H, a, c, tanh_c, h, size=N*H)``, or None on NumPy."""
-    return elementwise_kernel(xp, "raw T c_prev, int64 H", "raw T a, raw T c, raw T tanh_c, raw T h",
-                              _FORWARD, "lstm_cell_forward")
+@functools.lru_cache(maxsize=None)
+def forward_kernel(xp, dtype):
+    """``kernel(a, c_prev, c, tanh_c, h)`` doing :func:`.lstm.lstm_cell_forward`, or None."""
+    if xp is np:
+        cpu = fused_cpu.kernels(dtype)
+        return None if cpu is None else cpu[0]
+    return _cuda_forward
 
 
-def cell_backward_kernel(xp):
-    """``kernel(gates, c_prev, tanh_c, dh_up, dh_next, H, da, dc_next, size=N*H)``, or None."""
-    return elementwise_kernel(xp, "raw T gates, raw T c_prev, raw T tanh_c, raw T dh_up, "
-                              "raw T dh_next, int64 H", "raw T da, raw T dc_next",
-                              _BACKWARD, "lstm_cell_backward")
+@functools.lru_cache(maxsize=None)
+def backward_kernel(xp, dtype):
+    """``kernel(gates, c_prev, tanh_c, dh_up, dh_next, da, dc_next)`` doing
+    :func:`.lstm.lstm_cell_backward`, or None."""
+    if xp is np:
+        cpu = fused_cpu.kernels(dtype)
+        return None if cpu is None else cpu[1]
+    return _cuda_backward
+
+
+def describe(xp, dtype):
+    """Which cell runs for these arrays, in words, for the training banner."""
+    if forward_kernel(xp, np.dtype(dtype)) is None:
+        hint = ("; pip install 'lstm-scratch[fast]' compiles it"
+                if xp is np and np.dtype(dtype) == np.float32 and fused_cpu.njit is None else "")
+        return f"plain {xp.__name__} cell{hint}"
+    return "fused CUDA cell" if xp is not np else "fused cell compiled by Numba"
+
+
+def _cuda_forward(a, c_prev, c, tanh_c, h):
+    kernel = elementwise_kernel(array_module(a), "raw T c_prev, int64 H",
+                                "raw T a, raw T c, raw T tanh_c, raw T h", _FORWARD, "lstm_cell_forward")
+    kernel(c_prev, a.shape[1] // 4, a, c, tanh_c, h, size=c.size)
+
+
+def _cuda_backward(gates, c_prev, tanh_c, dh_up, dh_next, da, dc_next):
+    kernel = elementwise_kernel(array_module(da), "raw T gates, raw T c_prev, raw T tanh_c, "
+                                "raw T dh_up, raw T dh_next, int64 H", "raw T da, raw T dc_next",
+                                _BACKWARD, "lstm_cell_backward")
+    kernel(gates, c_prev, tanh_c, dh_up, dh_next, da.shape[1] // 4, da, dc_next, size=dc_next.size)

@@ -32,19 +32,28 @@ from typing import NamedTuple
 from ..backend import array_module
 from .affine import (affine_backward, affine_forward, onehot_affine_backward,
                      onehot_affine_forward)
-from .fused import cell_backward_kernel, cell_forward_kernel
+from .fused import backward_kernel, forward_kernel
 from .gates import gate_slice, split_gates
+from .workspace import FRESH
 
 
 class LSTMCache(NamedTuple):
     x_cache: object   # cache of the input projection a = x Wx + b
-    h0: object        # (N, H)
-    c0: object        # (N, H)
     Wh: object        # (H, 4H)
     gates: object     # (T, N, 4H) post-activation i|f|g|o
-    c: object         # (T, N, H)
-    tanh_c: object    # (T, N, H)
-    h: object         # (T, N, H)
+    hs: object        # (T+1, N, H) h_0, h_1, ..., h_T: hs[t] is h_{t-1} of step t
+    cs: object        # (T+1, N, H) c_0, c_1, ..., c_T
+    tanh_c: object    # (T, N, H) tanh(c_t)
+
+    @property
+    def h(self):
+        """(T, N, H) the layer's outputs h_1..h_T."""
+        return self.hs[1:]
+
+    @property
+    def c(self):
+        """(T, N, H) the cell states c_1..c_T."""
+        return self.cs[1:]
 
 
 def is_ids(x):
@@ -74,12 +83,13 @@ def lstm_cell_forward(a, c_prev, scale, shift, c, tanh_c, h, ig, fused=True):
     c_prev : (N, H) c_{t-1}
     scale, shift : (4H,) from :func:`sigmoid_via_tanh`
     c, tanh_c, h : (N, H) written: c_t, tanh(c_t), h_t;  ig : (N, H) scratch
-    fused : on CuPy, run it all as one kernel (nn/fused.py); all arrays C-contiguous
+    fused : run it all as one kernel where there is one (nn/fused.py: CUDA on
+        CuPy; Numba for float32 on NumPy); all arrays C-contiguous
     """
     xp = array_module(a)
-    kernel = cell_forward_kernel(xp) if fused else None
+    kernel = forward_kernel(xp, a.dtype) if fused else None
     if kernel is not None:
-        kernel(c_prev, a.shape[1] // 4, a, c, tanh_c, h, size=c.size)
+        kernel(a, c_prev, c, tanh_c, h)
         return
     xp.tanh(a, out=a)
     a *= scale
@@ -92,46 +102,48 @@ def lstm_cell_forward(a, c_prev, scale, shift, c, tanh_c, h, ig, fused=True):
     xp.multiply(o, tanh_c, out=h)                           # h_t = o_t ⊙ tanh(c_t)
 
 
-def lstm_forward(x, h0, c0, Wx, Wh, b, fused=True):
+def lstm_forward(x, h0, c0, Wx, Wh, b, fused=True, ws=FRESH):
     """Run the layer over T steps from (h0, c0).
 
     x : (T, N, D) float, or (T, N) int ids for one-hot input (Wx is then (V, 4H))
     h0, c0 : (N, H) initial state
     Wx : (D, 4H), Wh : (H, 4H), b : (4H,), all of one float dtype
-    fused : on CuPy, one kernel per cell step (see :func:`lstm_cell_forward`)
+    fused : one kernel per cell step where there is one (see :func:`lstm_cell_forward`)
+    ws : a :class:`.workspace.Workspace` to build h and the cache in (valid until
+        its next use); the default allocates fresh arrays
     Returns h (T, N, H), the final state (h_T, c_T) each (N, H), and the cache.
     """
     xp = array_module(Wh)
-    h0, c0 = xp.ascontiguousarray(h0), xp.ascontiguousarray(c0)
     T, N = x.shape[:2]
     H = Wh.shape[0]
+    dtype = Wh.dtype
     assert Wh.shape == (H, 4 * H) and b.shape == (4 * H,), (Wh.shape, b.shape)
     assert h0.shape == (N, H) and c0.shape == (N, H), (h0.shape, c0.shape)
 
-    # x_t Wx + b for all t at once; the result is ours, so gates are built in it.
+    # x_t Wx + b for all t at once, in a buffer of ours: the gates are built in it.
+    gates = ws.empty(xp, "gates", (T, N, 4 * H), dtype)
     if is_ids(x):
-        gates, x_cache = onehot_affine_forward(x, Wx, b)    # (T, N, 4H)
+        gates, x_cache = onehot_affine_forward(x, Wx, b, out=gates)
     else:
-        gates, x_cache = affine_forward(x, Wx, b)           # (T, N, 4H)
+        gates, x_cache = affine_forward(x, Wx, b, out=gates)
     # The 0.5 inside σ(z) = 0.5 tanh(0.5 z) + 0.5 is applied to both terms of
     # a_t up front: to x_t Wx + b for all t at once, and to a scaled copy of Wh.
-    scale, shift = sigmoid_via_tanh(H, Wh.dtype, xp)
+    scale, shift = sigmoid_via_tanh(H, dtype, xp)
     gates *= scale
-    Wh_scaled = Wh * scale                                  # (H, 4H), this call only
-    hWh = xp.empty((N, 4 * H), dtype=Wh.dtype)              # reused every step
-    c = xp.empty((T, N, H), dtype=Wh.dtype)
-    tanh_c = xp.empty_like(c)
-    h = xp.empty_like(c)
-    ig = xp.empty((N, H), dtype=Wh.dtype)
-    h_prev, c_prev = h0, c0
+    Wh_scaled = xp.multiply(Wh, scale, out=ws.empty(xp, "Wh_scaled", Wh.shape, dtype))
+    hWh = ws.empty(xp, "hWh", (N, 4 * H), dtype)            # reused every step
+    hs = ws.empty(xp, "hs", (T + 1, N, H), dtype)           # h_0 .. h_T
+    cs = ws.empty(xp, "cs", (T + 1, N, H), dtype)           # c_0 .. c_T
+    tanh_c = ws.empty(xp, "tanh_c", (T, N, H), dtype)
+    ig = ws.empty(xp, "ig", (N, H), dtype)
+    hs[0], cs[0] = h0, c0
     for t in range(T):
         a = gates[t]                                        # (N, 4H) view
-        xp.matmul(h_prev, Wh_scaled, out=hWh)
+        xp.matmul(hs[t], Wh_scaled, out=hWh)
         a += hWh                                            # (scaled) a_t = x_t Wx + b + h_{t-1} Wh
-        lstm_cell_forward(a, c_prev, scale, shift, c[t], tanh_c[t], h[t], ig, fused)
-        h_prev, c_prev = h[t], c[t]
-    cache = LSTMCache(x_cache, h0, c0, Wh, gates, c, tanh_c, h)
-    return h, (h[T - 1], c[T - 1]), cache
+        lstm_cell_forward(a, cs[t], scale, shift, cs[t + 1], tanh_c[t], hs[t + 1], ig, fused)
+    cache = LSTMCache(x_cache, Wh, gates, hs, cs, tanh_c)
+    return hs[1:], (hs[T], cs[T]), cache
 
 
 def lstm_cell_backward(dh_up, gates, c_prev, tanh_c, da, dh_next, dc_next, scratch, fused=True):
@@ -142,13 +154,12 @@ def lstm_cell_backward(dh_up, gates, c_prev, tanh_c, da, dh_next, dc_next, scrat
     da : (N, 4H) written: ∂L/∂a_t
     dh_next : (N, H) ∂L/∂h_t through step t+1 (read only)
     dc_next : (N, H) ∂L/∂c_t through c_{t+1} on entry; ∂L/∂c_{t-1} on return
-    scratch : three (N, H) buffers;  fused : on CuPy, one kernel (nn/fused.py)
+    scratch : three (N, H) buffers;  fused : one kernel where there is one (nn/fused.py)
     """
     xp = array_module(da)
-    kernel = cell_backward_kernel(xp) if fused else None
+    kernel = backward_kernel(xp, da.dtype) if fused else None
     if kernel is not None:
-        kernel(gates, c_prev, tanh_c, dh_up, dh_next, da.shape[1] // 4, da, dc_next,
-               size=dc_next.size)
+        kernel(gates, c_prev, tanh_c, dh_up, dh_next, da, dc_next)
         return
     dh_t, dc, tmp = scratch
     i, f, g, o = split_gates(gates)
@@ -176,40 +187,41 @@ def lstm_cell_backward(dh_up, gates, c_prev, tanh_c, da, dh_next, dc_next, scrat
     da_g *= tmp
 
 
-def lstm_backward(dh, cache, dhT=None, dcT=None, fused=True):
+def lstm_backward(dh, cache, dhT=None, dcT=None, fused=True, ws=FRESH):
     """Backpropagate through all T steps.
 
     dh : (T, N, H) upstream ∂L/∂h_t from the layer above (zeros where unused)
     cache : from :func:`lstm_forward`
     dhT, dcT : (N, H) or None, ∂L/∂h_T and ∂L/∂c_T from whatever consumed the
         final state (the next chunk); None means zero
-    fused : on CuPy, one kernel per cell step (see :func:`lstm_cell_backward`)
+    fused : one kernel per cell step where there is one (see :func:`lstm_cell_backward`)
+    ws : a :class:`.workspace.Workspace` for ∂L/∂a and dx (dx is valid until
+        its next use); the weight gradients are always fresh arrays
     Returns a dict with dx (T, N, D) (None for int ids), dh0, dc0 (N, H),
     dWx (D, 4H), dWh (H, 4H), db (4H,). Nothing passed in is modified.
     """
-    x_cache, h0, c0, Wh, gates, c, tanh_c, h = cache
+    x_cache, Wh, gates, hs, cs, tanh_c = cache
     xp = array_module(Wh)
-    T, N, H = h.shape
+    T, N, H = tanh_c.shape
+    dtype = Wh.dtype
     dh = xp.ascontiguousarray(dh)
-    da = xp.empty_like(gates)                               # (T, N, 4H) ∂L/∂a_t
+    da = ws.empty(xp, "da", gates.shape, dtype)             # (T, N, 4H) ∂L/∂a_t
     # Our own buffers, updated in place every step: ∂L/∂h_t via step t+1 and
     # ∂L/∂c_t via c_{t+1} (both zero after the last step, unless a next chunk says otherwise).
-    dh_next = xp.zeros_like(h0) if dhT is None else xp.array(dhT, dtype=h0.dtype)
-    dc_next = xp.zeros_like(c0) if dcT is None else xp.array(dcT, dtype=c0.dtype)
-    scratch = tuple(xp.empty_like(h0) for _ in range(3))
+    dh_next = xp.zeros((N, H), dtype) if dhT is None else xp.array(dhT, dtype=dtype)
+    dc_next = xp.zeros((N, H), dtype) if dcT is None else xp.array(dcT, dtype=dtype)
+    scratch = tuple(ws.empty(xp, f"scratch{k}", (N, H), dtype) for k in range(3))
     for t in reversed(range(T)):
-        c_prev = c[t - 1] if t > 0 else c0
-        lstm_cell_backward(dh[t], gates[t], c_prev, tanh_c[t], da[t], dh_next, dc_next,
+        lstm_cell_backward(dh[t], gates[t], cs[t], tanh_c[t], da[t], dh_next, dc_next,
                            scratch, fused)
         xp.matmul(da[t], Wh.T, out=dh_next)                 # a_t = ... + h_{t-1} Wh
-    # a_t = ... + h_{t-1} Wh for all t: dWh = Σ_t h_{t-1}ᵀ da_t, as two GEMMs
-    dWh = h0.T @ da[0]
-    if T > 1:
-        dWh += h[:-1].reshape(-1, H).T @ da[1:].reshape(-1, 4 * H)
+    # a_t = ... + h_{t-1} Wh for all t: dWh = Σ_t h_{t-1}ᵀ da_t, one GEMM
+    dWh = hs[:-1].reshape(-1, H).T @ da.reshape(-1, 4 * H)
     # a_t = x_t Wx + b for all t
     if is_ids(x_cache.x):
         dx = None
         dWx, db = onehot_affine_backward(da, x_cache)
     else:
-        dx, dWx, db = affine_backward(da, x_cache)
+        dx_out = ws.empty(xp, "dx", x_cache.x.shape, dtype)
+        dx, dWx, db = affine_backward(da, x_cache, dx_out=dx_out)
     return dict(dx=dx, dh0=dh_next, dc0=dc_next, dWx=dWx, dWh=dWh, db=db)

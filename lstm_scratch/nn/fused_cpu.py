@@ -1,0 +1,112 @@
+"""One compiled CPU loop per cell step, when Numba is installed (``pip install 'lstm-scratch[fast]'``).
+
+The plain cell in :mod:`.lstm` makes a dozen NumPy calls per time step, each a
+full pass over an (N, H) or (N, 4H) array, and float32 ``np.tanh`` costs
+about 3 ns an element here: on a 2x512 model that is a fifth of a training
+step. The two functions below do the same arithmetic as the CUDA kernels of
+:mod:`.fused` in one call each, compiled by Numba to SIMD code that
+releases the GIL, so the batch-split workers of :mod:`lstm_scratch.parallel`
+run them at the same time. Without Numba they are plain (slow) Python, and
+the NumPy cell is used instead.
+
+They are used for float32, with :func:`tanh32`. float64 is for gradient
+checks, where the plain NumPy code (exact ``np.tanh``) is the reference.
+Tests check both functions against the NumPy cell.
+
+Set ``LSTM_SCRATCH_NUMBA=0`` in the environment to run the plain NumPy cell
+even where Numba is installed.
+"""
+import os
+
+import numpy as np
+
+from .gates import GATE_ORDER
+
+try:
+    from numba import njit
+except ImportError:                                         # the plain NumPy cell is used
+    njit = None
+
+# tanh(x) ≈ x P(x²) / Q(x²) on |x| <= CLAMP; beyond it, tanh(x) rounds to ±1 in
+# float32. A least-squares fit of the relative error, reweighted until it settles
+# (Sanathanan-Koerner; docs/fit_tanh.py redoes it). The rational function is within
+# 2.1e-8 (relative) of tanh; evaluated in float32, within 3.5e-7 (absolute; np.tanh's
+# float32 error is 6e-8), and clipped to [-1, 1].
+CLAMP = 9.0
+P = (0.9999999950254542, 0.130899607361845, 0.0031106130394370477, 1.1224298314723247e-05,
+     -2.0511790472122835e-08, 5.4175287436514635e-11, -8.851455980023687e-14)
+Q = (1.0, 0.4642328893395991, 0.024521659077915686, 0.0002555858877000103)
+p0, p1, p2, p3, p4, p5, p6 = (np.float32(v) for v in P)
+q0, q1, q2, q3 = (np.float32(v) for v in Q)
+LO, HI, ONE, HALF = np.float32(-CLAMP), np.float32(CLAMP), np.float32(1.0), np.float32(0.5)
+I, F, G, O = (GATE_ORDER.index(name) for name in "ifgo")    # block positions in a (N, 4H) row
+
+
+def tanh32(x):
+    """tanh of a float32 scalar, as a rational function (see P and Q above)."""
+    x = min(max(x, LO), HI)
+    u = x * x
+    p = ((((((p6 * u + p5) * u + p4) * u + p3) * u + p2) * u + p1) * u + p0)
+    q = ((q3 * u + q2) * u + q1) * u + q0
+    return min(max(x * p / q, -ONE), ONE)
+
+
+def cell_forward(a, c_prev, c, tanh_c, h):
+    """One forward step of the cell, as :func:`.lstm.lstm_cell_forward`.
+
+    a : (N, 4H) scale ⊙ a_t on entry (see sigmoid_via_tanh); the gates i|f|g|o on return
+    c_prev : (N, H) c_{t-1};  c, tanh_c, h : (N, H) written: c_t, tanh(c_t), h_t
+    Row by row, in short passes over contiguous memory, which the compiler
+    turns into SIMD code (one long loop over five arrays it would not).
+    """
+    N, H = c.shape
+    for n in range(N):
+        a_n, c_prev_n, c_n, tanh_c_n, h_n = a[n], c_prev[n], c[n], tanh_c[n], h[n]
+        for k in range(4 * H):
+            a_n[k] = tanh32(a_n[k])
+        for j in range(H):                                  # σ(z) = 0.5 tanh(0.5 z) + 0.5
+            a_n[I * H + j] = HALF * a_n[I * H + j] + HALF           # i_t
+            a_n[F * H + j] = HALF * a_n[F * H + j] + HALF           # f_t
+            a_n[O * H + j] = HALF * a_n[O * H + j] + HALF           # o_t
+        for j in range(H):                                  # c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
+            c_n[j] = a_n[F * H + j] * c_prev_n[j] + a_n[I * H + j] * a_n[G * H + j]
+        for j in range(H):
+            tanh_c_n[j] = tanh32(c_n[j])
+        for j in range(H):                                  # h_t = o_t ⊙ tanh(c_t)
+            h_n[j] = a_n[O * H + j] * tanh_c_n[j]
+
+
+def cell_backward(gates, c_prev, tanh_c, dh_up, dh_next, da, dc_next):
+    """One backward step of the cell, as :func:`.lstm.lstm_cell_backward`.
+
+    gates : (N, 4H) i|f|g|o;  c_prev, tanh_c, dh_up, dh_next : (N, H)
+    da : (N, 4H) written: ∂L/∂a_t;  dc_next : (N, H) ∂L/∂c_t via c_{t+1} in, ∂L/∂c_{t-1} out
+    """
+    N, H = dc_next.shape
+    for n in range(N):
+        for j in range(H):
+            gi, gf = gates[n, I * H + j], gates[n, F * H + j]
+            gg, go = gates[n, G * H + j], gates[n, O * H + j]
+            tc = tanh_c[n, j]
+            dh = dh_up[n, j] + dh_next[n, j]                # both uses of h_t
+            dc = dh * go * (ONE - tc * tc) + dc_next[n, j]
+            da[n, I * H + j] = dc * gg * gi * (ONE - gi)           # σ' = σ(1 - σ)
+            da[n, F * H + j] = dc * c_prev[n, j] * gf * (ONE - gf)
+            da[n, G * H + j] = dc * gi * (ONE - gg * gg)            # tanh' = 1 - tanh²
+            da[n, O * H + j] = dh * tc * go * (ONE - go)
+            dc_next[n, j] = dc * gf                         # now ∂L/∂c_{t-1}
+
+
+if njit is not None:
+    _jit = njit(nogil=True, fastmath=True, error_model="numpy", cache=True)
+    tanh32, cell_forward, cell_backward = _jit(tanh32), _jit(cell_forward), _jit(cell_backward)
+
+
+# Read once: the cell asks every time step.
+ENABLED = njit is not None and os.environ.get("LSTM_SCRATCH_NUMBA", "1") != "0"
+
+
+def kernels(dtype):
+    """(cell_forward, cell_backward) for float32 arrays where Numba is installed and
+    not switched off (ENABLED), else None."""
+    return (cell_forward, cell_backward) if ENABLED and dtype == np.float32 else None

@@ -1,0 +1,131 @@
+"""The Numba cell of nn/fused_cpu.py against the plain NumPy cell.
+
+Skips (with the reason) where Numba is not installed; the plain path is what
+every other test runs then.
+"""
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from lstm_scratch.model import CharLSTM
+from lstm_scratch.nn import fused_cpu
+from lstm_scratch.nn.fused import backward_kernel, forward_kernel
+from lstm_scratch.nn.lstm import (lstm_backward, lstm_cell_backward, lstm_cell_forward,
+                                  lstm_forward, sigmoid_via_tanh)
+from strategies import seeds
+
+pytestmark = pytest.mark.skipif(not fused_cpu.ENABLED,
+                                reason="Numba not installed (or LSTM_SCRATCH_NUMBA=0): "
+                                       "the plain NumPy cell is the only one")
+
+
+@pytest.fixture(scope="module")
+def tanh32_array():
+    from numba import njit
+
+    @njit
+    def apply(x, out):
+        for k in range(x.size):
+            out[k] = fused_cpu.tanh32(x[k])
+    return lambda x: (apply(x, out := np.empty_like(x)), out)[1]
+
+
+def test_tanh32_is_within_float32_rounding_of_tanh(tanh32_array):
+    x = np.concatenate([np.linspace(-12, 12, 400_001), np.geomspace(1e-30, 1e-2, 2_000),
+                        [0.0, np.inf, -np.inf, np.float32(3.4e38)]]).astype(np.float32)
+    x = np.concatenate([x, -x])
+    t = tanh32_array(x)
+    exact = np.tanh(x.astype(np.float64))
+    assert t.dtype == np.float32
+    assert np.abs(t - exact).max() < 4e-7                   # np.tanh's own float32 error: 6e-8
+    assert np.abs(t).max() <= 1.0
+    tiny = np.abs(x) < 1e-3                                 # tanh x ≈ x: relative error there too
+    np.testing.assert_allclose(t[tiny], exact[tiny], rtol=1e-6)
+    np.testing.assert_array_equal(t[: x.size // 2], -t[x.size // 2:])   # odd
+
+
+def _cell_inputs(rng, N, H, dtype):
+    scale, shift = sigmoid_via_tanh(H, dtype, np)
+    a = (rng.standard_normal((N, 4 * H)) * 3).astype(dtype) * scale
+    c_prev = (rng.standard_normal((N, H)) * 2).astype(dtype)
+    return a, c_prev, scale, shift
+
+
+def _forward(a, c_prev, scale, shift, fused):
+    N, H = c_prev.shape
+    gates, c, tanh_c, h = a.copy(), *(np.empty_like(c_prev) for _ in range(3))
+    lstm_cell_forward(gates, c_prev, scale, shift, c, tanh_c, h, np.empty_like(c_prev), fused)
+    return gates, c, tanh_c, h
+
+
+def _backward(gates, c_prev, tanh_c, dh_up, dh_next, dc_next, fused):
+    da, dc = np.empty_like(gates), dc_next.copy()
+    lstm_cell_backward(dh_up, gates, c_prev, tanh_c, da, dh_next, dc,
+                       tuple(np.empty_like(c_prev) for _ in range(3)), fused)
+    return da, dc
+
+
+@given(st.integers(1, 5), st.integers(1, 40), seeds)
+def test_cell_equals_numpy_cell_in_float32(N, H, seed):
+    rng = np.random.default_rng(seed)
+    a, c_prev, scale, shift = _cell_inputs(rng, N, H, np.float32)
+    plain, fused = (_forward(a, c_prev, scale, shift, f) for f in (False, True))
+    for x, y in zip(plain, fused):
+        assert y.dtype == np.float32
+        np.testing.assert_allclose(y, x, rtol=1e-5, atol=1e-6)
+    gates, _, tanh_c, _ = plain
+    ups = [rng.standard_normal((N, H)).astype(np.float32) for _ in range(3)]
+    for x, y in zip(*(_backward(gates, c_prev, tanh_c, *ups, f) for f in (False, True))):
+        np.testing.assert_allclose(y, x, rtol=1e-5, atol=1e-6)
+
+
+@given(st.integers(1, 4), st.integers(1, 9), seeds)
+def test_backward_algebra_is_exact_in_float64(N, H, seed):
+    # The backward loop has no tanh: run in float64 it must agree with the NumPy
+    # cell to rounding, which pins every index and every factor.
+    rng = np.random.default_rng(seed)
+    a, c_prev, scale, shift = _cell_inputs(rng, N, H, np.float64)
+    gates, _, tanh_c, _ = _forward(a, c_prev, scale, shift, fused=False)
+    dh_up, dh_next, dc_next = (rng.standard_normal((N, H)) for _ in range(3))
+    plain = _backward(gates, c_prev, tanh_c, dh_up, dh_next, dc_next, fused=False)
+    da, dc = np.empty_like(gates), dc_next.copy()
+    fused_cpu.cell_backward(gates, c_prev, tanh_c, dh_up, dh_next, da, dc)
+    np.testing.assert_allclose(da, plain[0], rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(dc, plain[1], rtol=1e-12, atol=1e-14)
+
+
+@given(st.integers(1, 4), st.integers(1, 6), st.integers(1, 24), st.booleans(), seeds)
+def test_layer_fused_equals_plain_in_float32(N, T, H, ids, seed):
+    rng = np.random.default_rng(seed)
+    D = 7
+    f32 = lambda *shape: (rng.standard_normal(shape) * 0.5).astype(np.float32)
+    x = rng.integers(0, D, (T, N)) if ids else f32(T, N, D)
+    h0, c0, Wx, Wh, b = f32(N, H), f32(N, H), f32(D, 4 * H), f32(H, 4 * H), f32(4 * H)
+    dh, dhT, dcT = f32(T, N, H), f32(N, H), f32(N, H)
+    outs = {}
+    for fused in (False, True):
+        h, (hT, cT), cache = lstm_forward(x, h0, c0, Wx, Wh, b, fused=fused)
+        g = lstm_backward(dh, cache, dhT, dcT, fused=fused)
+        outs[fused] = dict(h=h, hT=hT, cT=cT, **{k: v for k, v in g.items() if v is not None})
+    for k, v in outs[False].items():
+        np.testing.assert_allclose(outs[True][k], v, rtol=1e-4, atol=2e-6, err_msg=k)
+
+
+def test_model_step_with_numba_matches_plain(monkeypatch):
+    rng = np.random.default_rng(0)
+    ids, targets = rng.integers(0, 20, (4, 12)), rng.integers(0, 20, (4, 12))
+    results = {}
+    for enabled in (False, True):
+        monkeypatch.setattr(fused_cpu, "ENABLED", enabled)
+        forward_kernel.cache_clear(), backward_kernel.cache_clear()
+        assert (forward_kernel(np, np.dtype(np.float32)) is not None) == enabled
+        model = CharLSTM(20, 32, 2, dropout=0.3, seed=1)
+        results[enabled] = model.loss_and_grads(ids, targets, dropout_rng=np.random.default_rng(2))
+    monkeypatch.undo()
+    forward_kernel.cache_clear(), backward_kernel.cache_clear()
+    (loss0, g0, _), (loss1, g1, _) = results[False], results[True]
+    assert abs(loss1 - loss0) < 1e-6 * loss0
+    for name in g0:
+        np.testing.assert_allclose(g1[name], g0[name], rtol=1e-3, atol=1e-6, err_msg=name)
+
