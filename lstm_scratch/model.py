@@ -87,7 +87,7 @@ class CharLSTM:
         self.backend = get_backend(backend)
         init_seed, dropout_seed = np.random.SeedSequence(seed).spawn(2)
         self.dropout_rng = np.random.default_rng(dropout_seed)
-        self.params = {name: self.backend.asarray(value, self.dtype)
+        self.params = {name: self.backend.asarray(np.ascontiguousarray(value), self.dtype)
                        for name, value in self._init_params(np.random.default_rng(init_seed)).items()}
         # Intermediate arrays of loss_and_grads and loss, reused from call to call
         # (nn/workspace.py): one call at a time per model, or one workspace per thread.

@@ -12,6 +12,7 @@ import numpy as np
 
 from .backend import array_module, to_host
 from .errors import UserError
+from .nn.fused_cpu import rmsprop_kernel
 
 
 class RMSprop:
@@ -65,6 +66,13 @@ class RMSprop:
         """The update of rows ``rows`` of parameter ``name`` (all of it for small ones)."""
         xp = array_module(g)
         p, v, tmp, g = self.params[name][rows], self.v[name][rows], self._scratch[name][rows], g[rows]
+        kernel = rmsprop_kernel(p.dtype) if xp is np else None
+        if kernel is not None and all(a.flags.c_contiguous for a in (p, v, g)):
+            # the same, compiled (nn/fused_cpu.py); reshape(-1) of these is a view
+            f = p.dtype.type
+            kernel(p.reshape(-1), v.reshape(-1), g.reshape(-1), f(scale),
+                   f(self.lr), f(self.rho), f(1.0 - self.rho), f(self.eps))
+            return
         if scale != 1.0:
             g = g * p.dtype.type(scale)
         # In place, into buffers made once: these arrays are as big as the model.

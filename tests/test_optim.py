@@ -73,3 +73,27 @@ def test_matches_torch_rmsprop():
         tw.grad = torch.tensor(g)
         topt.step()
     np.testing.assert_allclose(ours["w"], tw.detach().numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_float32_update_compiled_or_not_is_the_same(monkeypatch, order):
+    # With Numba, float32 C-ordered parameters take the one-pass kernel of
+    # nn/fused_cpu.py (others, NumPy's nine passes); both must give the same steps.
+    from lstm_scratch.nn import fused_cpu
+    rng = np.random.default_rng(0)
+    start = {"W": np.asarray(rng.standard_normal((600, 700)), np.float32, order=order),
+             "b": rng.standard_normal(700).astype(np.float32)}
+    grads = [{k: (rng.standard_normal(v.shape) * 3).astype(np.float32) for k, v in start.items()}
+             for _ in range(3)]
+    results = {}
+    for enabled in (False, True):
+        monkeypatch.setattr(fused_cpu, "ENABLED", enabled)
+        params = {k: v.copy(order="K") for k, v in start.items()}
+        opt = RMSprop(params, lr=1e-2, clip_norm=50.0)
+        for g in grads:
+            opt.step(g)
+        results[enabled] = params, opt.v
+    for k in start:
+        assert not np.array_equal(results[True][0][k], start[k])
+        np.testing.assert_allclose(results[True][0][k], results[False][0][k], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(results[True][1][k], results[False][1][k], rtol=1e-5, atol=1e-7)

@@ -1,4 +1,5 @@
-"""One compiled CPU loop per cell step, when Numba is installed (``pip install 'lstm-scratch[fast]'``).
+"""One compiled CPU loop per cell step (and per optimizer update), when Numba is
+installed (``pip install 'lstm-scratch[fast]'``).
 
 The plain cell in :mod:`.lstm` makes a dozen NumPy calls per time step, each a
 full pass over an (N, H) or (N, 4H) array, and float32 ``np.tanh`` costs
@@ -97,13 +98,31 @@ def cell_backward(gates, c_prev, tanh_c, dh_up, dh_next, da, dc_next):
             dc_next[n, j] = dc * gf                         # now ∂L/∂c_{t-1}
 
 
+def rmsprop_update(p, v, g, scale, lr, rho, one_minus_rho, eps):
+    """:class:`lstm_scratch.optim.RMSprop`'s update in one pass (NumPy needs nine).
+
+    p, v, g : 1-D float32 arrays of one length, p and v updated in place;
+    the scalars float32 (one_minus_rho is 1 - rho, rounded as NumPy would).
+    """
+    for k in range(p.size):
+        gk = g[k] * scale                                   # clipped gradient
+        v[k] = rho * v[k] + one_minus_rho * gk * gk         # v ← ρ v + (1-ρ) g²
+        p[k] -= lr * gk / (np.sqrt(v[k]) + eps)             # p ← p - lr g / (√v + ε)
+
+
 if njit is not None:
     _jit = njit(nogil=True, fastmath=True, error_model="numpy", cache=True)
     tanh32, cell_forward, cell_backward = _jit(tanh32), _jit(cell_forward), _jit(cell_backward)
+    rmsprop_update = _jit(rmsprop_update)
 
 
 # Read once: the cell asks every time step.
 ENABLED = njit is not None and os.environ.get("LSTM_SCRATCH_NUMBA", "1") != "0"
+
+
+def rmsprop_kernel(dtype):
+    """:func:`rmsprop_update` for float32 arrays where Numba runs, else None."""
+    return rmsprop_update if ENABLED and dtype == np.float32 else None
 
 
 def kernels(dtype):
