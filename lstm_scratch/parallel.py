@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
+from .nn.fused import forward_kernel
 from .nn.workspace import Workspace
 
 @functools.lru_cache(maxsize=1)
@@ -39,10 +40,17 @@ def available_cores():
 def auto_workers(model, batch_size):
     """How many threads pay off: several for a wide NumPy model, one otherwise.
 
-    Below H = 256 the per-step Python overhead, not arithmetic, dominates and
-    threads contend for the interpreter (bench/README.md has the figures).
+    For narrow layers the per-step Python overhead, not arithmetic, dominates
+    and threads contend for the interpreter. Measured on 2 cores (steady state,
+    batch 50, seq_len 50): with the compiled cell (nn/fused_cpu.py), which
+    releases the interpreter for the whole cell, 2 threads pay from H = 128
+    (31 vs 42 ms a step; H = 64: even; H = 32: 14 vs 8 ms); with the plain
+    NumPy cell, from H = 256.
     """
-    if model.backend.name != "numpy" or model.hidden_size < 256:
+    if model.backend.name != "numpy":
+        return 1
+    compiled = forward_kernel(np, model.dtype) is not None
+    if model.hidden_size < (128 if compiled else 256):
         return 1
     return max(1, min(available_cores(), batch_size // 8))
 

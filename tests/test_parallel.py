@@ -5,6 +5,7 @@ from hypothesis import strategies as st
 
 import lstm_scratch as ls
 from lstm_scratch import CharLSTM, RMSprop
+from lstm_scratch.nn import fused_cpu
 from lstm_scratch.parallel import ThreadedDataParallel, auto_workers
 from strategies import model_dims, seeds
 
@@ -53,6 +54,12 @@ def test_auto_workers():
     wide = CharLSTM(5, 256, 1)
     assert 1 <= auto_workers(wide, 64) <= 64 // 8
     assert auto_workers(wide, 8) == 1
+    # H = 128 pays only with the compiled cell, and never in float64 (plain cell there)
+    from lstm_scratch.parallel import available_cores
+    many = min(available_cores(), 64 // 8)
+    for dtype in ("float32", "float64"):
+        compiled = fused_cpu.ENABLED and dtype == "float32"
+        assert auto_workers(CharLSTM(5, 128, 1, dtype=dtype), 64) == (many if compiled else 1)
 
 
 def test_training_with_threads_resumes_exactly(corpus_file, tmp_path, capsys):
