@@ -40,7 +40,7 @@ class RMSprop:
         self.map_fn = map_fn
         self.lr, self.rho, self.eps, self.clip_norm = float(lr), float(rho), float(eps), clip_norm
         self.v = {name: array_module(p).zeros_like(p) for name, p in params.items()}
-        self._scratch = {name: array_module(p).empty_like(p) for name, p in params.items()}
+        self._scratch = {}          # per parameter, made when the NumPy update first needs it
         self.steps = 0
 
     def step(self, grads):
@@ -65,7 +65,7 @@ class RMSprop:
     def _update(self, name, rows, g, scale):
         """The update of rows ``rows`` of parameter ``name`` (all of it for small ones)."""
         xp = array_module(g)
-        p, v, tmp, g = self.params[name][rows], self.v[name][rows], self._scratch[name][rows], g[rows]
+        p, v, g = self.params[name][rows], self.v[name][rows], g[rows]
         kernel = rmsprop_kernel(p.dtype) if xp is np else None
         if kernel is not None and all(a.flags.c_contiguous for a in (p, v, g)):
             # the same, compiled (nn/fused_cpu.py); reshape(-1) of these is a view
@@ -73,6 +73,9 @@ class RMSprop:
             kernel(p.reshape(-1), v.reshape(-1), g.reshape(-1), f(scale),
                    f(self.lr), f(self.rho), f(1.0 - self.rho), f(self.eps))
             return
+        if name not in self._scratch:       # (a race between workers only makes two)
+            self._scratch[name] = xp.empty_like(self.params[name])
+        tmp = self._scratch[name][rows]
         if scale != 1.0:
             g = g * p.dtype.type(scale)
         # In place, into buffers made once: these arrays are as big as the model.

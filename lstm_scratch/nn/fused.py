@@ -15,6 +15,7 @@ The equations are those of :func:`.lstm.lstm_cell_forward` and
 :func:`.lstm.lstm_cell_backward` (read them there); tests check the two agree.
 """
 import functools
+from importlib.util import find_spec
 
 import numpy as np
 
@@ -80,7 +81,7 @@ def describe(xp, dtype):
     """Which cell runs for these arrays, in words, for the training banner."""
     if forward_kernel(xp, np.dtype(dtype)) is None:
         hint = ("; pip install 'lstm-scratch[fast]' compiles it"
-                if xp is np and np.dtype(dtype) == np.float32 and fused_cpu.njit is None else "")
+                if xp is np and np.dtype(dtype) == np.float32 and find_spec("numba") is None else "")
         return f"plain {xp.__name__} cell{hint}"
     return "fused CUDA cell" if xp is not np else "fused cell compiled by Numba"
 

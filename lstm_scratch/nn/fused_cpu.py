@@ -23,10 +23,12 @@ import numpy as np
 
 from .gates import GATE_ORDER
 
-try:
-    from numba import njit
-except ImportError:                                         # the plain NumPy cell is used
-    njit = None
+njit = None
+if os.environ.get("LSTM_SCRATCH_NUMBA", "1") != "0":      # "0": not even imported
+    try:
+        from numba import njit
+    except ImportError:                                     # the plain NumPy cell is used
+        pass
 
 # tanh(x) ≈ x P(x²) / Q(x²) on |x| <= CLAMP; beyond it, tanh(x) rounds to ±1 in
 # float32. A least-squares fit of the relative error, reweighted until it settles
@@ -117,7 +119,7 @@ if njit is not None:
 
 
 # Read once: the cell asks every time step.
-ENABLED = njit is not None and os.environ.get("LSTM_SCRATCH_NUMBA", "1") != "0"
+ENABLED = njit is not None
 
 
 def rmsprop_kernel(dtype):

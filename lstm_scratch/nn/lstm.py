@@ -130,12 +130,12 @@ def lstm_forward(x, h0, c0, Wx, Wh, b, fused=True, ws=FRESH):
     # a_t up front: to x_t Wx + b for all t at once, and to a scaled copy of Wh.
     scale, shift = sigmoid_via_tanh(H, dtype, xp)
     gates *= scale
-    Wh_scaled = xp.multiply(Wh, scale, out=ws.empty(xp, "Wh_scaled", Wh.shape, dtype))
-    hWh = ws.empty(xp, "hWh", (N, 4 * H), dtype)            # reused every step
+    Wh_scaled = xp.multiply(Wh, scale, out=ws.tmp.empty(xp, "Wh_scaled", Wh.shape, dtype))
+    hWh = ws.tmp.empty(xp, "hWh", (N, 4 * H), dtype)        # reused every step
     hs = ws.empty(xp, "hs", (T + 1, N, H), dtype)           # h_0 .. h_T
     cs = ws.empty(xp, "cs", (T + 1, N, H), dtype)           # c_0 .. c_T
     tanh_c = ws.empty(xp, "tanh_c", (T, N, H), dtype)
-    ig = ws.empty(xp, "ig", (N, H), dtype)
+    ig = ws.tmp.empty(xp, "ig", (N, H), dtype)
     hs[0], cs[0] = h0, c0
     for t in range(T):
         a = gates[t]                                        # (N, 4H) view
@@ -195,8 +195,8 @@ def lstm_backward(dh, cache, dhT=None, dcT=None, fused=True, ws=FRESH):
     dhT, dcT : (N, H) or None, ∂L/∂h_T and ∂L/∂c_T from whatever consumed the
         final state (the next chunk); None means zero
     fused : one kernel per cell step where there is one (see :func:`lstm_cell_backward`)
-    ws : a :class:`.workspace.Workspace` for ∂L/∂a and dx (dx is valid until
-        its next use); the weight gradients are always fresh arrays
+    ws : a :class:`.workspace.Workspace` to build dx in (valid until its next
+        use; ∂L/∂a in ``ws.tmp``); the weight gradients are always fresh arrays
     Returns a dict with dx (T, N, D) (None for int ids), dh0, dc0 (N, H),
     dWx (D, 4H), dWh (H, 4H), db (4H,). Nothing passed in is modified.
     """
@@ -205,12 +205,12 @@ def lstm_backward(dh, cache, dhT=None, dcT=None, fused=True, ws=FRESH):
     T, N, H = tanh_c.shape
     dtype = Wh.dtype
     dh = xp.ascontiguousarray(dh)
-    da = ws.empty(xp, "da", gates.shape, dtype)             # (T, N, 4H) ∂L/∂a_t
+    da = ws.tmp.empty(xp, "da", gates.shape, dtype)         # (T, N, 4H) ∂L/∂a_t
     # Our own buffers, updated in place every step: ∂L/∂h_t via step t+1 and
     # ∂L/∂c_t via c_{t+1} (both zero after the last step, unless a next chunk says otherwise).
     dh_next = xp.zeros((N, H), dtype) if dhT is None else xp.array(dhT, dtype=dtype)
     dc_next = xp.zeros((N, H), dtype) if dcT is None else xp.array(dcT, dtype=dtype)
-    scratch = tuple(ws.empty(xp, f"scratch{k}", (N, H), dtype) for k in range(3))
+    scratch = tuple(ws.tmp.empty(xp, f"scratch{k}", (N, H), dtype) for k in range(3))
     for t in reversed(range(T)):
         lstm_cell_backward(dh[t], gates[t], cs[t], tanh_c[t], da[t], dh_next, dc_next,
                            scratch, fused)

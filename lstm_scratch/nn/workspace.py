@@ -11,7 +11,9 @@ step after the first reuses the first step's memory.
 The rule: what a call builds in a workspace (its outputs and its cache) is
 valid until the next call that uses the same workspace. The model gives each
 layer (and each worker thread) its own. Gradients of the weights are never
-workspace buffers: the caller keeps them.
+workspace buffers: the caller keeps them. Temporaries, dead when the call
+returns (∂L/∂a in the backward, scratch), come from ``ws.tmp``, which the
+children of one workspace share: the layers of a model use one ∂L/∂a buffer.
 
     >>> ws = Workspace()
     >>> a = ws.empty(np, "c", (2, 3), np.float32)
@@ -26,10 +28,11 @@ import numpy as np
 class Workspace:
     """Named arrays, made on first request and handed out again after."""
 
-    def __init__(self, keep=True):
+    def __init__(self, keep=True, tmp=None):
         self.keep = keep
         self._buffers = {}
         self._children = {}
+        self.tmp = self if tmp is None else tmp     # for arrays dead when a call returns
 
     def empty(self, xp, name, shape, dtype):
         """An uninitialised array ``shape``/``dtype`` on ``xp``: the same one as last
@@ -43,14 +46,18 @@ class Workspace:
         return buf
 
     def child(self, key):
-        """A workspace of its own for a part (a layer, a worker), kept here."""
+        """A workspace of its own for a part (a layer), kept here; its ``tmp`` is
+        shared with the other children."""
         if not self.keep:
             return self
         if key not in self._children:
-            self._children[key] = Workspace()
+            if "tmp" not in self._children:
+                self._children["tmp"] = Workspace()
+            self._children[key] = Workspace(tmp=self._children["tmp"])
         return self._children[key]
 
     def nbytes(self):
+        """Bytes held here and in the children."""
         return (sum(b.nbytes for b in self._buffers.values())
                 + sum(c.nbytes() for c in self._children.values()))
 
