@@ -51,31 +51,39 @@ class RMSprop:
         gradient is not finite.
         """
         xp = array_module(next(iter(self.params.values())))
-        norm = float(np.sqrt(sum(float(xp.vdot(g.ravel(), g.ravel())) for g in grads.values())))
+        flat_g = [g.ravel(order="K") for g in grads.values()]  # views, whatever the layout
+        norm = float(np.sqrt(sum(float(xp.vdot(g, g)) for g in flat_g)))
         if not np.isfinite(norm):
             raise FloatingPointError(f"gradient norm is {norm}")
         scale = 1.0
         if self.clip_norm is not None and norm > self.clip_norm:
             scale = self.clip_norm / norm
-        work = [(name, rows) for name, p in self.params.items() for rows in _row_chunks(p)]
-        list((self.map_fn or map)(lambda item: self._update(*item, grads[item[0]], scale), work))
+        work = []
+        for name, p in self.params.items():
+            flat = _flat_views(p, self.v[name], grads[name])
+            work += [(name, flat, chunk) for chunk in (_chunks(p.size) if flat else [None])]
+        list((self.map_fn or map)(lambda item: self._update(*item, grads, scale), work))
         self.steps += 1
         return norm
 
-    def _update(self, name, rows, g, scale):
-        """The update of rows ``rows`` of parameter ``name`` (all of it for small ones)."""
-        xp = array_module(g)
-        p, v, g = self.params[name][rows], self.v[name][rows], g[rows]
-        kernel = rmsprop_kernel(p.dtype) if xp is np else None
-        if kernel is not None and all(a.flags.c_contiguous for a in (p, v, g)):
-            # the same, compiled (nn/fused_cpu.py); reshape(-1) of these is a view
+    def _update(self, name, flat, chunk, grads, scale):
+        """The update of one chunk of parameter ``name``: ``flat`` holds 1-D views of
+        p, v, g in memory order, ``chunk`` a slice of them. Without them (layouts
+        that differ), the whole array at once."""
+        p, v, g = (self.params[name], self.v[name], grads[name]) if flat is None else \
+            (a[chunk] for a in flat)
+        xp = array_module(p)
+        kernel = rmsprop_kernel(p.dtype) if xp is np and flat is not None else None
+        if kernel is not None:                  # the same, compiled (nn/fused_cpu.py)
             f = p.dtype.type
-            kernel(p.reshape(-1), v.reshape(-1), g.reshape(-1), f(scale),
-                   f(self.lr), f(self.rho), f(1.0 - self.rho), f(self.eps))
+            kernel(p, v, g, f(scale), f(self.lr), f(self.rho), f(1.0 - self.rho), f(self.eps))
             return
-        if name not in self._scratch:       # (a race between workers only makes two)
-            self._scratch[name] = xp.empty_like(self.params[name])
-        tmp = self._scratch[name][rows]
+        if flat is None:
+            tmp = xp.empty_like(p)
+        else:
+            if name not in self._scratch:       # (a race between workers only makes two)
+                self._scratch[name] = xp.empty(flat[0].size, p.dtype)
+            tmp = self._scratch[name][chunk]
         if scale != 1.0:
             g = g * p.dtype.type(scale)
         # In place, into buffers made once: these arrays are as big as the model.
@@ -110,10 +118,19 @@ class RMSprop:
         self.clip_norm = None if clip < 0 else clip
 
 
-def _row_chunks(p, max_elements=1 << 18):
-    """Row slices of about ``max_elements`` each, so that a parallel map can
-    spread one big parameter over several cores."""
-    if p.ndim == 0 or p.size <= max_elements:
-        return [slice(None)]
-    rows_per_chunk = max(1, max_elements // (p.size // p.shape[0]))
-    return [slice(lo, lo + rows_per_chunk) for lo in range(0, p.shape[0], rows_per_chunk)]
+def _flat_views(*arrays):
+    """The arrays as 1-D views, if all are contiguous in one order (C or F), else None.
+
+    Element k of each view is then the same entry of every array: the update
+    can walk them as flat memory, in chunks, whatever their shapes.
+    """
+    for order, contiguous in (("C", "C_CONTIGUOUS"), ("F", "F_CONTIGUOUS")):
+        if all(a.flags[contiguous] for a in arrays):
+            return [a.reshape(-1, order=order) for a in arrays]
+    return None
+
+
+def _chunks(size, max_elements=1 << 18):
+    """Slices of about ``max_elements`` each, so that a parallel map can spread
+    one big parameter over several cores."""
+    return [slice(lo, lo + max_elements) for lo in range(0, max(size, 1), max_elements)]

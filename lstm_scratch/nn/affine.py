@@ -40,7 +40,8 @@ def affine_backward(dy, cache, dx_out=None):
 
     dy : (..., M) upstream gradient ∂L/∂y
     dx_out : optional C-contiguous (..., D) array to write dx into
-    Returns dx (..., D), dW (D, M), db (M,).
+    Returns dx (..., D), dW (D, M) (in W's memory layout, as every weight
+    gradient here: the optimizer walks them side by side), db (M,).
     """
     x, W = cache
     xp = array_module(W)
@@ -49,7 +50,7 @@ def affine_backward(dy, cache, dx_out=None):
         dx_out = xp.empty(x.shape, W.dtype)
     dy2 = dy.reshape(-1, M)                       # (K, M), K = prod(...)
     dx = xp.matmul(dy2, W.T, out=dx_out.reshape(-1, D)).reshape(x.shape)   # y = x W  ->  dx = dy Wᵀ
-    dW = x.reshape(-1, D).T @ dy2                 # y = x W  ->  dW = xᵀ dy
+    dW = xp.matmul(x.reshape(-1, D).T, dy2, out=xp.empty_like(W))   # y = x W  ->  dW = xᵀ dy
     db = dy2.sum(axis=0)                          # y = ... + b, b broadcast over K rows
     return dx, dW, db
 

@@ -216,7 +216,7 @@ def lstm_backward(dh, cache, dhT=None, dcT=None, fused=True, ws=FRESH):
                            scratch, fused)
         xp.matmul(da[t], Wh.T, out=dh_next)                 # a_t = ... + h_{t-1} Wh
     # a_t = ... + h_{t-1} Wh for all t: dWh = Σ_t h_{t-1}ᵀ da_t, one GEMM
-    dWh = hs[:-1].reshape(-1, H).T @ da.reshape(-1, 4 * H)
+    dWh = xp.matmul(hs[:-1].reshape(-1, H).T, da.reshape(-1, 4 * H), out=xp.empty_like(Wh))
     # a_t = x_t Wx + b for all t
     if is_ids(x_cache.x):
         dx = None
