@@ -130,7 +130,9 @@ def lstm_forward(x, h0, c0, Wx, Wh, b, fused=True, ws=FRESH):
     # a_t up front: to x_t Wx + b for all t at once, and to a scaled copy of Wh.
     scale, shift = sigmoid_via_tanh(H, dtype, xp)
     gates *= scale
-    Wh_scaled = xp.multiply(Wh, scale, out=ws.tmp.empty(xp, "Wh_scaled", Wh.shape, dtype))
+    Wh_order = "F" if Wh.flags["F_CONTIGUOUS"] and not Wh.flags["C_CONTIGUOUS"] else "C"
+    Wh_scaled = xp.multiply(Wh, scale,                      # in Wh's layout: a copy, not a transpose
+                            out=ws.tmp.empty(xp, "Wh_scaled", Wh.shape, dtype, Wh_order))
     hWh = ws.tmp.empty(xp, "hWh", (N, 4 * H), dtype)        # reused every step
     hs = ws.empty(xp, "hs", (T + 1, N, H), dtype)           # h_0 .. h_T
     cs = ws.empty(xp, "cs", (T + 1, N, H), dtype)           # c_0 .. c_T

@@ -34,15 +34,16 @@ class Workspace:
         self._children = {}
         self.tmp = self if tmp is None else tmp     # for arrays dead when a call returns
 
-    def empty(self, xp, name, shape, dtype):
-        """An uninitialised array ``shape``/``dtype`` on ``xp``: the same one as last
-        time for this name, unless the shape or dtype changed."""
+    def empty(self, xp, name, shape, dtype, order="C"):
+        """An uninitialised array ``shape``/``dtype``/``order`` on ``xp``: the same one
+        as last time for this name, unless one of those changed."""
         if not self.keep:
-            return xp.empty(shape, dtype)
+            return xp.empty(shape, dtype, order=order)
         shape, dtype = tuple(shape), np.dtype(dtype)
         buf = self._buffers.get(name)
-        if buf is None or buf.shape != shape or buf.dtype != dtype or not isinstance(buf, xp.ndarray):
-            buf = self._buffers[name] = xp.empty(shape, dtype)
+        if (buf is None or buf.shape != shape or buf.dtype != dtype
+                or not isinstance(buf, xp.ndarray) or not buf.flags[order + "_CONTIGUOUS"]):
+            buf = self._buffers[name] = xp.empty(shape, dtype, order=order)
         return buf
 
     def child(self, key):
