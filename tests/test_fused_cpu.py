@@ -129,3 +129,15 @@ def test_model_step_with_numba_matches_plain(monkeypatch):
     for name in g0:
         np.testing.assert_allclose(g1[name], g0[name], rtol=1e-3, atol=1e-6, err_msg=name)
 
+
+
+def test_compiles_without_a_cache_where_none_can_be_written(monkeypatch):
+    from numba import njit
+
+    def no_cache_dir(cache=False, **options):
+        if cache:
+            raise RuntimeError("cannot cache function: no locator available")
+        return njit(**options)
+    monkeypatch.setattr(fused_cpu, "njit", no_cache_dir)
+    double = fused_cpu._jit(lambda x: 2 * x)
+    assert double(np.float32(1.5)) == 3.0

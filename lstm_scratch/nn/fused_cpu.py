@@ -112,8 +112,17 @@ def rmsprop_update(p, v, g, scale, lr, rho, one_minus_rho, eps):
         p[k] -= lr * gk / (np.sqrt(v[k]) + eps)             # p ← p - lr g / (√v + ε)
 
 
+def _jit(fn):
+    """Compile ``fn`` on first call; the machine code is cached on disk (next to this
+    file, or in Numba's user cache) so later runs skip the ~2 s compile."""
+    options = dict(nogil=True, fastmath=True, error_model="numpy")
+    try:
+        return njit(cache=True, **options)(fn)
+    except RuntimeError:            # nowhere writable to cache in: compile every run
+        return njit(**options)(fn)
+
+
 if njit is not None:
-    _jit = njit(nogil=True, fastmath=True, error_model="numpy", cache=True)
     tanh32, cell_forward, cell_backward = _jit(tanh32), _jit(cell_forward), _jit(cell_backward)
     rmsprop_update = _jit(rmsprop_update)
 
