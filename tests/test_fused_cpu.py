@@ -3,6 +3,10 @@
 Skips (with the reason) where Numba is not installed; the plain path is what
 every other test runs then.
 """
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -15,6 +19,8 @@ from lstm_scratch.nn.lstm import (lstm_backward, lstm_cell_backward, lstm_cell_f
                                   lstm_forward, sigmoid_via_tanh)
 from strategies import seeds
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
 pytestmark = pytest.mark.skipif(not fused_cpu.ENABLED,
                                 reason="Numba not installed (or LSTM_SCRATCH_NUMBA=0): "
                                        "the plain NumPy cell is the only one")
@@ -23,6 +29,7 @@ pytestmark = pytest.mark.skipif(not fused_cpu.ENABLED,
 @pytest.fixture(scope="module")
 def tanh32_array():
     from numba import njit
+    fused_cpu._compiled()                                   # fused_cpu.tanh32 is now compiled
 
     @njit
     def apply(x, out):
@@ -90,7 +97,8 @@ def test_backward_algebra_is_exact_in_float64(N, H, seed):
     dh_up, dh_next, dc_next = (rng.standard_normal((N, H)) for _ in range(3))
     plain = _backward(gates, c_prev, tanh_c, dh_up, dh_next, dc_next, fused=False)
     da, dc = np.empty_like(gates), dc_next.copy()
-    fused_cpu.cell_backward(gates, c_prev, tanh_c, dh_up, dh_next, da, dc)
+    cell_backward = fused_cpu.kernels(np.float32)[1]       # compiled; run here on float64
+    cell_backward(gates, c_prev, tanh_c, dh_up, dh_next, da, dc)
     np.testing.assert_allclose(da, plain[0], rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(dc, plain[1], rtol=1e-12, atol=1e-14)
 
@@ -132,12 +140,23 @@ def test_model_step_with_numba_matches_plain(monkeypatch):
 
 
 def test_compiles_without_a_cache_where_none_can_be_written(monkeypatch):
-    from numba import njit
+    import numba
+    njit = numba.njit
 
     def no_cache_dir(cache=False, **options):
         if cache:
             raise RuntimeError("cannot cache function: no locator available")
         return njit(**options)
-    monkeypatch.setattr(fused_cpu, "njit", no_cache_dir)
+    monkeypatch.setattr(numba, "njit", no_cache_dir)
     double = fused_cpu._jit(lambda x: 2 * x)
     assert double(np.float32(1.5)) == 3.0
+
+
+def test_numba_is_imported_on_first_use_only():
+    # lstm_scratch itself must start fast: Numba takes ~0.6 s to import.
+    code = ("import sys, lstm_scratch, lstm_scratch.cli; assert 'numba' not in sys.modules; "
+            "from lstm_scratch.nn.fused import forward_kernel; import numpy as np; "
+            "assert forward_kernel(np, np.dtype('float32')) is not None; "
+            "assert 'numba' in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT,
+                   env=dict(os.environ, PYTHONPATH=ROOT))

@@ -17,18 +17,14 @@ Tests check both functions against the NumPy cell.
 Set ``LSTM_SCRATCH_NUMBA=0`` in the environment to run the plain NumPy cell
 even where Numba is installed.
 """
+import importlib.util
 import os
+import threading
 
 import numpy as np
 
 from .gates import GATE_ORDER
 
-njit = None
-if os.environ.get("LSTM_SCRATCH_NUMBA", "1") != "0":      # "0": not even imported
-    try:
-        from numba import njit
-    except ImportError:                                     # the plain NumPy cell is used
-        pass
 
 # tanh(x) ≈ x P(x²) / Q(x²) on |x| <= CLAMP; beyond it, tanh(x) rounds to ±1 in
 # float32. A least-squares fit of the relative error, reweighted until it settles
@@ -115,6 +111,7 @@ def rmsprop_update(p, v, g, scale, lr, rho, one_minus_rho, eps):
 def _jit(fn):
     """Compile ``fn`` on first call; the machine code is cached on disk (next to this
     file, or in Numba's user cache) so later runs skip the ~2 s compile."""
+    from numba import njit
     options = dict(nogil=True, fastmath=True, error_model="numpy")
     try:
         return njit(cache=True, **options)(fn)
@@ -122,21 +119,33 @@ def _jit(fn):
         return njit(**options)(fn)
 
 
-if njit is not None:
-    tanh32, cell_forward, cell_backward = _jit(tanh32), _jit(cell_forward), _jit(cell_backward)
-    rmsprop_update = _jit(rmsprop_update)
+_COMPILED = None
+_LOCK = threading.Lock()
 
 
-# Read once: the cell asks every time step.
-ENABLED = njit is not None
+def _compiled():
+    """Swap the functions above for their compiled twins, once (Numba is imported
+    here, on first use, not with lstm_scratch: that takes ~0.6 s and ~60 MiB)."""
+    global _COMPILED, tanh32, cell_forward, cell_backward, rmsprop_update
+    with _LOCK:                     # worker threads may ask at the same moment
+        if _COMPILED is None:
+            tanh32 = _jit(tanh32)   # first: the cell functions find it when they compile
+            cell_forward, cell_backward = _jit(cell_forward), _jit(cell_backward)
+            rmsprop_update = _jit(rmsprop_update)
+            _COMPILED = cell_forward, cell_backward, rmsprop_update
+    return _COMPILED
+
+
+# Numba installed, and not switched off by LSTM_SCRATCH_NUMBA=0. Read once.
+ENABLED = (os.environ.get("LSTM_SCRATCH_NUMBA", "1") != "0"
+           and importlib.util.find_spec("numba") is not None)
 
 
 def rmsprop_kernel(dtype):
-    """:func:`rmsprop_update` for float32 arrays where Numba runs, else None."""
-    return rmsprop_update if ENABLED and dtype == np.float32 else None
+    """The compiled :func:`rmsprop_update` for float32 arrays where ENABLED, else None."""
+    return _compiled()[2] if ENABLED and dtype == np.float32 else None
 
 
 def kernels(dtype):
-    """(cell_forward, cell_backward) for float32 arrays where Numba is installed and
-    not switched off (ENABLED), else None."""
-    return (cell_forward, cell_backward) if ENABLED and dtype == np.float32 else None
+    """The compiled (cell_forward, cell_backward) for float32 arrays where ENABLED, else None."""
+    return _compiled()[:2] if ENABLED and dtype == np.float32 else None
