@@ -4,11 +4,12 @@ installed (``pip install 'lstm-scratch[fast]'``).
 The plain cell in :mod:`.lstm` makes a dozen NumPy calls per time step, each a
 full pass over an (N, H) or (N, 4H) array, and float32 ``np.tanh`` costs
 about 3 ns an element here: on a 2x512 model that is a fifth of a training
-step. The two functions below do the same arithmetic as the CUDA kernels of
-:mod:`.fused` in one call each, compiled by Numba to SIMD code that
-releases the GIL, so the batch-split workers of :mod:`lstm_scratch.parallel`
-run them at the same time. Without Numba they are plain (slow) Python, and
-the NumPy cell is used instead.
+step. The two cell functions below do the same arithmetic as the CUDA kernels
+of :mod:`.fused` in one call each, compiled by Numba (on first use) to SIMD
+code that releases the GIL, so the batch-split workers of
+:mod:`lstm_scratch.parallel` run them at the same time; a third does the
+optimizer's update. Without Numba they are plain (slow) Python, and the NumPy
+code is used instead.
 
 They are used for float32, with :func:`tanh32`. float64 is for gradient
 checks, where the plain NumPy code (exact ``np.tanh``) is the reference.
@@ -29,7 +30,7 @@ from .gates import GATE_ORDER
 # tanh(x) ≈ x P(x²) / Q(x²) on |x| <= CLAMP; beyond it, tanh(x) rounds to ±1 in
 # float32. A least-squares fit of the relative error, reweighted until it settles
 # (Sanathanan-Koerner; docs/fit_tanh.py redoes it). The rational function is within
-# 2.1e-8 (relative) of tanh; evaluated in float32, within 3.5e-7 (absolute; np.tanh's
+# 2.1e-8 (relative) of tanh; evaluated in float32, within 3.1e-7 (absolute; np.tanh's
 # float32 error is 6e-8), and clipped to [-1, 1].
 CLAMP = 9.0
 P = (0.9999999950254542, 0.130899607361845, 0.0031106130394370477, 1.1224298314723247e-05,
