@@ -123,7 +123,7 @@ def dropout_mask(rng, shape, keep, dtype, xp=np):
         # One host draw seeds the device stream: masks stay reproducible.
         seed = int(rng.integers(0, 2**63 - 1))
         u = xp.random.default_rng(seed).random(shape, dtype=dtype)
-    return (u < keep).astype(dtype) * dtype.type(1.0 / keep)
+    return xp.multiply(u < keep, dtype.type(1.0 / keep), out=u)   # u's memory becomes the mask
 
 
 @functools.lru_cache(maxsize=None)

@@ -83,9 +83,11 @@ class ThreadedDataParallel:
                                   range(len(shards)))
         loss = sum(w * r[0] for w, r in zip(weights, results))
         grads = results[0][1]
-        for name, g in grads.items():
+
+        def all_reduce(name):                               # one parameter per worker at a time
             for r in results[1:]:
-                g += r[1][name]
+                grads[name] += r[1][name]
+        self.map(all_reduce, grads)
         return loss, grads, self._join_states([r[2] for r in results])
 
     def loss(self, inputs, targets, state=None):

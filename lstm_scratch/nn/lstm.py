@@ -30,7 +30,7 @@ chunks compose exactly as one long sequence would.
 from typing import NamedTuple
 
 from ..backend import array_module
-from .affine import (affine_backward, affine_forward, onehot_affine_backward,
+from .affine import (AffineCache, affine_backward, affine_forward, onehot_affine_backward,
                      onehot_affine_forward)
 from .fused import backward_kernel, forward_kernel
 from .gates import gate_slice, split_gates
@@ -120,19 +120,16 @@ def lstm_forward(x, h0, c0, Wx, Wh, b, fused=True, ws=FRESH):
     assert Wh.shape == (H, 4 * H) and b.shape == (4 * H,), (Wh.shape, b.shape)
     assert h0.shape == (N, H) and c0.shape == (N, H), (h0.shape, c0.shape)
 
+    # The 0.5 inside σ(z) = 0.5 tanh(0.5 z) + 0.5 goes into scaled copies of the
+    # weights: scale ⊙ a_t = x_t (Wx ⊙ scale) + b ⊙ scale + h_{t-1} (Wh ⊙ scale).
+    scale, shift = sigmoid_via_tanh(H, dtype, xp)
+    Wx_scaled = _scaled(Wx, scale, ws, "Wx_scaled")
+    Wh_scaled = _scaled(Wh, scale, ws.tmp, "Wh_scaled")
     # x_t Wx + b for all t at once, in a buffer of ours: the gates are built in it.
     gates = ws.empty(xp, "gates", (T, N, 4 * H), dtype)
-    if is_ids(x):
-        gates, x_cache = onehot_affine_forward(x, Wx, b, out=gates)
-    else:
-        gates, x_cache = affine_forward(x, Wx, b, out=gates)
-    # The 0.5 inside σ(z) = 0.5 tanh(0.5 z) + 0.5 is applied to both terms of
-    # a_t up front: to x_t Wx + b for all t at once, and to a scaled copy of Wh.
-    scale, shift = sigmoid_via_tanh(H, dtype, xp)
-    gates *= scale
-    Wh_order = "F" if Wh.flags["F_CONTIGUOUS"] and not Wh.flags["C_CONTIGUOUS"] else "C"
-    Wh_scaled = xp.multiply(Wh, scale,                      # in Wh's layout: a copy, not a transpose
-                            out=ws.tmp.empty(xp, "Wh_scaled", Wh.shape, dtype, Wh_order))
+    project = onehot_affine_forward if is_ids(x) else affine_forward
+    gates, _ = project(x, Wx_scaled, b * scale, out=gates)
+    x_cache = AffineCache(x, Wx)                            # the backward needs Wx itself
     hWh = ws.tmp.empty(xp, "hWh", (N, 4 * H), dtype)        # reused every step
     hs = ws.empty(xp, "hs", (T + 1, N, H), dtype)           # h_0 .. h_T
     cs = ws.empty(xp, "cs", (T + 1, N, H), dtype)           # c_0 .. c_T
@@ -146,6 +143,14 @@ def lstm_forward(x, h0, c0, Wx, Wh, b, fused=True, ws=FRESH):
         lstm_cell_forward(a, cs[t], scale, shift, cs[t + 1], tanh_c[t], hs[t + 1], ig, fused)
     cache = LSTMCache(x_cache, Wh, gates, hs, cs, tanh_c)
     return hs[1:], (hs[T], cs[T]), cache
+
+
+def _scaled(W, scale, ws, name):
+    """W ⊙ scale (scale broadcast over rows), in a workspace buffer with W's memory
+    layout: a streaming copy, where a change of layout would be a slow transpose."""
+    xp = array_module(W)
+    order = "F" if W.flags["F_CONTIGUOUS"] and not W.flags["C_CONTIGUOUS"] else "C"
+    return xp.multiply(W, scale, out=ws.empty(xp, name, W.shape, W.dtype, order))
 
 
 def lstm_cell_backward(dh_up, gates, c_prev, tanh_c, da, dh_next, dc_next, scratch, fused=True):
