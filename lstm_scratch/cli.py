@@ -14,7 +14,7 @@ from . import __version__
 from .api import load, make_trainer, model_from_saved
 from .backend import BACKEND_NAMES
 from .checkpoint import load_checkpoint
-from .config import TrainConfig
+from .config import TrainConfig, require_int
 from .data import MODES, builtin_corpus_path, read_text, split_train_val
 from .errors import UserError
 from .model import DTYPES
@@ -200,10 +200,8 @@ def cmd_plot(args):
 
 def cmd_show_batch(args):
     from .plots import batch_tensor, plot_batch
-    for flag in ("seq_len", "batch_size", "step"):
-        if getattr(args, flag) < 1:
-            raise UserError(f"--{flag.replace('_', '-')} must be an integer >= 1, "
-                            f"got {getattr(args, flag)}")
+    for name in ("seq_len", "batch_size", "step"):
+        require_int(name, getattr(args, name))
     path = args.data or builtin_corpus_path()
     batch = batch_tensor(read_text(path), args.mode, args.seq_len, args.batch_size,
                          args.step, args.seed)

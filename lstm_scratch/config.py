@@ -22,6 +22,14 @@ FIXED_ON_RESUME = ("mode", "hidden_size", "num_layers", "dropout", "seq_len", "s
                    "batch_size", "val_frac", "seed", "dtype")
 
 
+def require_int(name, value, minimum=1):
+    """A one-line error unless ``value`` is an int >= ``minimum``; ``name`` is the
+    option's Python name (seq_len), shown as the flag (--seq-len)."""
+    if not (isinstance(value, int) and value >= minimum):
+        raise UserError(f"--{name.replace('_', '-')} must be an integer >= {minimum}, "
+                        f"got {value!r}")
+
+
 @dataclass
 class TrainConfig:
     data: Optional[str] = None          # a UTF-8 text file; None = the built-in corpus
@@ -67,14 +75,10 @@ class TrainConfig:
                 raise UserError(f"--{flag} must be {expected}, got {value!r}")
         for name in ("hidden_size", "num_layers", "seq_len", "step", "batch_size", "epochs",
                      "sample_length"):
-            value = getattr(self, name)
-            need(isinstance(value, int) and value >= (0 if name == "sample_length" else 1),
-                 name.replace("_", "-"),
-                 "an integer >= " + ("0" if name == "sample_length" else "1"), value)
+            require_int(name, getattr(self, name), 0 if name == "sample_length" else 1)
         for name in ("max_steps", "eval_every", "lr_decay_every", "threads"):
-            value = getattr(self, name)
-            need(value is None or (isinstance(value, int) and value >= 1),
-                 name.replace("_", "-"), "an integer >= 1", value)
+            if getattr(self, name) is not None:
+                require_int(name, getattr(self, name))
         need(0.0 <= self.dropout < 1.0, "dropout", "in [0, 1)", self.dropout)
         need(0.0 <= self.val_frac < 1.0, "val-frac", "in [0, 1)", self.val_frac)
         need(self.lr > 0, "lr", "> 0", self.lr)

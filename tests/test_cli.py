@@ -103,6 +103,8 @@ def test_bad_data_files(tmp_path):
 
 @pytest.mark.parametrize("args, fragment", [
     (["train", "--seq-len", "0"], "--seq-len must be an integer >= 1, got 0"),
+    (["train", "--max-steps", "-3"], "--max-steps must be an integer >= 1, got -3"),
+    (["show-batch", "--batch-size", "0"], "--batch-size must be an integer >= 1, got 0"),
     (["train", "--dropout", "1.5"], "--dropout must be in [0, 1)"),
     (["train", "--hiden-size", "3"], "did you mean --hidden-size?"),
     (["train", "--seq-len", "ten"], "invalid int value: 'ten'"),
