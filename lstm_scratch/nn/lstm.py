@@ -125,7 +125,7 @@ def lstm_forward(x, h0, c0, Wx, Wh, b, fused=True, ws=FRESH):
     scale, shift = sigmoid_via_tanh(H, dtype, xp)
     Wx_scaled = _scaled(Wx, scale, ws, "Wx_scaled")
     Wh_scaled = _scaled(Wh, scale, ws.tmp, "Wh_scaled")
-    # x_t Wx + b for all t at once, in a buffer of ours: the gates are built in it.
+    # scale ⊙ (x_t Wx + b) for all t at once, in a buffer of ours: the gates are built in it.
     gates = ws.empty(xp, "gates", (T, N, 4 * H), dtype)
     project = onehot_affine_forward if is_ids(x) else affine_forward
     gates, _ = project(x, Wx_scaled, b * scale, out=gates)
