@@ -59,3 +59,16 @@ def check_grads(f, arrays, analytic, tol=TOLERANCE):
     bad = {k: v for k, v in errors.items() if not v < tol}
     assert not bad, f"relative error >= {tol}: {bad}"
     return errors
+
+
+def layer_plain_and_fused(x, h0, c0, Wx, Wh, b, dh, dhT, dcT):
+    """Forward and backward of one LSTM layer with the plain cell and with the
+    fused one: two dicts of every output (h, hT, cT and the gradients), keyed
+    alike, for tests that hold the fast path to the plain one."""
+    from lstm_scratch.nn.lstm import lstm_backward, lstm_forward
+    outs = []
+    for fused in (False, True):
+        h, (hT, cT), cache = lstm_forward(x, h0, c0, Wx, Wh, b, fused=fused)
+        g = lstm_backward(dh, cache, dhT, dcT, fused=fused)
+        outs.append(dict(h=h, hT=hT, cT=cT, **{k: v for k, v in g.items() if v is not None}))
+    return outs

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from gradcheck import check_grads
+from gradcheck import check_grads, layer_plain_and_fused
 from lstm_scratch import CharLSTM, RMSprop
 from lstm_scratch.backend import cupy_available, get_backend, to_host
 
@@ -66,7 +66,6 @@ def test_rmsprop_and_sampling_step_on_gpu():
 
 @pytest.mark.parametrize("ids", [False, True])
 def test_fused_kernels_equal_plain_code(ids):
-    from lstm_scratch.nn import lstm_backward, lstm_forward
     xp = get_backend("cupy").xp
     rng = np.random.default_rng(0)
     T, N, D, H = 7, 5, 6, 9
@@ -74,13 +73,9 @@ def test_fused_kernels_equal_plain_code(ids):
     arrays = [rng.standard_normal(s) for s in ((N, H), (N, H), (D, 4 * H), (H, 4 * H), (4 * H,))]
     x, (h0, c0, Wx, Wh, b) = xp.asarray(x), [xp.asarray(a) for a in arrays]
     dh, dhT, dcT = (xp.asarray(rng.standard_normal(s)) for s in ((T, N, H), (N, H), (N, H)))
-    outs = {}
-    for fused in (False, True):
-        h, (hT, cT), cache = lstm_forward(x, h0, c0, Wx, Wh, b, fused=fused)
-        g = lstm_backward(dh, cache, dhT, dcT, fused=fused)
-        outs[fused] = dict(h=h, hT=hT, cT=cT, **{k: v for k, v in g.items() if v is not None})
-    for name, plain in outs[False].items():
-        np.testing.assert_allclose(to_host(outs[True][name]), to_host(plain), rtol=1e-12,
+    plain, fused = layer_plain_and_fused(x, h0, c0, Wx, Wh, b, dh, dhT, dcT)
+    for name, value in plain.items():
+        np.testing.assert_allclose(to_host(fused[name]), to_host(value), rtol=1e-12,
                                    atol=1e-13, err_msg=name)
 
 

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from lstm_scratch.model import CharLSTM
 from lstm_scratch.nn import fused_cpu
 from lstm_scratch.nn.fused import backward_kernel, forward_kernel
-from lstm_scratch.nn.lstm import (lstm_backward, lstm_cell_backward, lstm_cell_forward,
-                                  lstm_forward, sigmoid_via_tanh)
+from lstm_scratch.nn.lstm import lstm_cell_backward, lstm_cell_forward, sigmoid_via_tanh
+from gradcheck import layer_plain_and_fused
 from strategies import seeds
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -111,13 +111,9 @@ def test_layer_fused_equals_plain_in_float32(N, T, H, ids, seed):
     x = rng.integers(0, D, (T, N)) if ids else f32(T, N, D)
     h0, c0, Wx, Wh, b = f32(N, H), f32(N, H), f32(D, 4 * H), f32(H, 4 * H), f32(4 * H)
     dh, dhT, dcT = f32(T, N, H), f32(N, H), f32(N, H)
-    outs = {}
-    for fused in (False, True):
-        h, (hT, cT), cache = lstm_forward(x, h0, c0, Wx, Wh, b, fused=fused)
-        g = lstm_backward(dh, cache, dhT, dcT, fused=fused)
-        outs[fused] = dict(h=h, hT=hT, cT=cT, **{k: v for k, v in g.items() if v is not None})
-    for k, v in outs[False].items():
-        np.testing.assert_allclose(outs[True][k], v, rtol=1e-4, atol=2e-6, err_msg=k)
+    plain, fused = layer_plain_and_fused(x, h0, c0, Wx, Wh, b, dh, dhT, dcT)
+    for k, v in plain.items():
+        np.testing.assert_allclose(fused[k], v, rtol=1e-4, atol=2e-6, err_msg=k)
 
 
 def test_model_step_with_numba_matches_plain(monkeypatch):
