@@ -212,8 +212,7 @@ def cmd_show_batch(args):
 
 def cmd_visualize(args):
     from .visualize import page_data, render_html
-    if args.length < 2:
-        raise UserError(f"--length must be an integer >= 2, got {args.length}")
+    require_int("length", args.length, 2)
     saved = load_checkpoint(args.checkpoint)
     model, vocab = model_from_saved(saved, args.backend, source=args.checkpoint)
     if args.prime is not None:

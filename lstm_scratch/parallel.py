@@ -64,7 +64,9 @@ class ThreadedDataParallel:
     def __init__(self, model, workers=1):
         self.model, self.workers = model, max(1, int(workers))
         self._pool = ThreadPoolExecutor(self.workers) if self.workers > 1 else None
-        self._workspaces = [Workspace() for _ in range(self.workers)]   # one per shard
+        # One workspace per shard; the first is the model's own, so that a run on one
+        # worker and direct calls of model.loss_and_grads share their buffers.
+        self._workspaces = [model.workspace] + [Workspace() for _ in range(self.workers - 1)]
 
     def loss_and_grads(self, inputs, targets, state=None, train=True, dropout_rng=None):
         """As CharLSTM.loss_and_grads."""
