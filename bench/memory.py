@@ -23,7 +23,7 @@ import train_speed
 cfg = CONFIGS["C2"]
 if {side!r} == "ours":
     from lstm_scratch import CharLSTM
-    from lstm_scratch.parallel import auto_workers
+    from lstm_scratch.engine.parallel import auto_workers
     step = train_speed.ours_step(cfg, auto_workers(CharLSTM(65, cfg["H"], 1), cfg["B"]))
 else:
     import torch

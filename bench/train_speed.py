@@ -13,7 +13,7 @@ import numpy as np
 from common import CONFIGS, V, interleaved, machine_info, summarize, try_torch, write_json
 
 from lstm_scratch import CharLSTM, RMSprop
-from lstm_scratch.parallel import ThreadedDataParallel, auto_workers
+from lstm_scratch.engine.parallel import ThreadedDataParallel, auto_workers
 
 
 def ours_step(cfg, workers, seed=0, backend="numpy"):

@@ -1,4 +1,4 @@
-"""Fit the rational tanh of lstm_scratch/nn/fused_cpu.py, and measure it.
+"""Fit the rational tanh of lstm_scratch/engine/fused_cpu.py, and measure it.
 
     tanh(x) ≈ x P(x²) / Q(x²),  P of degree 6, Q of degree 3 with Q(0) = 1,  |x| <= 9
 

@@ -33,7 +33,7 @@ from .nn import (affine_backward, affine_forward, dropout_backward,
                  dropout_forward, gate_slice, log_softmax, lstm_backward,
                  lstm_forward,
                  softmax_cross_entropy_backward, softmax_cross_entropy_forward)
-from .nn.workspace import Workspace
+from .engine.workspace import Workspace
 
 DTYPES = ("float32", "float64")
 
@@ -90,7 +90,7 @@ class CharLSTM:
         self.params = {name: self.backend.asarray(value, self.dtype)
                        for name, value in self._init_params(np.random.default_rng(init_seed)).items()}
         # Intermediate arrays of loss_and_grads and loss, reused from call to call
-        # (nn/workspace.py): one call at a time per model, or one workspace per thread.
+        # (engine/workspace.py): one call at a time per model, or one workspace per thread.
         self.workspace = Workspace()
 
     def _init_params(self, rng):

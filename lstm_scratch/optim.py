@@ -12,7 +12,7 @@ import numpy as np
 
 from .backend import array_module, to_host
 from .errors import UserError
-from .nn.fused_cpu import rmsprop_kernel
+from .engine.fused_cpu import rmsprop_kernel
 
 
 class RMSprop:
@@ -74,7 +74,7 @@ class RMSprop:
             (a[chunk] for a in flat)
         xp = array_module(p)
         kernel = rmsprop_kernel(p.dtype) if xp is np and flat is not None else None
-        if kernel is not None:                  # the same, compiled (nn/fused_cpu.py)
+        if kernel is not None:                  # the same, compiled (engine/fused_cpu.py)
             f = p.dtype.type
             kernel(p, v, g, f(scale), f(self.lr), f(self.rho), f(1.0 - self.rho), f(self.eps))
             return

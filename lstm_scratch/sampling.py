@@ -16,7 +16,7 @@ import numpy as np
 from .backend import to_host
 from .errors import UserError
 from .nn import log_softmax
-from .stepper import Stepper
+from .engine.stepper import Stepper
 
 
 def check_sampling_options(length, temperature, greedy, top_k):

@@ -23,8 +23,8 @@ from .data import Vocab, make_batches, read_text, split_train_val
 from .errors import UserError
 from .model import CharLSTM
 from .optim import RMSprop
-from .nn.fused import describe as describe_cell
-from .parallel import ThreadedDataParallel, auto_workers
+from .engine.fused import describe as describe_cell
+from .engine.parallel import ThreadedDataParallel, auto_workers
 from .progress import Progress
 from .sampling import generate
 

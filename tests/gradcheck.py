@@ -65,7 +65,7 @@ def layer_plain_and_fused(x, h0, c0, Wx, Wh, b, dh, dhT, dcT):
     """Forward and backward of one LSTM layer with the plain cell and with the
     fused one: two dicts of every output (h, hT, cT and the gradients), keyed
     alike, for tests that hold the fast path to the plain one."""
-    from lstm_scratch.nn.lstm import lstm_backward, lstm_forward
+    from lstm_scratch.engine.lstm import lstm_backward, lstm_forward
     outs = []
     for fused in (False, True):
         h, (hT, cT), cache = lstm_forward(x, h0, c0, Wx, Wh, b, fused=fused)

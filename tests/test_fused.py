@@ -1,4 +1,4 @@
-"""The CUDA kernels of nn/fused.py, checked without a GPU.
+"""The CUDA kernels of engine/fused.py, checked without a GPU.
 
 Their bodies are plain C++ once T is a type and tanh comes from <cmath>: we
 compile them for the host with the machine's C++ compiler, run them over
@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lstm_scratch.nn import fused
-from lstm_scratch.nn.lstm import lstm_cell_backward, lstm_cell_forward, sigmoid_via_tanh
+from lstm_scratch.engine import fused
+from lstm_scratch.engine.lstm import lstm_cell_backward, lstm_cell_forward, sigmoid_via_tanh
 from strategies import seeds
 
 CXX = shutil.which("c++") or shutil.which("g++")

@@ -1,4 +1,4 @@
-"""The Numba cell of nn/fused_cpu.py against the plain NumPy cell.
+"""The Numba cell of engine/fused_cpu.py against the plain NumPy cell.
 
 Skips (with the reason) where Numba is not installed; the plain path is what
 every other test runs then.
@@ -13,9 +13,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lstm_scratch.model import CharLSTM
-from lstm_scratch.nn import fused_cpu
-from lstm_scratch.nn.fused import backward_kernel, forward_kernel
-from lstm_scratch.nn.lstm import lstm_cell_backward, lstm_cell_forward, sigmoid_via_tanh
+from lstm_scratch.engine import fused_cpu
+from lstm_scratch.engine.fused import backward_kernel, forward_kernel
+from lstm_scratch.engine.lstm import lstm_cell_backward, lstm_cell_forward, sigmoid_via_tanh
 from gradcheck import layer_plain_and_fused
 from strategies import seeds
 
@@ -151,7 +151,7 @@ def test_compiles_without_a_cache_where_none_can_be_written(monkeypatch):
 def test_numba_is_imported_on_first_use_only():
     # lstm_scratch itself must start fast: Numba takes ~0.6 s to import.
     code = ("import sys, lstm_scratch, lstm_scratch.cli; assert 'numba' not in sys.modules; "
-            "from lstm_scratch.nn.fused import forward_kernel; import numpy as np; "
+            "from lstm_scratch.engine.fused import forward_kernel; import numpy as np; "
             "assert forward_kernel(np, np.dtype('float32')) is not None; "
             "assert 'numba' in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT,

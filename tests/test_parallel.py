@@ -5,8 +5,8 @@ from hypothesis import strategies as st
 
 import lstm_scratch as ls
 from lstm_scratch import CharLSTM, RMSprop
-from lstm_scratch.nn import fused_cpu
-from lstm_scratch.parallel import ThreadedDataParallel, auto_workers
+from lstm_scratch.engine import fused_cpu
+from lstm_scratch.engine.parallel import ThreadedDataParallel, auto_workers
 from strategies import model_dims, seeds
 
 
@@ -55,7 +55,7 @@ def test_auto_workers():
     assert 1 <= auto_workers(wide, 64) <= 64 // 8
     assert auto_workers(wide, 8) == 1
     # H = 128 pays only with the compiled cell, and never in float64 (plain cell there)
-    from lstm_scratch.parallel import available_cores
+    from lstm_scratch.engine.parallel import available_cores
     many = min(available_cores(), 64 // 8)
     for dtype in ("float32", "float64"):
         compiled = fused_cpu.ENABLED and dtype == "float32"

@@ -1,7 +1,7 @@
 import numpy as np
 from hypothesis import given
 
-from lstm_scratch.stepper import Stepper
+from lstm_scratch.engine.stepper import Stepper
 from strategies import model_dims, seeds
 from test_model import random_model
 

@@ -2,9 +2,9 @@
 import numpy as np
 
 from lstm_scratch.model import CharLSTM
-from lstm_scratch.nn.lstm import lstm_backward, lstm_forward
-from lstm_scratch.nn.workspace import FRESH, Workspace
-from lstm_scratch.parallel import ThreadedDataParallel
+from lstm_scratch.engine.lstm import lstm_backward, lstm_forward
+from lstm_scratch.engine.workspace import FRESH, Workspace
+from lstm_scratch.engine.parallel import ThreadedDataParallel
 
 
 def test_buffers_are_kept_by_name_shape_and_dtype():

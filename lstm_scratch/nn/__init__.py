@@ -9,7 +9,7 @@ from .dropout import dropout_backward, dropout_forward
 from .gates import GATE_ORDER, gate_slice, split_gates
 from .loss import (log_softmax, softmax_cross_entropy_backward,
                    softmax_cross_entropy_forward)
-from .lstm import lstm_backward, lstm_forward
+from ..engine.lstm import lstm_backward, lstm_forward  # moves to the textbook (issue 10)
 
 __all__ = [
     "GATE_ORDER", "gate_slice", "split_gates",

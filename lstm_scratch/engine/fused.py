@@ -21,7 +21,7 @@ import numpy as np
 
 from ..backend import array_module, elementwise_kernel
 from . import fused_cpu
-from .gates import GATE_ORDER
+from ..nn.gates import GATE_ORDER
 
 _OFFSETS = "".join(f"const ptrdiff_t {name.upper()} = {k} * (ptrdiff_t)H;\n"
                    for k, name in enumerate(GATE_ORDER))

@@ -7,7 +7,7 @@ about 3 ns an element here: on a 2x512 model that is a fifth of a training
 step. The two cell functions below do the same arithmetic as the CUDA kernels
 of :mod:`.fused` in one call each, compiled by Numba (on first use) to SIMD
 code that releases the GIL, so the batch-split workers of
-:mod:`lstm_scratch.parallel` run them at the same time; a third does the
+:mod:`lstm_scratch.engine.parallel` run them at the same time; a third does the
 optimizer's update. Without Numba they are plain (slow) Python, and the NumPy
 code is used instead.
 
@@ -24,7 +24,7 @@ import threading
 
 import numpy as np
 
-from .gates import GATE_ORDER
+from ..nn.gates import GATE_ORDER
 
 
 # tanh(x) ≈ x P(x²) / Q(x²) on |x| <= CLAMP; beyond it, tanh(x) rounds to ±1 in

@@ -12,7 +12,7 @@ the arithmetic. A Stepper does that setup once:
 The weights are copies: build a Stepper after training has changed the
 parameters for the last time (``generate`` builds one per call).
 """
-from .nn.lstm import lstm_cell_forward, sigmoid_via_tanh
+from .lstm import lstm_cell_forward, sigmoid_via_tanh
 
 
 class Stepper:

@@ -30,10 +30,10 @@ chunks compose exactly as one long sequence would.
 from typing import NamedTuple
 
 from ..backend import array_module
-from .affine import (AffineCache, affine_backward, affine_forward, onehot_affine_backward,
+from ..nn.affine import (AffineCache, affine_backward, affine_forward, onehot_affine_backward,
                      onehot_affine_forward)
 from .fused import backward_kernel, forward_kernel
-from .gates import gate_slice, split_gates
+from ..nn.gates import gate_slice, split_gates
 from .workspace import FRESH
 
 
@@ -83,7 +83,7 @@ def lstm_cell_forward(a, c_prev, scale, shift, c, tanh_c, h, ig, fused=True):
     c_prev : (N, H) c_{t-1}
     scale, shift : (4H,) from :func:`sigmoid_via_tanh`
     c, tanh_c, h : (N, H) written: c_t, tanh(c_t), h_t;  ig : (N, H) scratch
-    fused : run it all as one kernel where there is one (nn/fused.py: CUDA on
+    fused : run it all as one kernel where there is one (engine/fused.py: CUDA on
         CuPy; Numba for float32 on NumPy); all arrays C-contiguous
     """
     xp = array_module(a)
@@ -161,7 +161,7 @@ def lstm_cell_backward(dh_up, gates, c_prev, tanh_c, da, dh_next, dc_next, scrat
     da : (N, 4H) written: ∂L/∂a_t
     dh_next : (N, H) ∂L/∂h_t through step t+1 (read only)
     dc_next : (N, H) ∂L/∂c_t through c_{t+1} on entry; ∂L/∂c_{t-1} on return
-    scratch : three (N, H) buffers;  fused : one kernel where there is one (nn/fused.py)
+    scratch : three (N, H) buffers;  fused : one kernel where there is one (engine/fused.py)
     """
     xp = array_module(da)
     kernel = backward_kernel(xp, da.dtype) if fused else None

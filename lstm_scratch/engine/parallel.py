@@ -21,8 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-from .nn.fused import forward_kernel
-from .nn.workspace import Workspace
+from .fused import forward_kernel
+from .workspace import Workspace
 
 @functools.lru_cache(maxsize=1)
 def _blas_controller():
@@ -42,7 +42,7 @@ def auto_workers(model, batch_size):
 
     For narrow layers the per-step Python overhead, not arithmetic, dominates
     and threads contend for the interpreter. Measured on 2 cores (steady state,
-    batch 50, seq_len 50): with the compiled cell (nn/fused_cpu.py), which
+    batch 50, seq_len 50): with the compiled cell (engine/fused_cpu.py), which
     releases the interpreter for the whole cell, 2 threads pay from H = 128
     (31 vs 42 ms a step; H = 64: even; H = 32: 14 vs 8 ms); with the plain
     NumPy cell, from H = 256.
