@@ -3,6 +3,7 @@
 Names follow the math: x, h, c, Wx, Wh, b; a gradient is ``d`` + name.
 Shape letters: N batch, T time, D input, H hidden, V vocabulary.
 """
+from .activations import sigmoid
 from .affine import (affine_backward, affine_forward, onehot_affine_backward,
                      onehot_affine_forward)
 from .dropout import dropout_backward, dropout_forward
@@ -12,6 +13,7 @@ from .loss import (log_softmax, softmax_cross_entropy_backward,
 from ..engine.lstm import lstm_backward, lstm_forward  # moves to the textbook (issue 10)
 
 __all__ = [
+    "sigmoid",
     "GATE_ORDER", "gate_slice", "split_gates",
     "affine_forward", "affine_backward",
     "onehot_affine_forward", "onehot_affine_backward",
