@@ -24,18 +24,48 @@ Wh orthogonal, biases zero except the forget-gate block of each b, which is
 1.0 so that early in training the cell keeps its memory (Jozefowicz et al.
 2015). Weights are drawn on the host with NumPy and then moved, so CPU and
 GPU models with the same seed start identical.
+
+Two engines compute the same layers: ``engine="reference"`` calls the
+textbook, :mod:`lstm_scratch.nn`, as written (every array fresh: step
+through it in a debugger); ``engine="fast"`` (the default) calls
+:mod:`lstm_scratch.engine`, which writes into reused buffers and runs fused
+kernels. The dropout masks are drawn here, whichever engine consumes them,
+so a seed gives the same run on either. The engine is not part of
+``config``: a checkpoint does not depend on the engine that wrote it.
 """
+from types import SimpleNamespace
+
 import numpy as np
 
-from .backend import dropout_mask, get_backend
+from . import nn
+from .backend import array_module, dropout_mask, get_backend
+from .engine import layers as fast_layers
+from .engine import lstm as fast_lstm
+from .engine.workspace import FRESH, Workspace
 from .errors import UserError
-from .nn import (affine_backward, affine_forward, dropout_backward,
-                 dropout_forward, gate_slice, log_softmax, lstm_backward,
-                 lstm_forward,
-                 softmax_cross_entropy_backward, softmax_cross_entropy_forward)
-from .engine.workspace import Workspace
+from .nn import gate_slice, log_softmax, softmax_cross_entropy_backward, softmax_cross_entropy_forward
 
 DTYPES = ("float32", "float64")
+
+# The layers each engine runs, with one signature: the textbook ignores the workspace.
+ENGINES = {
+    "reference": SimpleNamespace(
+        lstm_forward=lambda x, h0, c0, Wx, Wh, b, ws: nn.lstm_forward(x, h0, c0, Wx, Wh, b),
+        lstm_backward=lambda dh, cache, ws: nn.lstm_backward(dh, cache),
+        dropout_forward=lambda x, mask, ws: nn.dropout_forward(x, mask),
+        dropout_backward=nn.dropout_backward,
+        affine_forward=nn.affine_forward,
+        affine_backward=nn.affine_backward),
+    "fast": SimpleNamespace(
+        lstm_forward=lambda x, h0, c0, Wx, Wh, b, ws: fast_lstm.lstm_forward(x, h0, c0, Wx, Wh, b,
+                                                                             ws=ws),
+        lstm_backward=lambda dh, cache, ws: fast_lstm.lstm_backward(dh, cache, ws=ws),
+        dropout_forward=lambda x, mask, ws: fast_layers.dropout_forward(
+            x, mask, None if mask is None else ws.empty(array_module(x), "dropped", x.shape, x.dtype)),
+        dropout_backward=lambda dy, mask: fast_layers.dropout_backward(dy, mask, out=dy),  # dy is ours
+        affine_forward=fast_layers.affine_forward,
+        affine_backward=fast_layers.affine_backward),
+}
 
 
 def glorot_uniform(rng, fan_in, fan_out):
@@ -69,10 +99,13 @@ class CharLSTM:
     backend : "numpy", "cupy", "auto", or a Backend
     seed : int
         Seeds the initial weights and the dropout masks.
+    engine : "fast" or "reference"
+        Who computes the layers: ``lstm_scratch.engine`` or the textbook
+        ``lstm_scratch.nn`` (same numbers, up to float rounding).
     """
 
     def __init__(self, vocab_size, hidden_size=512, num_layers=2, dropout=0.2,
-                 dtype="float32", backend="numpy", seed=0):
+                 dtype="float32", backend="numpy", seed=0, engine="fast"):
         for name, value in (("vocab_size", vocab_size), ("hidden_size", hidden_size),
                             ("num_layers", num_layers)):
             if not isinstance(value, (int, np.integer)) or value < 1:
@@ -81,13 +114,18 @@ class CharLSTM:
             raise UserError(f"dropout must be in [0, 1), got {dropout!r}")
         if str(dtype) not in DTYPES:
             raise UserError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+        if engine not in ENGINES:
+            raise UserError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+        self.engine = engine
+        self._ops = ENGINES[engine]
         self.vocab_size, self.hidden_size = int(vocab_size), int(hidden_size)
         self.num_layers, self.dropout = int(num_layers), float(dropout)
         self.dtype = np.dtype(str(dtype))
         self.backend = get_backend(backend)
         init_seed, dropout_seed = np.random.SeedSequence(seed).spawn(2)
         self.dropout_rng = np.random.default_rng(dropout_seed)
-        self.params = {name: self.backend.asarray(value, self.dtype)
+        # Row-major (C-contiguous) arrays, all of them: p.reshape(-1) is then a view.
+        self.params = {name: self.backend.xp.ascontiguousarray(self.backend.asarray(value, self.dtype))
                        for name, value in self._init_params(np.random.default_rng(init_seed)).items()}
         # Intermediate arrays of loss_and_grads and loss, reused from call to call
         # (engine/workspace.py): one call at a time per model, or one workspace per thread.
@@ -101,10 +139,7 @@ class CharLSTM:
             b = np.zeros(4 * H)
             b[gate_slice("f", H)] = 1.0
             params[f"Wx{l}"] = glorot_uniform(rng, D, 4 * H)
-            # Wh column-major (Fortran order): then Whᵀ, used every backward time
-            # step (dh = da Whᵀ), is row-major, which OpenBLAS runs ~12% faster
-            # at batch 32 (bench/README.md). Layout changes no value anywhere.
-            params[f"Wh{l}"] = np.asfortranarray(orthogonal(rng, H, 4 * H))
+            params[f"Wh{l}"] = orthogonal(rng, H, 4 * H)
             params[f"b{l}"] = b
         params["Wy"] = glorot_uniform(rng, H, V)
         params["by"] = np.zeros(V)
@@ -193,7 +228,7 @@ class CharLSTM:
 
     def _forward(self, ids, targets, state, masks, ws=None):
         ws = self.workspace if ws is None else ws
-        xp, P = self.backend.xp, self.params
+        xp, P, ops = self.backend.xp, self.params, self._ops
         T, B = ids.shape
         many_to_one = targets.ndim == 1
         if state is None:
@@ -202,14 +237,13 @@ class CharLSTM:
         for l in range(self.num_layers):
             h0, c0 = state[l]
             layer_ws = ws.child(l)
-            h, (hT, cT), lstm_cache = lstm_forward(x, h0, c0, P[f"Wx{l}"], P[f"Wh{l}"], P[f"b{l}"],
-                                                   ws=layer_ws)
+            h, (hT, cT), lstm_cache = ops.lstm_forward(x, h0, c0, P[f"Wx{l}"], P[f"Wh{l}"],
+                                                       P[f"b{l}"], layer_ws)
             top = h[-1:] if (many_to_one and l == self.num_layers - 1) else h   # (T', B, H)
-            dropped = None if masks[l] is None else layer_ws.empty(xp, "dropped", top.shape, self.dtype)
-            x, mask = dropout_forward(top, masks[l], out=dropped)
-            layer_caches.append((lstm_cache, mask, top.shape[0]))
+            x, mask = ops.dropout_forward(top, masks[l], layer_ws)
+            layer_caches.append((mask, h.shape, top.shape[0], lstm_cache))
             final_state.append((hT.copy(), cT.copy()))      # copies: the caches can be freed
-        z, head_cache = affine_forward(x, P["Wy"], P["by"])                 # (T', B, V)
+        z, head_cache = ops.affine_forward(x, P["Wy"], P["by"])             # (T', B, V)
         targets_tm = targets[None, :] if many_to_one else targets.T         # (T', B)
         loss, ce_cache = softmax_cross_entropy_forward(
             z.reshape(-1, self.vocab_size), xp.ascontiguousarray(targets_tm).reshape(-1))
@@ -217,20 +251,20 @@ class CharLSTM:
 
     def _backward(self, caches, dloss, ws):
         layer_caches, head_cache, ce_cache, T = caches
-        xp = self.backend.xp
+        xp, ops = self.backend.xp, self._ops
         grads = {}
         dz = softmax_cross_entropy_backward(dloss, ce_cache)
-        dx, grads["Wy"], grads["by"] = affine_backward(
+        dx, grads["Wy"], grads["by"] = ops.affine_backward(
             dz.reshape(head_cache.x.shape[:-1] + (self.vocab_size,)), head_cache)
         for l in reversed(range(self.num_layers)):
-            lstm_cache, mask, T_used = layer_caches[l]
-            dtop = dropout_backward(dx, mask, out=dx)       # dx is ours: in place
+            mask, h_shape, T_used, lstm_cache = layer_caches[l]
+            dtop = ops.dropout_backward(dx, mask)
             if T_used == T:
                 dh = dtop
             else:                                           # many-to-one: only h_T was used
-                dh = xp.zeros(lstm_cache.h.shape, self.dtype)
+                dh = xp.zeros(h_shape, self.dtype)
                 dh[-1] = dtop[0]
-            g = lstm_backward(dh, lstm_cache, ws=ws.child(l))
+            g = ops.lstm_backward(dh, lstm_cache, ws.child(l))
             grads[f"Wx{l}"], grads[f"Wh{l}"], grads[f"b{l}"] = g["dWx"], g["dWh"], g["db"]
             dx = g["dx"]
         return {name: grads[name] for name in self.params}
@@ -258,8 +292,8 @@ class CharLSTM:
 
         inputs : (B, T) int character ids
         state : list of L (h, c) pairs, each (B, H); None = zeros
-        Returns h (T, B, H) of the top layer, the L LSTM caches (gates, c,
-        tanh(c), h per step) and the state after the last step.
+        Returns h (T, B, H) of the top layer, the L LSTM caches (each with
+        ``tanh_c`` (T, B, H)) and the state after the last step.
         """
         xp, P = self.backend.xp, self.params
         x = xp.ascontiguousarray(xp.asarray(inputs).T)      # (T, B)
@@ -267,7 +301,8 @@ class CharLSTM:
             state = self.init_state(x.shape[1])
         caches, new_state = [], []
         for l in range(self.num_layers):
-            x, final, cache = lstm_forward(x, *state[l], P[f"Wx{l}"], P[f"Wh{l}"], P[f"b{l}"])
+            x, final, cache = self._ops.lstm_forward(x, *state[l], P[f"Wx{l}"], P[f"Wh{l}"],
+                                                     P[f"b{l}"], FRESH)
             caches.append(cache)
             new_state.append(final)
         return x, caches, new_state
@@ -280,7 +315,7 @@ class CharLSTM:
         Returns logits z (B, V) and the state after the last step.
         """
         h, _, new_state = self.run(inputs, state)
-        z, _ = affine_forward(h[-1], self.params["Wy"], self.params["by"])   # (B, V)
+        z, _ = nn.affine_forward(h[-1], self.params["Wy"], self.params["by"])   # (B, V)
         return z, new_state
 
     def step_logits(self, char_ids, state=None):

@@ -3,7 +3,9 @@ import pytest
 from hypothesis import given
 
 from gradcheck import check_grads
-from lstm_scratch.nn import GATE_ORDER, gate_slice, lstm_backward, lstm_forward, split_gates
+"""The textbook LSTM (lstm_scratch/nn/lstm.py): its equations, and gradient checks of its backward."""
+from lstm_scratch.nn import (GATE_ORDER, gate_slice, join_gates, lstm_backward, lstm_forward,
+                             lstm_step_backward, lstm_step_forward, split_gates)
 from strategies import lstm_dims, seeds
 
 
@@ -40,6 +42,38 @@ def test_gate_order_is_pytorch_order():
     i, f, g, o = split_gates(a)
     assert (i == [[0, 1]]).all() and (f == [[2, 3]]).all()
     assert (g == [[4, 5]]).all() and (o == [[6, 7]]).all()
+    np.testing.assert_array_equal(join_gates(i, f, g, o), a)
+
+
+@given(lstm_dims(), seeds)
+def test_step_backward_gradcheck(dims, seed):
+    rng = np.random.default_rng(seed)
+    N, D, H = dims["N"], dims["D"], dims["H"]
+    layer = random_layer(rng, N=N, T=1, D=D, H=H)
+    arrays = dict(x=layer["x"][0], h_prev=layer["h0"], c_prev=layer["c0"],
+                  Wx=layer["Wx"], Wh=layer["Wh"], b=layer["b"])
+    dh, dc = rng.standard_normal((N, H)), rng.standard_normal((N, H))   # upstream for h_t and c_t
+
+    def f():
+        h, c, _ = lstm_step_forward(**arrays)
+        return (h * dh).sum() + (c * dc).sum()
+
+    h, c, cache = lstm_step_forward(**arrays)
+    # c_t feeds h_t inside the step: the backward's dc is only the part from outside
+    grads = lstm_step_backward(dh, dc, cache)
+    check_grads(f, arrays, dict(zip(("x", "h_prev", "c_prev", "Wx", "Wh", "b"), grads)))
+
+
+def test_step_backward_mutates_neither_arguments_nor_cache():
+    rng = np.random.default_rng(3)
+    layer = random_layer(rng, N=2, T=1, D=3, H=2)
+    h, c, cache = lstm_step_forward(layer["x"][0], layer["h0"], layer["c0"],
+                                    layer["Wx"], layer["Wh"], layer["b"])
+    dh, dc = rng.standard_normal((2, 2)), rng.standard_normal((2, 2))
+    before = [a.copy() for a in (dh, dc, *cache)]
+    lstm_step_backward(dh, dc, cache)
+    for a, b in zip(before, (dh, dc, *cache)):
+        np.testing.assert_array_equal(a, b)
 
 
 @given(lstm_dims(), seeds)
@@ -131,12 +165,14 @@ def test_backward_mutates_nothing():
     dh, dhT, dcT = rng.standard_normal((3, 2, 2)), rng.standard_normal((2, 2)), rng.standard_normal((2, 2))
     _, _, cache = lstm_forward(**layer)
     before = [a.copy() for a in (dh, dhT, dcT, *layer.values())]
-    cache_before = [a.copy() for a in cache[1:]]
-    lstm_backward(dh, cache, dhT, dcT)
+    cache_before = [[a.copy() for a in step] for step in cache.steps]
+    g = lstm_backward(dh, cache, dhT, dcT)
     for a, b in zip(before, (dh, dhT, dcT, *layer.values())):
         np.testing.assert_array_equal(a, b)
-    for a, b in zip(cache_before, cache[1:]):
-        np.testing.assert_array_equal(a, b)
+    for step_before, step in zip(cache_before, cache.steps):
+        for a, b in zip(step_before, step):
+            np.testing.assert_array_equal(a, b)
+    assert not any(np.shares_memory(g[k], v) for k in g for v in (dhT, dcT))
 
 
 @pytest.mark.parametrize("ids", [False, True])

@@ -1,23 +1,26 @@
-"""The layers, each a ``*_forward(...) -> (out, cache)`` / ``*_backward(dout, cache)`` pair.
+"""The textbook: each layer a ``*_forward(...) -> (out, cache)`` / ``*_backward(dout, cache)``
+pair, written to be read, every result freshly allocated.
 
 Names follow the math: x, h, c, Wx, Wh, b; a gradient is ``d`` + name.
 Shape letters: N batch, T time, D input, H hidden, V vocabulary.
+The fast versions of the same layers live in ``lstm_scratch.engine``.
 """
 from .activations import sigmoid
-from .affine import (affine_backward, affine_forward, onehot_affine_backward,
+from .affine import (affine_backward, affine_forward, onehot, onehot_affine_backward,
                      onehot_affine_forward)
 from .dropout import dropout_backward, dropout_forward
-from .gates import GATE_ORDER, gate_slice, split_gates
+from .gates import GATE_ORDER, gate_slice, join_gates, split_gates
 from .loss import (log_softmax, softmax_cross_entropy_backward,
                    softmax_cross_entropy_forward)
-from ..engine.lstm import lstm_backward, lstm_forward  # moves to the textbook (issue 10)
+from .lstm import lstm_backward, lstm_forward, lstm_step_backward, lstm_step_forward
 
 __all__ = [
     "sigmoid",
-    "GATE_ORDER", "gate_slice", "split_gates",
-    "affine_forward", "affine_backward",
+    "GATE_ORDER", "gate_slice", "split_gates", "join_gates",
+    "affine_forward", "affine_backward", "onehot",
     "onehot_affine_forward", "onehot_affine_backward",
     "dropout_forward", "dropout_backward",
     "log_softmax", "softmax_cross_entropy_forward", "softmax_cross_entropy_backward",
+    "lstm_step_forward", "lstm_step_backward",
     "lstm_forward", "lstm_backward",
 ]

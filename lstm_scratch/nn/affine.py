@@ -4,13 +4,15 @@ Dense:    y = x W + b        x (..., D), W (D, M), b (M,) -> y (..., M)
 One-hot:  y = onehot(ids) W + b = W[ids] + b
           ids (...) int in [0, V), W (V, M) -> y (..., M)
 
-The one-hot form never builds the (..., V) one-hot tensor: multiplying a
-one-hot row by W just picks a row of W, so the forward is a gather and the
-backward is a scatter-add of the upstream rows into dW.
+Multiplying a one-hot row by W just picks a row of W, so the one-hot forward
+is a gather and never builds the one-hot tensor. Its backward here does build
+it, (K, V) for K = prod(...) ids, as the plainest correct form:
+dW = onehot(ids)ᵀ dy. (The engine does the same product, or a scatter-add of
+the rows of dy for a large V: engine/layers.py.)
 """
 from typing import NamedTuple
 
-from ..backend import array_module, scatter_add_rows, take_rows
+from ..backend import array_module
 
 
 class AffineCache(NamedTuple):
@@ -18,67 +20,56 @@ class AffineCache(NamedTuple):
     W: object  # (D, M)
 
 
-def affine_forward(x, W, b, out=None):
+def affine_forward(x, W, b):
     """y = x W + b.
 
-    x : (..., D) float array
-    W : (D, M), b : (M,), same dtype as x
-    out : optional C-contiguous (..., M) array to write y into
+    x : (..., D) float;  W : (D, M), b : (M,), same dtype as x
     Returns y (..., M) and the cache.
     """
-    xp = array_module(W)
-    D, M = W.shape
-    if out is None:
-        out = xp.empty(x.shape[:-1] + (M,), W.dtype)
-    y = xp.matmul(x.reshape(-1, D), W, out=out.reshape(-1, M)).reshape(out.shape)
-    y += b
+    y = x @ W + b
     return y, AffineCache(x, W)
 
 
-def affine_backward(dy, cache, dx_out=None):
+def affine_backward(dy, cache):
     """Gradients of y = x W + b.
 
     dy : (..., M) upstream gradient ∂L/∂y
-    dx_out : optional C-contiguous (..., D) array to write dx into
-    Returns dx (..., D), dW (D, M) (in W's memory layout, as every weight
-    gradient here: the optimizer walks them side by side), db (M,).
+    Returns dx (..., D), dW (D, M), db (M,).
     """
     x, W = cache
-    xp = array_module(W)
     D, M = W.shape
-    if dx_out is None:
-        dx_out = xp.empty(x.shape, W.dtype)
-    dy2 = dy.reshape(-1, M)                       # (K, M), K = prod(...)
-    dx = xp.matmul(dy2, W.T, out=dx_out.reshape(-1, D)).reshape(x.shape)   # y = x W  ->  dx = dy Wᵀ
-    dW = xp.matmul(x.reshape(-1, D).T, dy2, out=xp.empty_like(W))   # y = x W  ->  dW = xᵀ dy
-    db = dy2.sum(axis=0)                          # y = ... + b, b broadcast over K rows
+    dx = dy @ W.T                                           # y = x W  ->  dx = dy Wᵀ
+    dW = x.reshape(-1, D).T @ dy.reshape(-1, M)             # y = x W  ->  dW = xᵀ dy, rows of all (...)
+    db = dy.reshape(-1, M).sum(axis=0)                      # y = ... + b, b added to every row
     return dx, dW, db
 
 
-def onehot_affine_forward(ids, W, b, out=None):
+def onehot(ids, V, dtype):
+    """(..., V) one-hot rows of ``dtype`` for int ids (...) in [0, V)."""
+    xp = array_module(ids)
+    return xp.eye(V, dtype=dtype)[ids]
+
+
+def onehot_affine_forward(ids, W, b):
     """y = onehot(ids) W + b, computed as the row gather W[ids] + b.
 
     ids : (...) int array of token ids in [0, V)
     W : (V, M), b : (M,)
-    out : optional (..., M) array to write y into
     Returns y (..., M) with W's dtype, and the cache.
     """
-    y = take_rows(W, ids, out)                    # (..., M) W[ids], not a view: safe to add into
-    y += b
+    y = W[ids] + b                                          # onehot(k) W = W[k]
     return y, AffineCache(ids, W)
 
 
 def onehot_affine_backward(dy, cache):
-    """Gradients of y = W[ids] + b. There is no dx: ids are not differentiable.
+    """Gradients of y = onehot(ids) W + b. There is no dx: ids are not differentiable.
 
     dy : (..., M)
     Returns dW (V, M), db (M,).
     """
     ids, W = cache
-    xp = array_module(W)
-    M = W.shape[1]
-    dy2 = dy.reshape(-1, M)
-    dW = xp.zeros_like(W)
-    scatter_add_rows(dW, ids.reshape(-1), dy2)    # row ids[k] of W fed y[k]: dW[ids[k]] += dy[k]
-    db = dy2.sum(axis=0)
+    V, M = W.shape
+    X = onehot(ids.reshape(-1), V, W.dtype)                 # (K, V) built, as in the forward's math
+    dW = X.T @ dy.reshape(-1, M)                            # y = X W  ->  dW = Xᵀ dy
+    db = dy.reshape(-1, M).sum(axis=0)
     return dW, db

@@ -7,24 +7,24 @@ Scaling by 1/keep at training time keeps E[y] = x, so nothing changes at
 test time (y = x). The mask m is the whole cache: backward is dx = dy ⊙ m.
 
 The mask is drawn by ``backend.dropout_mask(rng, shape, keep, dtype, xp)`` from
-an explicit host Generator, so a batch split across workers can be given
-slices of one mask and compute exactly what the whole batch would.
+an explicit host Generator, by the model, and handed to the layer: so both
+engines, and every worker of a split batch, compute with the same mask.
 """
-from ..backend import array_module
 
 
-def dropout_forward(x, mask, out=None):
+def dropout_forward(x, mask):
     """y = x ⊙ m.
 
     x : any shape, float
     mask : same shape and dtype as x, from ``backend.dropout_mask`` (values
         0 or 1/keep); None means dropout is off (evaluation, or p = 0)
-    out : optional array to write y into (x itself is never changed)
-    Returns y and the cache (the mask).
+    Returns y (x itself when the mask is None) and the cache (the mask).
     """
-    return (x, None) if mask is None else (array_module(x).multiply(x, mask, out=out), mask)
+    if mask is None:
+        return x, None
+    return x * mask, mask
 
 
-def dropout_backward(dy, mask, out=None):
-    """dx = dy ⊙ m. ``mask`` is the cache returned by the forward; ``out`` may be dy."""
-    return dy if mask is None else array_module(dy).multiply(dy, mask, out=out)
+def dropout_backward(dy, mask):
+    """dx = dy ⊙ m. ``mask`` is the cache returned by the forward (dy itself when None)."""
+    return dy if mask is None else dy * mask

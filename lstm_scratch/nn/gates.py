@@ -10,6 +10,8 @@ A fused pre-activation ``a`` of shape (..., 4H) holds the blocks side by side::
     a[..., 2H:3H] -> g  cell candidate   tanh
     a[..., 3H:4H] -> o  output gate      sigmoid
 """
+from ..backend import array_module
+
 GATE_ORDER = ("i", "f", "g", "o")
 
 
@@ -28,3 +30,10 @@ def split_gates(a):
     H = a.shape[-1] // 4
     return (a[..., _I * H:(_I + 1) * H], a[..., _F * H:(_F + 1) * H],
             a[..., _G * H:(_G + 1) * H], a[..., _O * H:(_O + 1) * H])
+
+
+def join_gates(i, f, g, o):
+    """The inverse of :func:`split_gates`: four (..., H) blocks -> one fused (..., 4H)."""
+    blocks = dict(i=i, f=f, g=g, o=o)
+    xp = array_module(i)
+    return xp.concatenate([blocks[name] for name in GATE_ORDER], axis=-1)
