@@ -31,7 +31,8 @@ def train(path_or_text=None, out_dir=None, *, resume=None, out=None, **options):
     resume : a checkpoint to continue from (options may extend epochs/max_steps)
     out : stream for progress and samples (default stdout)
     options : any TrainConfig field, e.g. hidden_size=128, max_steps=500,
-        mode="window", sample_temperatures=() to skip samples
+        mode="window", sample_temperatures=() to skip samples, engine="reference"
+        to run the textbook code of lstm_scratch.nn
     history : one dict per evaluation (step, epoch, train_loss, val_loss, ...)
     """
     trainer = make_trainer(path_or_text, out_dir, resume=resume, out=out, **options)

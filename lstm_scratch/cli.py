@@ -17,7 +17,7 @@ from .checkpoint import load_checkpoint
 from .config import TrainConfig, require_int
 from .data import MODES, builtin_corpus_path, read_text, split_train_val
 from .errors import UserError
-from .model import DTYPES
+from .model import DTYPES, ENGINES
 from .sampling import check_sampling_options, generate, generate_iter
 from .train import (NATS_PER_BIT, TrainingDiverged, evaluate, saved_config,
                     validation_batches)
@@ -89,6 +89,9 @@ def build_parser():
     t.add_argument("--dtype", choices=DTYPES, help="default float32")
     t.add_argument("--threads", type=int, help="CPU threads that split each batch "
                    "(default: all cores for H >= 256, else 1)")
+    t.add_argument("--engine", choices=ENGINES, help="fast (default: fused kernels, reused "
+                   "buffers) or reference (the textbook lstm_scratch/nn, to read and debug; "
+                   "same numbers, slower)")
     t.add_argument("--resume", metavar="CKPT", help="continue a run from its checkpoint")
 
     s = sub.add_parser("sample", help="generate text from a checkpoint (text only on stdout)")

@@ -6,7 +6,7 @@ from typing import Optional, Tuple
 from .backend import BACKEND_NAMES
 from .data import MODES, builtin_corpus_path
 from .errors import UserError
-from .model import DTYPES
+from .model import DTYPES, ENGINES
 
 # Defaults that depend on the mode: the Keras recipe, or char-rnn's stream.
 MODE_DEFAULTS = {
@@ -56,6 +56,7 @@ class TrainConfig:
     backend: str = "auto"
     dtype: str = "float32"
     threads: Optional[int] = None       # CPU worker threads splitting each batch; None = auto
+    engine: str = "fast"                # "fast" (lstm_scratch.engine) or "reference" (the textbook, nn/)
 
     def resolved(self):
         """A copy with the mode-dependent defaults filled in, checked."""
@@ -91,6 +92,7 @@ class TrainConfig:
         need(self.backend in BACKEND_NAMES, "backend", "one of " + ", ".join(BACKEND_NAMES),
              self.backend)
         need(self.dtype in DTYPES, "dtype", "one of " + ", ".join(DTYPES), self.dtype)
+        need(self.engine in ENGINES, "engine", "one of " + ", ".join(ENGINES), self.engine)
 
     def data_path(self, source):
         """The training file, for commands that re-read it; ``source`` names the checkpoint."""

@@ -49,13 +49,6 @@ DTYPES = ("float32", "float64")
 
 # The layers each engine runs, with one signature: the textbook ignores the workspace.
 ENGINES = {
-    "reference": SimpleNamespace(
-        lstm_forward=lambda x, h0, c0, Wx, Wh, b, ws: nn.lstm_forward(x, h0, c0, Wx, Wh, b),
-        lstm_backward=lambda dh, cache, ws: nn.lstm_backward(dh, cache),
-        dropout_forward=lambda x, mask, ws: nn.dropout_forward(x, mask),
-        dropout_backward=nn.dropout_backward,
-        affine_forward=nn.affine_forward,
-        affine_backward=nn.affine_backward),
     "fast": SimpleNamespace(
         lstm_forward=lambda x, h0, c0, Wx, Wh, b, ws: fast_lstm.lstm_forward(x, h0, c0, Wx, Wh, b,
                                                                              ws=ws),
@@ -65,6 +58,13 @@ ENGINES = {
         dropout_backward=lambda dy, mask: fast_layers.dropout_backward(dy, mask, out=dy),  # dy is ours
         affine_forward=fast_layers.affine_forward,
         affine_backward=fast_layers.affine_backward),
+    "reference": SimpleNamespace(
+        lstm_forward=lambda x, h0, c0, Wx, Wh, b, ws: nn.lstm_forward(x, h0, c0, Wx, Wh, b),
+        lstm_backward=lambda dh, cache, ws: nn.lstm_backward(dh, cache),
+        dropout_forward=lambda x, mask, ws: nn.dropout_forward(x, mask),
+        dropout_backward=nn.dropout_backward,
+        affine_forward=nn.affine_forward,
+        affine_backward=nn.affine_backward),
 }
 
 

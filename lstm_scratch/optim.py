@@ -119,17 +119,14 @@ class RMSprop:
 
 
 def _flat_views(*arrays):
-    """The arrays as 1-D views, if all have one shape and are contiguous in one order
-    (C or F), else None.
+    """The arrays as 1-D views, if all have one shape and are C-contiguous (the
+    model's parameters and gradients are), else None.
 
     Element k of each view is then the same entry of every array: the update
     can walk them as flat memory, in chunks, whatever their shapes.
     """
-    if any(a.shape != arrays[0].shape for a in arrays):
-        return None
-    for order, contiguous in (("C", "C_CONTIGUOUS"), ("F", "F_CONTIGUOUS")):
-        if all(a.flags[contiguous] for a in arrays):
-            return [a.reshape(-1, order=order) for a in arrays]
+    if all(a.shape == arrays[0].shape and a.flags["C_CONTIGUOUS"] for a in arrays):
+        return [a.reshape(-1) for a in arrays]
     return None
 
 

@@ -35,6 +35,13 @@ class TrainingDiverged(UserError):
     """The loss or a gradient stopped being finite."""
 
 
+def describe_engine(model):
+    """Which cell runs, in words, for the banner."""
+    if model.engine == "reference":
+        return "the textbook cell (--engine reference: lstm_scratch/nn, as written)"
+    return describe_cell(model.backend.xp, model.dtype)
+
+
 def evaluate(model, batches):
     """Mean loss in nats per target over every batch of ``batches`` (no dropout).
 
@@ -91,7 +98,8 @@ class Trainer:
                                     config.step, config.seed)
         self.val_batches = validation_batches(val_ids, config)
         self.model = CharLSTM(len(self.vocab), config.hidden_size, config.num_layers,
-                              config.dropout, config.dtype, config.backend, config.seed)
+                              config.dropout, config.dtype, config.backend, config.seed,
+                              engine=config.engine)
         workers = config.threads or auto_workers(self.model, config.batch_size)
         self.runner = ThreadedDataParallel(self.model, workers)   # loss_and_grads on N cores
         self.optimizer = RMSprop(self.model.params, config.lr, config.rho, 1e-7, config.clip_norm,
@@ -118,7 +126,7 @@ class Trainer:
         cfg, model = self.config, self.model
         self._print(f"training {model.num_params():,} parameters on {model.backend.name} "
                     f"with {self.runner.workers} worker thread(s), "
-                    f"{describe_cell(model.backend.xp, model.dtype)} "
+                    f"{describe_engine(model)} "
                     f"({cfg.mode} mode, vocabulary of {len(self.vocab)} chars, "
                     f"{self.batches.batches_per_epoch} batches per epoch)")
         self._print("config: " + json.dumps(cfg.to_dict()))

@@ -54,6 +54,14 @@ def test_training_with_the_plain_numpy_cell_follows_the_same_curve(trained, tmp_
     np.testing.assert_allclose(losses(out), losses(trained["out"]), rtol=1e-4)
 
 
+def test_train_engine_reference_shows_in_help_and_banner(trained, tmp_path):
+    assert "--engine {fast,reference}" in cli("train", "--help", check_rc=0).stdout
+    proc = cli("train", trained["corpus"], "--out", tmp_path / "book", "--max-steps", 2,
+               "--no-samples", "--engine", "reference", *SMALL, check_rc=0)
+    assert "the textbook cell (--engine reference" in proc.stdout
+    assert "fused cell" in trained["stdout"] or "plain numpy cell" in trained["stdout"]
+
+
 def test_sample_stdout_is_only_text(trained):
     proc = cli("sample", trained["ckpt"], "--prime", "The king", "--length", 40, "--seed", 3,
                check_rc=0)

@@ -150,3 +150,17 @@ def test_step_logits_are_log_probs_up_to_a_constant():
     p, _ = model.step(np.array([1, 2]))
     np.testing.assert_allclose(np.exp(log_softmax(z)), p)
 
+
+
+@pytest.mark.parametrize("engine", ["fast", "reference"])
+def test_params_and_grads_are_row_major(engine):
+    # p.reshape(-1) must be a view: writing through it changes the model.
+    model = CharLSTM(6, 4, 2, dtype="float64", seed=0, engine=engine)
+    for name, p in model.params.items():
+        assert p.flags["C_CONTIGUOUS"], name
+        flat = p.reshape(-1)
+        flat[0] = 7.0
+        assert p.flat[0] == 7.0, name
+    inputs = np.zeros((2, 3), int)
+    _, grads, _ = model.loss_and_grads(inputs, inputs)
+    assert all(g.flags["C_CONTIGUOUS"] for g in grads.values())

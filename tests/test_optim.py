@@ -77,9 +77,9 @@ def test_matches_torch_rmsprop():
 
 @pytest.mark.parametrize("order, grad_order", [("C", "C"), ("F", "F"), ("F", "C")])
 def test_float32_update_compiled_or_not_is_the_same(monkeypatch, order, grad_order):
-    # With Numba, float32 parameters whose gradients share their layout take the
+    # With Numba, float32 row-major parameters and gradients (the model's) take the
     # one-pass kernel of engine/fused_cpu.py over flat views; others, NumPy's nine
-    # passes (a layout mismatch: the whole array at once). All give the same steps.
+    # passes over the whole array at once. All give the same steps.
     from lstm_scratch.engine import fused_cpu
     rng = np.random.default_rng(0)
     start = {"W": np.asarray(rng.standard_normal((600, 700)), np.float32, order=order),

@@ -21,3 +21,13 @@ def test_stepper_equals_sequence_forward(dims, seed):
     for (h1, c1), (h2, c2) in zip(step.state(), seq_state):
         np.testing.assert_allclose(h1, h2, rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(c1, c2, rtol=1e-10, atol=1e-12)
+
+
+def test_returned_logits_survive_the_next_step():
+    model = random_model(dict(V=5, H=3, L=2), 0)
+    step = Stepper(model)
+    z1 = step(np.array([1]))
+    kept = z1.copy()
+    z2 = step(np.array([2]))
+    np.testing.assert_array_equal(z1, kept)
+    assert not np.shares_memory(z1, z2)

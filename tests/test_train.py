@@ -167,3 +167,21 @@ def test_train_on_a_string_and_float64(capsys):
                                       **dict(SMALL, eval_every=3))
     assert model.params["Wx0"].dtype == np.float64 and len(history) == 1
     capsys.readouterr()
+
+
+def test_reference_engine_trains_the_same_run(corpus_file, tmp_path, capsys):
+    # Same seed, either engine: the same dropout masks and batches, so the same
+    # parameters up to float64 rounding; and each checkpoint loads whatever engine wrote it.
+    options = dict(SMALL, max_steps=6, dtype="float64", sample_temperatures=())
+    ls.train(corpus_file, str(tmp_path / "fast"), **options)
+    model, _, _ = ls.train(corpus_file, str(tmp_path / "book"), engine="reference", **options)
+    assert model.engine == "reference"
+    assert "the textbook cell" in capsys.readouterr().out
+    fast, book = params_of(tmp_path / "fast" / "latest.npz"), params_of(tmp_path / "book" / "latest.npz")
+    for name in fast:
+        scale = np.abs(fast[name]).max()
+        assert np.abs(book[name] - fast[name]).max() <= 1e-10 * scale, name
+    resumed, _, _ = ls.train(corpus_file, resume=str(tmp_path / "book" / "latest.npz"),
+                             max_steps=7, engine="fast")
+    assert resumed.engine == "fast"
+    capsys.readouterr()

@@ -47,8 +47,8 @@ def auto_workers(model, batch_size):
     (31 vs 42 ms a step; H = 64: even; H = 32: 14 vs 8 ms); with the plain
     NumPy cell, from H = 256.
     """
-    if model.backend.name != "numpy":
-        return 1
+    if model.backend.name != "numpy" or model.engine == "reference":
+        return 1                # the reference engine: one thread, to step through in a debugger
     compiled = forward_kernel(np, model.dtype) is not None
     if model.hidden_size < (128 if compiled else 256):
         return 1

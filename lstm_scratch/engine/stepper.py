@@ -19,7 +19,8 @@ class Stepper:
     """Generation state for B sequences of one CharLSTM.
 
     model : CharLSTM;  state : list of L (h, c) pairs, each (B, H), or None
-    ``stepper(ids)`` with ids (B,) int returns logits (B, V) and advances the state.
+    ``stepper(ids)`` with ids (B,) int returns logits (B, V), a fresh array (the
+    next call does not overwrite it), and advances the state.
     """
 
     def __init__(self, model, state=None, batch_size=1):
@@ -42,7 +43,6 @@ class Stepper:
         self.a = xp.empty((B, 4 * H), dtype)
         self.tanh_c = xp.empty((B, H), dtype)
         self.ig = xp.empty((B, H), dtype)
-        self.z = xp.empty((B, model.vocab_size), dtype)
 
     def state(self):
         """The current state as a list of (h, c) copies."""
@@ -63,6 +63,6 @@ class Stepper:
                               self.c[l], self.tanh_c, h, self.ig)
             if l + 1 < self.L:
                 self.xh[l + 1][:, :H] = h                       # x_t of the layer above
-        xp.matmul(self.xh[-1][:, H:], self.Wy, out=self.z)
-        self.z += self.by
-        return self.z
+        z = self.xh[-1][:, H:] @ self.Wy                        # (B, V): ours to keep
+        z += self.by
+        return z
