@@ -9,9 +9,10 @@ from lstm_scratch.nn import gate_slice, log_softmax
 from strategies import model_dims, seeds
 
 
-def random_model(dims, seed, dropout=0.0, dtype="float64"):
+def random_model(dims, seed, dropout=0.0, dtype="float64", engine="fast"):
     """A model with every parameter, biases included, set to random nonzero values."""
-    model = CharLSTM(dims["V"], dims["H"], dims["L"], dropout=dropout, dtype=dtype, seed=seed)
+    model = CharLSTM(dims["V"], dims["H"], dims["L"], dropout=dropout, dtype=dtype, seed=seed,
+                     engine=engine)
     rng = np.random.default_rng(seed)
     for p in model.params.values():
         p[...] = rng.standard_normal(p.shape) * 0.6
@@ -23,9 +24,10 @@ def random_state(model, B, rng):
     return [(rng.standard_normal((B, H)), rng.standard_normal((B, H))) for _ in range(model.num_layers)]
 
 
-@given(model_dims(), st.booleans(), st.booleans(), st.sampled_from([0.0, 0.3]), seeds)
-def test_loss_and_grads_gradcheck(dims, many_to_one, with_state, dropout, seed):
-    model = random_model(dims, seed, dropout)
+@given(model_dims(), st.booleans(), st.booleans(), st.sampled_from([0.0, 0.3]),
+       st.sampled_from(["fast", "reference"]), seeds)
+def test_loss_and_grads_gradcheck(dims, many_to_one, with_state, dropout, engine, seed):
+    model = random_model(dims, seed, dropout, engine=engine)
     rng = np.random.default_rng(seed + 1)
     B, T, V = dims["B"], dims["T"], dims["V"]
     inputs = rng.integers(0, V, (B, T))
