@@ -29,7 +29,8 @@ Two engines compute the same layers: ``engine="reference"`` calls the
 textbook, :mod:`lstm_scratch.nn`, as written (every array fresh: step
 through it in a debugger); ``engine="fast"`` (the default) calls
 :mod:`lstm_scratch.engine`, which writes into reused buffers and runs fused
-kernels. The dropout masks are drawn here, whichever engine consumes them,
+kernels. Training, evaluation, ``run``/``logits`` and sampling all follow the
+engine. The dropout masks are drawn here, whichever engine consumes them,
 so a seed gives the same run on either. The engine is not part of
 ``config``: a checkpoint does not depend on the engine that wrote it.
 """

@@ -60,7 +60,7 @@ def generate_iter(model, vocab, prime="", length=500, temperature=1.0, greedy=Fa
     else:
         prime_ids = np.array([rng.integers(len(vocab))], dtype=np.int32)
     z, state = model.logits(prime_ids[None, :])             # the whole prime in one pass
-    step = Stepper(model, state)
+    step = _stepper(model, state)
     for _ in range(length):
         z_host = to_host(z[0])
         if greedy:
@@ -69,6 +69,19 @@ def generate_iter(model, vocab, prime="", length=500, temperature=1.0, greedy=Fa
             k = draw(next_char_distribution(z_host, temperature, top_k), rng)
         yield vocab.chars[k]
         z = step(np.array([k]))
+
+
+def _stepper(model, state):
+    """ids (B,) -> logits (B, V), advancing ``state``: the engine's Stepper, or for a
+    model on the reference engine, one step of the textbook (``model.step_logits``)."""
+    if model.engine == "fast":
+        return Stepper(model, state)
+
+    def step(ids):
+        nonlocal state
+        z, state = model.step_logits(ids, state)
+        return z
+    return step
 
 
 def generate(model, vocab, prime="", length=500, temperature=1.0, greedy=False,

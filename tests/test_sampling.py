@@ -86,3 +86,13 @@ def test_bad_options_and_prime(model_and_vocab):
 def test_empty_prime(model_and_vocab):
     model, vocab = model_and_vocab
     assert len(generate(model, vocab, "", 20, seed=0)) == 20
+
+
+def test_reference_engine_samples_the_same_text(model_and_vocab):
+    model, vocab = model_and_vocab
+    texts = []
+    for engine in ("fast", "reference"):
+        m = CharLSTM(len(vocab), 16, 2, dropout=0.0, dtype="float64", engine=engine)
+        m.load_params(model.params)
+        texts.append(generate(m, vocab, "abc", 60, 1.0, seed=5))
+    assert texts[0] == texts[1]

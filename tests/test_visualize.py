@@ -96,3 +96,13 @@ def test_page_in_a_real_browser(model_vocab, tmp_path):
                    capture_output=True, timeout=120)
     with open(shot, "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_trace_is_the_same_on_the_reference_engine():
+    vocab = Vocab.from_text("abcd \n")
+    fast = CharLSTM(len(vocab), 5, 2, dtype="float64", seed=1)
+    book = CharLSTM(len(vocab), 5, 2, dtype="float64", seed=1, engine="reference")
+    a, b = trace(fast, vocab, "abc dab"), trace(book, vocab, "abc dab")
+    for la, lb in zip(a["cells"], b["cells"]):
+        np.testing.assert_allclose(lb, la, rtol=1e-6)
+    np.testing.assert_allclose(b["loss"], a["loss"], rtol=1e-10)
