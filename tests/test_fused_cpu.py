@@ -49,7 +49,8 @@ def test_tanh32_is_within_float32_rounding_of_tanh(tanh32_array):
     assert np.abs(t).max() <= 1.0
     tiny = np.abs(x) < 1e-3                                 # tanh x ≈ x: relative error there too
     np.testing.assert_allclose(t[tiny], exact[tiny], rtol=1e-6)
-    np.testing.assert_array_equal(t[: x.size // 2], -t[x.size // 2:])   # odd
+    # odd, to 1 ulp: the scalar remainder of the SIMD loop may round x and -x apart
+    np.testing.assert_array_max_ulp(t[: x.size // 2], -t[x.size // 2:], maxulp=1)
 
 
 def _cell_inputs(rng, N, H, dtype):
