@@ -44,7 +44,8 @@ from .engine import layers as fast_layers
 from .engine import lstm as fast_lstm
 from .engine.workspace import FRESH, Workspace
 from .errors import UserError
-from .nn import gate_slice, log_softmax, softmax_cross_entropy_backward, softmax_cross_entropy_forward
+from .nn import (gate_slice, log_softmax, softmax_cross_entropy_backward,
+                 softmax_cross_entropy_forward)
 
 DTYPES = ("float32", "float64")
 
@@ -125,8 +126,7 @@ class CharLSTM:
         self.backend = get_backend(backend)
         init_seed, dropout_seed = np.random.SeedSequence(seed).spawn(2)
         self.dropout_rng = np.random.default_rng(dropout_seed)
-        # Row-major (C-contiguous) arrays, all of them: p.reshape(-1) is then a view.
-        self.params = {name: self.backend.xp.ascontiguousarray(self.backend.asarray(value, self.dtype))
+        self.params = {name: self.backend.asarray(value, self.dtype)
                        for name, value in self._init_params(np.random.default_rng(init_seed)).items()}
         # Intermediate arrays of loss_and_grads and loss, reused from call to call
         # (engine/workspace.py): one call at a time per model, or one workspace per thread.
@@ -140,7 +140,8 @@ class CharLSTM:
             b = np.zeros(4 * H)
             b[gate_slice("f", H)] = 1.0
             params[f"Wx{l}"] = glorot_uniform(rng, D, 4 * H)
-            params[f"Wh{l}"] = orthogonal(rng, H, 4 * H)
+            # Row-major, like every parameter: p.reshape(-1) is then a view, not a copy.
+            params[f"Wh{l}"] = np.ascontiguousarray(orthogonal(rng, H, 4 * H))
             params[f"b{l}"] = b
         params["Wy"] = glorot_uniform(rng, H, V)
         params["by"] = np.zeros(V)

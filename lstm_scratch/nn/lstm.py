@@ -77,26 +77,22 @@ def lstm_step_backward(dh, dc, cache):
     """
     x, h_prev, c_prev, Wx, Wh, i, f, g, o, tanh_c = cache
     xp = array_module(Wh)
-    # h_t = o_t ⊙ tanh(c_t)
-    do = dh * tanh_c
-    dc_t = dc + dh * o * (1 - tanh_c ** 2)  # ∂L/∂c_t in total: through h_t, plus through c_{t+1}
-    # c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
-    df = dc_t * c_prev
-    dc_prev = dc_t * f
-    di = dc_t * g
-    dg = dc_t * i
-    # o_t = σ(a_o), g_t = tanh(a_g), f_t = σ(a_f), i_t = σ(a_i)
-    da_o = do * o * (1 - o)
-    da_g = dg * (1 - g ** 2)
-    da_f = df * f * (1 - f)
-    da_i = di * i * (1 - i)
-    da = join_gates(da_i, da_f, da_g, da_o)                 # (N, 4H)
-    # a_t = x_t Wx + h_{t-1} Wh + b
-    dx = da @ Wx.T
-    dh_prev = da @ Wh.T
-    dWx = x.T @ da
-    dWh = h_prev.T @ da
-    db = xp.sum(da, axis=0)
+    do = dh * tanh_c                        # h_t = o_t ⊙ tanh(c_t)
+    dc_t = dc + dh * o * (1 - tanh_c ** 2)  # h_t = o_t ⊙ tanh(c_t); + dc: all of ∂L/∂c_t
+    df = dc_t * c_prev                      # c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
+    dc_prev = dc_t * f                      # c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
+    di = dc_t * g                           # c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
+    dg = dc_t * i                           # c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
+    da_o = do * o * (1 - o)                 # o_t = σ(a_o)
+    da_g = dg * (1 - g ** 2)                # g_t = tanh(a_g)
+    da_f = df * f * (1 - f)                 # f_t = σ(a_f)
+    da_i = di * i * (1 - i)                 # i_t = σ(a_i)
+    da = join_gates(da_i, da_f, da_g, da_o)  # (N, 4H): a_i | a_f | a_g | a_o are blocks of a_t
+    dx = da @ Wx.T                          # a_t = x_t Wx + h_{t-1} Wh + b
+    dh_prev = da @ Wh.T                     # a_t = x_t Wx + h_{t-1} Wh + b  (this use only)
+    dWx = x.T @ da                          # a_t = x_t Wx + h_{t-1} Wh + b
+    dWh = h_prev.T @ da                     # a_t = x_t Wx + h_{t-1} Wh + b
+    db = xp.sum(da, axis=0)                 # a_t = x_t Wx + h_{t-1} Wh + b  (b added to each row)
     return dx, dh_prev, dc_prev, dWx, dWh, db
 
 
