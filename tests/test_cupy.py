@@ -38,8 +38,9 @@ def test_loss_and_grads_match_numpy(many_to_one):
         np.testing.assert_allclose(to_host(h2), h1, rtol=1e-10, atol=1e-12)
 
 
-def test_gradcheck_on_gpu():
-    model = CharLSTM(5, 3, 2, dropout=0.3, dtype="float64", backend="cupy", seed=1)
+@pytest.mark.parametrize("engine", ["fast", "reference"])
+def test_gradcheck_on_gpu(engine):
+    model = CharLSTM(5, 3, 2, dropout=0.3, dtype="float64", backend="cupy", seed=1, engine=engine)
     xp = get_backend("cupy").xp
     rng = np.random.default_rng(1)
     for p in model.params.values():
