@@ -1,7 +1,9 @@
 """lstm-scratch: a character-level LSTM language model written from scratch on NumPy/CuPy.
 
-Every forward and backward pass is written by hand (see ``lstm_scratch.nn``)
-and checked against finite differences by the tests. For a notebook::
+Every forward and backward pass is written by hand, to be read in
+``lstm_scratch.nn`` (the textbook) and run fast by ``lstm_scratch.engine``,
+which the tests hold equal to it; the textbook's gradients are checked
+against finite differences. For a notebook::
 
     import lstm_scratch as ls
     model, vocab, history = ls.train("input.txt", out_dir="runs/mine", max_steps=200)
