@@ -72,7 +72,8 @@ def test_rnn_step_equals_plain(N, H, seed):
     h = hWh.copy()
     forward(a, h)
     np.testing.assert_allclose(h, np.tanh(hWh + a), rtol=1e-5, atol=1e-6)
-    h64, dh_up, dh_next = h.astype(np.float64), rng.standard_normal((N, H)), rng.standard_normal((N, H))
+    h64 = h.astype(np.float64)
+    dh_up, dh_next = rng.standard_normal((N, H)), rng.standard_normal((N, H))
     da = np.empty_like(h64)
     backward(h64, dh_up, dh_next, da)                       # float64: exact algebra
     np.testing.assert_allclose(da, (dh_up + dh_next) * (1 - h64 * h64), rtol=1e-12, atol=1e-14)

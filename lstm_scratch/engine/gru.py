@@ -158,6 +158,6 @@ def gru_backward(dh, cache, dhT=None, fused=True, ws=FRESH):
         dx = None
         dWx, dbx = onehot_affine_backward(dax, x_cache)
     else:
-        dx, dWx, dbx = affine_backward(dax, x_cache, dx_out=ws.empty(xp, "dx", x_cache.x.shape,
-                                                                     dtype))
+        dx_out = ws.empty(xp, "dx", x_cache.x.shape, dtype)
+        dx, dWx, dbx = affine_backward(dax, x_cache, dx_out=dx_out)
     return dict(dx=dx, dh0=dh_next, dWx=dWx, dWh=dWh, dbx=dbx, dbh=dbh)

@@ -58,12 +58,13 @@ def rnn_forward(x, h0, Wx, Wh, b, fused=True, ws=FRESH):
     xp = array_module(Wh)
     T, N = x.shape[:2]
     H = Wh.shape[0]
-    assert Wh.shape == (H, H) and b.shape == (H,) and h0.shape == (N, H), (Wh.shape, b.shape, h0.shape)
+    assert Wh.shape == (H, H) and b.shape == (H,), (Wh.shape, b.shape)
+    assert h0.shape == (N, H), h0.shape
     kernels = _kernels(xp, Wh.dtype, fused)
     project = onehot_affine_forward if is_ids(x) else affine_forward
     a = ws.tmp.empty(xp, "a", (T, N, H), Wh.dtype)          # dead after the loop
     a, x_cache = project(x, Wx, b, out=a)                   # x_t Wx + b, for all t at once
-    hs = ws.empty(xp, "hs", (T + 1, N, H), Wh.dtype)                             # h_0 .. h_T
+    hs = ws.empty(xp, "hs", (T + 1, N, H), Wh.dtype)        # h_0 .. h_T
     hs[0] = h0
     for t in range(T):
         xp.matmul(hs[t], Wh, out=hs[t + 1])                 # h_{t-1} Wh
@@ -102,6 +103,6 @@ def rnn_backward(dh, cache, dhT=None, fused=True, ws=FRESH):
         dx = None
         dWx, db = onehot_affine_backward(da, x_cache)
     else:
-        dx, dWx, db = affine_backward(da, x_cache, dx_out=ws.empty(xp, "dx", x_cache.x.shape,
-                                                                   Wh.dtype))
+        dx_out = ws.empty(xp, "dx", x_cache.x.shape, Wh.dtype)
+        dx, dWx, db = affine_backward(da, x_cache, dx_out=dx_out)
     return dict(dx=dx, dh0=dh_next, dWx=dWx, dWh=dWh, db=db)
