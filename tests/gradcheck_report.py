@@ -3,8 +3,8 @@
     python tests/gradcheck_report.py [DRAWS]
 
 For DRAWS random shapes and values (default 15), checks the LSTM layer's
-gradients for x, h0, c0, Wx, Wh, b (random upstream for h, h_T and c_T) and
-the whole model's loss_and_grads (many-to-many and many-to-one, dropout 0.3
+gradients for x, h0, c0, Wx, Wh, b (random upstream for h, h_T and c_T), the
+vanilla RNN's and the GRU's layers likewise, and the whole model's loss_and_grads (many-to-many and many-to-one, dropout 0.3
 with a fixed mask, nonzero initial state), and prints the largest relative
 error of each against float64 central differences.
 """
@@ -50,6 +50,24 @@ def model_errors(rng, seed, many_to_one):
     return check_grads(lambda: run()[0], model.params, run()[1])
 
 
+def cell_errors(rng, cell):
+    """The vanilla RNN's or the GRU's layer, as layer_errors does the LSTM's."""
+    import test_gru
+    import test_rnn
+    from lstm_scratch import nn
+    module = dict(rnn=test_rnn, gru=test_gru)[cell]
+    forward, backward = getattr(nn, f"{cell}_forward"), getattr(nn, f"{cell}_backward")
+    N, T, D, H = (int(rng.integers(1, 5)) for _ in range(4))
+    layer = module.random_layer(rng, N, T, D, H)
+    dh, dhT = rng.standard_normal((T, N, H)), rng.standard_normal((N, H))
+
+    def f():
+        h, hT, _ = forward(**layer)
+        return (h * dh).sum() + (hT * dhT).sum()
+    g = backward(dh, forward(**layer)[2], dhT)
+    return check_grads(f, layer, {name: g["dh0" if name == "h0" else "d" + name] for name in layer})
+
+
 def main():
     draws = int(sys.argv[1]) if len(sys.argv) > 1 else 15
     worst = {}
@@ -57,7 +75,9 @@ def main():
         rng = np.random.default_rng(seed)
         for name, errors in (("LSTM layer: x, h0, c0, Wx, Wh, b", layer_errors(rng)),
                              ("model, many-to-many", model_errors(rng, seed, False)),
-                             ("model, many-to-one", model_errors(rng, seed, True))):
+                             ("model, many-to-one", model_errors(rng, seed, True)),
+                             ("RNN layer: x, h0, Wx, Wh, b", cell_errors(rng, "rnn")),
+                             ("GRU layer: x, h0, Wx, Wh, bx, bh", cell_errors(rng, "gru"))):
             worst[name] = max(worst.get(name, 0.0), max(errors.values()))
     for name, err in worst.items():
         print(f"{name:34s} max relative error {err:.1e} over {draws} draws (limit 1e-6)")
