@@ -79,6 +79,10 @@ def build_parser():
                    "(default 5 stream, off window)")
     t.add_argument("--lr-decay", type=float, help="multiply lr by this every --lr-decay-every epochs")
     t.add_argument("--lr-decay-every", type=int, help="epochs between lr decays")
+    t.add_argument("--plateau-decay", type=float, help="multiply lr by this after each "
+                   "evaluation without a new best validation loss (default 1: off)")
+    t.add_argument("--patience", type=int, help="stop after this many evaluations in a row "
+                   "without a new best validation loss (best.npz keeps the best)")
     t.add_argument("--val-frac", type=float, help="held-out tail of the text (default 0.05)")
     t.add_argument("--eval-every", type=int, help="steps between evaluations (default: each epoch)")
     t.add_argument("--sample-temperatures", type=float_list,
