@@ -32,9 +32,11 @@ RECIPES = {
     # near epoch 12 and then overfit, so: char-rnn's advice, a larger net with strong
     # dropout (3x512, 0.5); batch 32 for twice the updates per epoch; char-rnn's RMSprop
     # lr 2e-3 times 0.97 each epoch; halved after every evaluation (each half epoch) that
-    # is no new best; stopped after 4 such in a row, best.npz keeping the best.
+    # is no new best; stopped after 4 such in a row, best.npz keeping the best. It runs at
+    # about half the chars/s of 2x512 at batch 64 (measured side by side): ~20 epochs an
+    # hour where those runs took 16 minutes for 12, ~10 on the 2-core AVX2 VM of bench/.
     "best": dict(mode="stream", hidden_size=512, num_layers=3, dropout=0.5, seq_len=100,
-                 batch_size=32, epochs=30, lr=2e-3, clip_norm=5.0, lr_decay=0.97,
+                 batch_size=32, epochs=25, lr=2e-3, clip_norm=5.0, lr_decay=0.97,
                  lr_decay_every=1, plateau_decay=0.5, patience=4, eval_every=157,
                  val_frac=0.1, sample_temperatures=(0.5, 0.8, 1.0), sample_length=300),
 }
