@@ -18,8 +18,8 @@ character id, so the search is deterministic.
 import numpy as np
 
 from .backend import to_host
-from .engine.stepper import Stepper
 from .config import require_int
+from .engine.stepper import Stepper
 from .nn import log_softmax
 from .sampling import check_sampling_options, prime_model
 
@@ -29,7 +29,9 @@ class BeamStepper(Stepper):
 
     Building a new Stepper from ``state()`` each step would also reorder the
     rows, but it refolds every weight: 5-10x the cost of the step itself for a
-    2x512 model on a CPU (measured), so the rows are gathered in place.
+    2x512 model on a CPU (measured), so the rows are gathered in place. This
+    reaches into Stepper's buffers (``xh``: [x, h] per layer, ``c``);
+    test_beam.py checks it against a fresh Stepper, so a change there shows.
     """
 
     def reorder(self, rows):
