@@ -18,7 +18,8 @@ from .config import TrainConfig, require_int
 from .data import MODES, builtin_corpus_path, read_text, split_train_val
 from .errors import UserError
 from .model import DTYPES, ENGINES
-from .sampling import check_sampling_options, generate, generate_iter
+from .beam import beam_search
+from .sampling import check_sampling_options, generate, generate_iter, resolve_prime
 from .train import (NATS_PER_BIT, TrainingDiverged, evaluate, saved_config,
                     validation_batches)
 
@@ -78,6 +79,10 @@ def build_parser():
                    "(default 5 stream, off window)")
     t.add_argument("--lr-decay", type=float, help="multiply lr by this every --lr-decay-every epochs")
     t.add_argument("--lr-decay-every", type=int, help="epochs between lr decays")
+    t.add_argument("--plateau-decay", type=float, help="multiply lr by this after each "
+                   "evaluation without a new best validation loss (default 1: off)")
+    t.add_argument("--patience", type=int, help="stop after this many evaluations in a row "
+                   "without a new best validation loss (best.npz keeps the best)")
     t.add_argument("--val-frac", type=float, help="held-out tail of the text (default 0.05)")
     t.add_argument("--eval-every", type=int, help="steps between evaluations (default: each epoch)")
     t.add_argument("--sample-temperatures", type=float_list,
@@ -96,12 +101,16 @@ def build_parser():
 
     s = sub.add_parser("sample", help="generate text from a checkpoint (text only on stdout)")
     s.add_argument("checkpoint")
-    s.add_argument("--prime", default="", help="text to start from")
+    prime = s.add_mutually_exclusive_group()
+    prime.add_argument("--prime", default="", help="text to start from")
+    prime.add_argument("--prime-file", metavar="FILE", help="start from this UTF-8 file's text")
     s.add_argument("--length", type=int, default=500, help="chars to generate (default 500)")
-    s.add_argument("--temperature", type=float, default=1.0, help="> 0 (default 1.0)")
+    s.add_argument("--temperature", type=float, help="> 0 (default 1.0)")
     s.add_argument("--greedy", action="store_true", help="always take the most likely char")
     s.add_argument("--top-k", type=int, help="draw only among the k most likely chars")
     s.add_argument("--seed", type=int, help="same seed, same text")
+    s.add_argument("--beam-width", type=int, metavar="K", help="print the most likely "
+                   "continuation a beam of K finds, instead of sampling (1 = --greedy)")
     s.add_argument("--backend", choices=BACKEND_NAMES, default="auto")
 
     e = sub.add_parser("eval", help="validation loss of a checkpoint on held-out text")
@@ -153,20 +162,42 @@ def cmd_train(args):
 
 
 def cmd_sample(args):
-    check_sampling_options(args.length, args.temperature, args.greedy, args.top_k)
+    if args.beam_width is not None:
+        return sample_beam(args)
+    temperature = 1.0 if args.temperature is None else args.temperature
+    check_sampling_options(args.length, temperature, args.greedy, args.top_k)
+    prime, what = resolve_prime(args.prime, args.prime_file)
     model, vocab = load(args.checkpoint, backend=args.backend)
-    chars = generate_iter(model, vocab, args.prime, args.length, args.temperature,
-                          args.greedy, args.top_k, args.seed)
-    first = next(chars, "")                             # a bad --prime fails before any output
+    chars = generate_iter(model, vocab, prime, args.length, temperature,
+                          args.greedy, args.top_k, args.seed, what)
+    first = next(chars, "")                             # a bad prime fails before any output
     out = sys.stdout
     every = 1 if out.isatty() else 64                   # a terminal sees each char as it comes
-    out.write(args.prime + first)
+    out.write(prime + first)
     for n, ch in enumerate(chars):
         out.write(ch)
         if n % every == 0:
             out.flush()
     out.write("\n")
     out.flush()
+    return 0
+
+
+def sample_beam(args):
+    """``sample --beam-width K``: deterministic, so the sampling flags mean nothing."""
+    given = [flag for flag, value in (("--temperature", args.temperature), ("--top-k", args.top_k),
+                                      ("--seed", args.seed), ("--greedy", args.greedy or None))
+             if value is not None]
+    if given:
+        raise UserError(f"sample: --beam-width does not combine with {given[0]}: beam search "
+                        "is deterministic (--beam-width 1 is --greedy)")
+    check_sampling_options(args.length, 1.0, True, None)
+    require_int("beam_width", args.beam_width)
+    prime, what = resolve_prime(args.prime, args.prime_file)
+    model, vocab = load(args.checkpoint, backend=args.backend)
+    text, _ = beam_search(model, vocab, prime, args.length, args.beam_width, what)
+    sys.stdout.write(prime + text + "\n")
+    sys.stdout.flush()
     return 0
 
 

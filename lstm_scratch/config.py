@@ -48,6 +48,8 @@ class TrainConfig:
     clip_norm: Optional[float] = None   # None: 5.0 (stream) or off (window); 0 = off
     lr_decay: float = 1.0               # lr *= lr_decay every lr_decay_every epochs
     lr_decay_every: Optional[int] = None
+    plateau_decay: float = 1.0          # lr *= plateau_decay after each evaluation that is not a new best
+    patience: Optional[int] = None      # stop after this many evaluations in a row without a new best
     val_frac: float = 0.05
     eval_every: Optional[int] = None    # steps between evaluations; None = each epoch end
     sample_temperatures: Tuple[float, ...] = field(default=(0.2, 0.5, 1.0, 1.2))
@@ -77,7 +79,7 @@ class TrainConfig:
         for name in ("hidden_size", "num_layers", "seq_len", "step", "batch_size", "epochs",
                      "sample_length"):
             require_int(name, getattr(self, name), 0 if name == "sample_length" else 1)
-        for name in ("max_steps", "eval_every", "lr_decay_every", "threads"):
+        for name in ("max_steps", "eval_every", "lr_decay_every", "patience", "threads"):
             if getattr(self, name) is not None:
                 require_int(name, getattr(self, name))
         need(0.0 <= self.dropout < 1.0, "dropout", "in [0, 1)", self.dropout)
@@ -87,6 +89,10 @@ class TrainConfig:
         need(self.clip_norm is None or self.clip_norm > 0, "clip-norm", "> 0 (0 = off)",
              self.clip_norm)
         need(0.0 < self.lr_decay <= 1.0, "lr-decay", "in (0, 1]", self.lr_decay)
+        need(0.0 < self.plateau_decay <= 1.0, "plateau-decay", "in (0, 1]", self.plateau_decay)
+        need(self.val_frac > 0 or (self.plateau_decay == 1.0 and self.patience is None),
+             "val-frac", "> 0 for --plateau-decay and --patience (they watch the validation "
+             "loss)", self.val_frac)
         need(all(t > 0 for t in self.sample_temperatures), "sample-temperatures",
              "numbers > 0", self.sample_temperatures)
         need(self.backend in BACKEND_NAMES, "backend", "one of " + ", ".join(BACKEND_NAMES),

@@ -27,8 +27,9 @@ def builtin_corpus_path():
     return str(resources.files("lstm_scratch.corpus").joinpath("tinyshakespeare.txt"))
 
 
-def read_text(path):
-    """Read a whole UTF-8 text file; every way it can fail is a one-line UserError."""
+def read_text(path, expected="some text to learn from"):
+    """Read a whole UTF-8 text file; every way it can fail is a one-line UserError.
+    ``expected`` says what an empty file should have held."""
     if not os.path.exists(path):
         raise UserError(f"{path}: no such file")
     if os.path.isdir(path):
@@ -47,7 +48,7 @@ def read_text(path):
                         f"(convert it, e.g. iconv -f latin1 -t utf-8)") from None
     text = text.removeprefix("\ufeff")              # a UTF-8 byte-order mark is not text
     if not text:
-        raise UserError(f"{path}: is empty, expected some text to learn from")
+        raise UserError(f"{path}: is empty, expected {expected}")
     return text
 
 
@@ -91,8 +92,10 @@ class Vocab:
             bad = np.flatnonzero(~known)
             unknown = sorted({text[k] for k in bad[:1000]})
             shown = ", ".join(repr(ch) for ch in unknown[:10])
+            line = text.count("\n", 0, bad[0]) + 1
+            where = f" (line {line})" if "\n" in text else ""     # a file's text, most likely
             raise UserError(f"{what} has {len(bad)} character(s) not in the vocabulary, "
-                            f"first at position {bad[0]}: {shown}")
+                            f"first at position {bad[0]}{where}: {shown}")
         return ids.astype(np.int32)
 
     def decode(self, ids):

@@ -10,10 +10,15 @@ Temperature τ rescales the logits z before the softmax:
 τ → 0 approaches argmax (``greedy``); τ = 1 is the model's own distribution;
 τ > 1 flattens it. Computed as log_softmax(z / τ) on the host in float64,
 so no τ > 0 overflows or takes log(0).
+
+A prime can be any length (``prime_file`` reads one from a UTF-8 file): it
+runs through the model in chunks of PRIME_CHUNK chars, carrying the state.
+Beam search (``beam_width``) lives in beam.py.
 """
 import numpy as np
 
 from .backend import to_host
+from .data import read_text
 from .errors import UserError
 from .nn import log_softmax
 from .engine.stepper import Stepper
@@ -26,6 +31,40 @@ def check_sampling_options(length, temperature, greedy, top_k):
         raise UserError(f"temperature must be a finite number > 0 (or use greedy), got {temperature!r}")
     if top_k is not None and (int(top_k) != top_k or not 1 <= top_k):
         raise UserError(f"top_k must be an integer >= 1, got {top_k!r}")
+
+
+PRIME_CHUNK = 1024        # chars per pass over a prime: bounds the forward caches of a long one
+
+
+def resolve_prime(prime="", prime_file=None):
+    """The prime text: ``prime``, or the contents of the UTF-8 file ``prime_file``
+    (every way reading it can fail is a one-line UserError). Returns (text, what),
+    ``what`` naming it in errors."""
+    if prime_file is None:
+        return prime, "prime text"
+    if prime:
+        raise UserError("give a prime or a prime file, not both")
+    return read_text(prime_file, expected="the prime text"), str(prime_file)
+
+
+def prime_model(model, vocab, prime, rng, what="prime text"):
+    """Run the prime through the model: (logits z (1, V) for the next char, state).
+
+    An empty prime starts after a newline if the vocabulary has one, else
+    from a character drawn uniformly at random with ``rng`` (None: refuse).
+    """
+    if prime:
+        prime_ids = vocab.encode(prime, what=what)
+    elif "\n" in vocab.chars:
+        prime_ids = vocab.encode("\n")
+    elif rng is None:
+        raise UserError("the vocabulary has no newline to start from: give a prime")
+    else:
+        prime_ids = np.array([rng.integers(len(vocab))], dtype=np.int32)
+    state = None
+    for start in range(0, len(prime_ids), PRIME_CHUNK):
+        z, state = model.logits(prime_ids[None, start:start + PRIME_CHUNK], state)
+    return z, state
 
 
 def next_char_distribution(z, temperature=1.0, top_k=None):
@@ -45,21 +84,14 @@ def draw(p, rng):
 
 
 def generate_iter(model, vocab, prime="", length=500, temperature=1.0, greedy=False,
-                  top_k=None, seed=None):
+                  top_k=None, seed=None, what="prime text"):
     """Yield ``length`` generated characters one at a time (the prime is not yielded).
 
-    An empty prime starts after a newline if the vocabulary has one, else
-    from a character drawn uniformly at random.
+    ``what`` names the prime in errors (a prime file's path).
     """
     check_sampling_options(length, temperature, greedy, top_k)
     rng = np.random.default_rng(seed)
-    if prime:
-        prime_ids = vocab.encode(prime, what="prime text")
-    elif "\n" in vocab.chars:
-        prime_ids = vocab.encode("\n")
-    else:
-        prime_ids = np.array([rng.integers(len(vocab))], dtype=np.int32)
-    z, state = model.logits(prime_ids[None, :])             # the whole prime in one pass
+    z, state = prime_model(model, vocab, prime, rng, what)
     step = _stepper(model, state)
     for _ in range(length):
         z_host = to_host(z[0])
@@ -85,13 +117,27 @@ def _stepper(model, state):
 
 
 def generate(model, vocab, prime="", length=500, temperature=1.0, greedy=False,
-             top_k=None, seed=None):
-    """Return ``prime`` followed by ``length`` generated characters.
+             top_k=None, seed=None, *, prime_file=None, beam_width=None):
+    """Return the prime followed by ``length`` generated characters.
 
     model : CharLSTM; vocab : data.Vocab
+    prime_file : read the prime from this UTF-8 file instead (any length)
     temperature : > 0; greedy : always take the most likely character
     top_k : draw only among the k most likely characters
     seed : same seed, same text
+    beam_width : K >= 1: instead of sampling, the continuation with the highest
+        log-probability that a beam of K finds (deterministic; K = 1 is greedy);
+        combines with none of temperature, greedy, top_k, seed
     """
+    prime, what = resolve_prime(prime, prime_file)
+    if beam_width is not None:
+        from .beam import beam_search                       # beam.py imports this module
+        given = [name for name, off in (("temperature", temperature == 1.0),
+                                        ("greedy", not greedy), ("top_k", top_k is None),
+                                        ("seed", seed is None)) if not off]
+        if given:
+            raise UserError(f"beam_width does not combine with {given[0]}: beam search is "
+                            "deterministic (beam_width=1 is greedy)")
+        return prime + beam_search(model, vocab, prime, length, beam_width, what)[0]
     return prime + "".join(generate_iter(model, vocab, prime, length, temperature,
-                                         greedy, top_k, seed))
+                                         greedy, top_k, seed, what))

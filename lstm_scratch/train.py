@@ -108,6 +108,7 @@ class Trainer:
         self.step, self.epoch, self.batch_index = 0, 0, 0
         self.carry, self.best_val, self.elapsed = None, math.inf, 0.0
         self.history, self.interrupted = [], False
+        self.lowest_val, self.stale_evals = math.inf, 0     # for --plateau-decay, --patience
         if saved:
             self._restore(saved, checkpoint)
         if config.out_dir:
@@ -119,7 +120,11 @@ class Trainer:
         return min(per_epoch, self.config.max_steps or per_epoch)
 
     def done(self):
-        return self.step >= self.total_steps() or self.epoch >= self.config.epochs
+        return (self.step >= self.total_steps() or self.epoch >= self.config.epochs
+                or self.out_of_patience())
+
+    def out_of_patience(self):
+        return bool(self.config.patience) and self.stale_evals >= self.config.patience
 
     def run(self):
         """Train until the epochs or max_steps are used up, or Ctrl-C. Returns history."""
@@ -139,6 +144,9 @@ class Trainer:
         if self.interrupted:
             where = f"; saved {self._latest_path()}" if cfg.out_dir else ""
             self._print(f"interrupted at step {self.step}{where}")
+        elif self.out_of_patience():
+            self._print(f"stopped early at step {self.step}: no new best validation loss in "
+                        f"{cfg.patience} evaluations (best {self.lowest_val:.4f} nats)")
         return self.history
 
     def _loop(self, sigint, progress):
@@ -162,6 +170,8 @@ class Trainer:
                 losses, chars, train_time = [], 0, 0.0
             if epoch_end:
                 self._end_of_epoch()
+            elif self.done():                       # --max-steps mid-epoch: still end on samples
+                self._samples(f"step {self.step} (epoch {self._epoch_float():.2f})")
             if sigint.stop:
                 self.interrupted = True
                 break
@@ -201,22 +211,37 @@ class Trainer:
         if self.val_batches is not None:
             val = evaluate(self.runner, self.val_batches)
             record.update(val_loss=val, val_bpc=val / NATS_PER_BIT)
+            self._watch_plateau(val)
         self.history.append(record)
         progress.report(record)
         if self.config.out_dir:
             with open(os.path.join(self.config.out_dir, "metrics.jsonl"), "a") as f:
                 f.write(json.dumps(record) + "\n")
 
+    def _watch_plateau(self, val):
+        """After an evaluation that is no new best: --plateau-decay cuts the lr,
+        and --patience counts towards stopping."""
+        if val < self.lowest_val:
+            self.lowest_val, self.stale_evals = val, 0
+        else:
+            self.stale_evals += 1
+            self.optimizer.lr *= self.config.plateau_decay
+
     def _end_of_epoch(self):
         cfg = self.config
         if cfg.lr_decay_every and self.epoch % cfg.lr_decay_every == 0:
             self.optimizer.lr *= cfg.lr_decay
+        self._samples(f"epoch {self.epoch}")
+
+    def _samples(self, when):
+        """Samples at the configured temperatures from a random 40-char prime of the text."""
+        cfg = self.config
         if not cfg.sample_temperatures or not cfg.sample_length:
             return
         rng = np.random.default_rng([cfg.seed, self.epoch, 1])    # samples leave training alone
         start = int(rng.integers(0, max(1, len(self.sample_text) - 40)))
         prime = self.sample_text[start:start + 40]
-        self._print(f"----- epoch {self.epoch} samples, prime: {prime!r}")
+        self._print(f"----- {when} samples, prime: {prime!r}")
         for temperature in cfg.sample_temperatures:
             text = generate(self.model, self.vocab, prime, cfg.sample_length, temperature,
                             seed=int(rng.integers(2**31)))
@@ -233,7 +258,8 @@ class Trainer:
         meta = dict(model=self.model.config, train=self.config.to_dict(),
                     progress=dict(step=self.step, epoch=self.epoch, batch_index=self.batch_index,
                                   best_val=None if math.isinf(self.best_val) else self.best_val,
-                                  elapsed_s=self.elapsed, val_loss=last.get("val_loss")),
+                                  elapsed_s=self.elapsed, val_loss=last.get("val_loss"),
+                                  stale_evals=self.stale_evals),
                     rng=dict(dropout=self.model.dropout_rng.bit_generator.state))
         latest = self._latest_path()
         save_checkpoint(latest, params=self.model.params, vocab=self.vocab, meta=meta,
@@ -256,6 +282,7 @@ class Trainer:
         self.step, self.epoch = progress["step"], progress["epoch"]
         self.batch_index, self.elapsed = progress["batch_index"], progress["elapsed_s"]
         self.best_val = math.inf if progress["best_val"] is None else progress["best_val"]
+        self.lowest_val, self.stale_evals = self.best_val, progress.get("stale_evals", 0)
         m.dropout_rng.bit_generator.state = saved["meta"]["rng"]["dropout"]
         if saved["carry"] is not None:
             self.carry = [(m.backend.asarray(h, m.dtype), m.backend.asarray(c, m.dtype))

@@ -4,11 +4,11 @@
 
 For DRAWS random shapes and values (default 15), checks every backward of the
 textbook (lstm_scratch/nn/) against float64 central differences: the LSTM
-step and layer (random upstream for h, h_T and c_T), affine, one-hot affine,
-dropout (a fixed mask), softmax cross-entropy; and the whole model's
-loss_and_grads on either engine (many-to-many and many-to-one, dropout 0.3
-with a fixed mask, nonzero initial state). Prints the largest relative error
-of each.
+step and layer (random upstream for h, h_T and c_T), the vanilla RNN's and
+the GRU's layers likewise, affine, one-hot affine, dropout (a fixed mask),
+softmax cross-entropy; and the whole model's loss_and_grads on either engine
+(many-to-many and many-to-one, dropout 0.3 with a fixed mask, nonzero
+initial state). Prints the largest relative error of each.
 """
 import os
 import sys
@@ -89,6 +89,23 @@ def model_errors(rng, seed, many_to_one, engine):
     return check_grads(lambda: run()[0], model.params, run()[1])
 
 
+def cell_errors(rng, cell):
+    """The vanilla RNN's or the GRU's layer, as layer_errors does the LSTM's."""
+    import test_gru
+    import test_rnn
+    module = dict(rnn=test_rnn, gru=test_gru)[cell]
+    forward, backward = getattr(nn, f"{cell}_forward"), getattr(nn, f"{cell}_backward")
+    N, T, D, H = (int(rng.integers(1, 5)) for _ in range(4))
+    layer = module.random_layer(rng, N, T, D, H)
+    dh, dhT = rng.standard_normal((T, N, H)), rng.standard_normal((N, H))
+
+    def f():
+        h, hT, _ = forward(**layer)
+        return (h * dh).sum() + (hT * dhT).sum()
+    g = backward(dh, forward(**layer)[2], dhT)
+    return check_grads(f, layer, {name: g["dh0" if name == "h0" else "d" + name] for name in layer})
+
+
 def main():
     draws = int(sys.argv[1]) if len(sys.argv) > 1 else 15
     worst = {}
@@ -96,6 +113,8 @@ def main():
         rng = np.random.default_rng(seed)
         checks = [("LSTM step: x, h_prev, c_prev, Wx, Wh, b", step_errors(rng)),
                   ("LSTM layer: x, h0, c0, Wx, Wh, b", layer_errors(rng)),
+                  ("RNN layer: x, h0, Wx, Wh, b", cell_errors(rng, "rnn")),
+                  ("GRU layer: x, h0, Wx, Wh, bx, bh", cell_errors(rng, "gru")),
                   ("affine, one-hot, dropout, softmax-CE", small_layer_errors(rng))]
         for engine in ("reference", "fast"):
             checks += [(f"model ({engine}), many-to-many", model_errors(rng, seed, False, engine)),

@@ -21,3 +21,7 @@ def model_dims(draw):
     return dict(B=draw(st.integers(1, 3)), T=draw(st.integers(1, 4)),
                 V=draw(st.integers(2, 5)), H=draw(st.integers(1, 3)),
                 L=draw(st.integers(1, 3)))
+
+
+# N batch, T time, D input, H hidden: the same draws serve every recurrent cell.
+layer_dims = lstm_dims

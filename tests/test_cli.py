@@ -78,6 +78,20 @@ def test_sample_greedy_and_top_k(trained):
     assert greedy == top1
 
 
+def test_sample_prime_file_and_beam(trained, tmp_path):
+    prime = tmp_path / "prime.txt"
+    prime.write_text("The king\nof love", encoding="utf-8")        # two lines: no --prime can
+    proc = cli("sample", trained["ckpt"], "--prime-file", prime, "--beam-width", 1,
+               "--length", 30, check_rc=0)
+    greedy = cli("sample", trained["ckpt"], "--prime", "The king\nof love", "--greedy",
+                 "--length", 30, check_rc=0)
+    assert proc.stdout == greedy.stdout and proc.stdout.startswith("The king\nof love")
+    assert proc.stderr == "" and len(proc.stdout) == len("The king\nof love") + 30 + 1
+    wide = cli("sample", trained["ckpt"], "--prime-file", prime, "--beam-width", 4,
+               "--length", 30, check_rc=0)
+    assert wide.stdout.startswith("The king\nof love") and len(wide.stdout) == len(proc.stdout)
+
+
 def test_eval_json_matches_training_log(trained):
     proc = cli("eval", trained["ckpt"], "--json", "--backend", "numpy", check_rc=0)
     result = json.loads(proc.stdout)
@@ -130,6 +144,15 @@ def test_bad_sampling_requests(trained, tmp_path):
     one_line_error(cli("sample", ckpt, "--temperature", "0"), "temperature must be")
     one_line_error(cli("sample", ckpt, "--prime", "Zebra€"), "not in the vocabulary", "'€'")
     one_line_error(cli("sample", ckpt, "--top-k", "0"), "top_k must be")
+    (tmp_path / "prime.txt").write_bytes("king\nqueen €\n".encode("utf-8"))
+    one_line_error(cli("sample", ckpt, "--prime-file", tmp_path / "prime.txt"),
+                   "prime.txt has 1 character(s) not in the vocabulary, "
+                   "first at position 11 (line 2): '€'")
+    one_line_error(cli("sample", ckpt, "--prime", "a", "--prime-file", tmp_path / "prime.txt"),
+                   "argument --prime-file: not allowed with argument --prime")
+    one_line_error(cli("sample", ckpt, "--beam-width", "3", "--temperature", "0.5"),
+                   "--beam-width does not combine with --temperature")
+    one_line_error(cli("sample", ckpt, "--beam-width", "0"), "--beam-width must be an integer >= 1")
     evil = tmp_path / "evil.npz"
     np.savez(evil, magic=np.array("lstm-scratch checkpoint"), x=np.array([object()], dtype=object))
     one_line_error(cli("sample", evil), "refusing to load it")

@@ -96,3 +96,5 @@ def test_training_and_checkpoints_cross_backends(tmp_path):
         np.testing.assert_allclose(to_host(on_gpu.params[name]), cpu_ref.params[name])
     assert ls.generate(on_gpu, vocab, "The", 30, greedy=True) == \
         ls.generate(cpu_ref, vocab, "The", 30, greedy=True)
+    assert ls.generate(on_gpu, vocab, "The", 30, beam_width=4) == \
+        ls.generate(cpu_ref, vocab, "The", 30, beam_width=4)     # rows reordered on the GPU

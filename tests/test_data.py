@@ -46,6 +46,9 @@ def test_vocab_names_unknown_characters():
     with pytest.raises(UserError, match=r"prime text has 2 character\(s\) not in the vocabulary, "
                                         r"first at position 1: 'x', 'é'"):
         vocab.encode("axbé", what="prime text")
+    with pytest.raises(UserError, match=r"f.txt has 1 character\(s\) not in the vocabulary, "
+                                        r"first at position 4 \(line 3\): 'x'"):
+        Vocab.from_text("ab\n").encode("a\nb\nx", what="f.txt")          # a text with lines: the line too
 
 
 def test_split_by_position():

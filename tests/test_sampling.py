@@ -96,3 +96,35 @@ def test_reference_engine_samples_the_same_text(model_and_vocab):
         m.load_params(model.params)
         texts.append(generate(m, vocab, "abc", 60, 1.0, seed=5))
     assert texts[0] == texts[1]
+
+
+def test_prime_file_equals_the_same_prime(model_and_vocab, tmp_path):
+    model, vocab = model_and_vocab
+    text = "abc\nhead\n" * 400                              # longer than one PRIME_CHUNK pass
+    path = tmp_path / "prime.txt"
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))   # a byte-order mark is not text
+    out = generate(model, vocab, length=30, seed=2, prime_file=path)
+    assert out == generate(model, vocab, text, 30, seed=2) and out.startswith(text)
+    z, _ = model.logits(vocab.encode(text)[None, :])    # chunked priming = one pass
+    assert generate(model, vocab, length=1, greedy=True, prime_file=path)[-1] == \
+        vocab.chars[int(np.argmax(z[0]))]
+
+
+def test_bad_prime_files(model_and_vocab, tmp_path):
+    model, vocab = model_and_vocab
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"abc\nab\xe9c")
+    with pytest.raises(UserError, match=r"bad.txt: not valid UTF-8 at byte 6 \(line 2\)"):
+        generate(model, vocab, length=5, prime_file=bad)
+    unknown = tmp_path / "unknown.txt"
+    unknown.write_text("abc\nhead\nbeZ\n", encoding="utf-8")
+    with pytest.raises(UserError, match=r"unknown.txt has 1 character\(s\) not in the "
+                                        r"vocabulary, first at position 11 \(line 3\): 'Z'"):
+        generate(model, vocab, length=5, prime_file=unknown)
+    (tmp_path / "empty.txt").write_bytes(b"")
+    with pytest.raises(UserError, match="empty.txt: is empty, expected the prime text"):
+        generate(model, vocab, length=5, prime_file=tmp_path / "empty.txt")
+    with pytest.raises(UserError, match="no such file"):
+        generate(model, vocab, length=5, prime_file=tmp_path / "nope.txt")
+    with pytest.raises(UserError, match="give a prime or a prime file, not both"):
+        generate(model, vocab, "ab", 5, prime_file=unknown)

@@ -1,6 +1,7 @@
 import json
 import os
 import signal
+import sys
 
 import numpy as np
 import pytest
@@ -64,6 +65,15 @@ def test_samples_at_each_epoch_end(corpus_file, tmp_path, capsys):
     printed = capsys.readouterr().out
     for t in ("0.2", "0.5", "1", "1.2"):
         assert f"----- temperature {t}:" in printed
+
+
+def test_a_run_stopped_mid_epoch_still_ends_with_samples(corpus_file, capsys):
+    ls.train(corpus_file, None, max_steps=3, **dict(SMALL, sample_temperatures=(0.5, 1.5)))
+    printed = capsys.readouterr().out
+    assert "----- step 3 (epoch 0." in printed
+    assert printed.count("----- temperature 0.5:") == printed.count("----- temperature 1.5:") == 1
+    ls.train(corpus_file, None, max_steps=3, **dict(SMALL, sample_temperatures=()))
+    assert "-----" not in capsys.readouterr().out
 
 
 def test_best_tracks_lowest_val_loss(corpus_file, tmp_path):
@@ -145,7 +155,29 @@ def test_lr_decays_each_epoch(corpus_file):
     assert trainer.optimizer.lr == pytest.approx(0.25e-3)
 
 
+def test_plateau_decay_and_patience(corpus_file, tmp_path, monkeypatch, capsys):
+    """Evaluations 1.0, 0.9, 0.95, 0.92, 0.99: new bests, then three that are not."""
+    vals = iter([1.0, 0.9, 0.95, 0.92, 0.99, 0.5])
+    module = sys.modules[Trainer.__module__]              # ls.train is the function
+    monkeypatch.setattr(module, "evaluate", lambda model, batches: next(vals))
+    out = tmp_path / "run"
+    history = ls.train(corpus_file, str(out), max_steps=100, plateau_decay=0.5, patience=3,
+                       **dict(SMALL, sample_temperatures=(0.7,)))[2]
+    assert [r["step"] for r in history] == [5, 10, 15, 20, 25]  # stopped at the third stale
+    assert [r["lr"] for r in history] == pytest.approx([1e-3, 1e-3, 1e-3, 5e-4, 2.5e-4])
+    printed = capsys.readouterr().out
+    assert "stopped early at step 25: no new best validation loss in 3 evaluations " \
+           "(best 0.9000 nats)" in printed
+    assert "----- temperature 0.7:" in printed                   # and it ends with samples
+    assert ls.load(str(out / "best.npz"))[0] is not None
+    saved = ls.checkpoint.load_checkpoint(str(out / "latest.npz"))["meta"]["progress"]
+    assert saved["stale_evals"] == 3 and saved["best_val"] == 0.9
+
+
 @pytest.mark.parametrize("options, match", [
+    (dict(plateau_decay=0.0), r"--plateau-decay must be in \(0, 1\]"),
+    (dict(patience=0), "--patience must be an integer >= 1"),
+    (dict(patience=2, val_frac=0.0), "--val-frac must be > 0 for --plateau-decay and --patience"),
     (dict(seq_len=0), "--seq-len must be an integer >= 1"),
     (dict(dropout=1.0), r"--dropout must be in \[0, 1\)"),
     (dict(lr=-1.0), "--lr must be > 0"),

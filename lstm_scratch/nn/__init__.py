@@ -13,6 +13,9 @@ from .gates import GATE_ORDER, gate_slice, join_gates, split_gates
 from .loss import (log_softmax, softmax_cross_entropy_backward,
                    softmax_cross_entropy_forward)
 from .lstm import lstm_backward, lstm_forward, lstm_step_backward, lstm_step_forward
+from .rnn import rnn_backward, rnn_forward, rnn_step_backward, rnn_step_forward
+from .gru import (GRU_GATE_ORDER, gru_backward, gru_forward, gru_gate_slice, gru_step_backward,
+                  gru_step_forward, join_gru_gates, split_gru_gates)
 
 __all__ = [
     "sigmoid",
@@ -23,4 +26,7 @@ __all__ = [
     "log_softmax", "softmax_cross_entropy_forward", "softmax_cross_entropy_backward",
     "lstm_step_forward", "lstm_step_backward",
     "lstm_forward", "lstm_backward",
+    "rnn_step_forward", "rnn_step_backward", "rnn_forward", "rnn_backward",
+    "GRU_GATE_ORDER", "gru_gate_slice", "split_gru_gates", "join_gru_gates",
+    "gru_step_forward", "gru_step_backward", "gru_forward", "gru_backward",
 ]

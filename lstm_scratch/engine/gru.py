@@ -1,0 +1,162 @@
+"""The GRU layer, fast: the same function as :func:`lstm_scratch.nn.gru_forward`.
+
+Equations, gate order and layout are the textbook's (:mod:`lstm_scratch.nn.gru`)::
+
+    ax_t = x_t Wx + bx,  ah_t = h_{t-1} Wh + bh          (N, 3H), blocks r | z | n
+    r_t = σ(ax_r + ah_r),  z_t = σ(ax_z + ah_z),  n_t = tanh(ax_n + r_t ⊙ ah_n)
+    h_t = (1 - z_t) ⊙ n_t + z_t ⊙ h_{t-1}
+
+What is different here, and why:
+
+- ``ax_t`` does not depend on the recurrence: one GEMM (or one gather, for int
+  ids standing for one-hot rows) for all T steps before the loop, its
+  gradients in one GEMM after the backward loop; likewise ``dWh`` and ``dbh``
+  over all t. Only ``h_{t-1} Wh`` and its gradient are done step by step.
+- The gates are built in the projection's own buffer, in place, and the loop
+  writes into preallocated buffers (a :class:`.workspace.Workspace`).
+- The pointwise part of a step is one compiled loop (:mod:`.cells_cpu`) for
+  float32 with Numba; otherwise plain NumPy/CuPy calls, which float64
+  gradient checks use.
+
+Tests hold this layer equal to the textbook.
+"""
+from typing import NamedTuple
+
+import numpy as np
+
+from ..backend import array_module
+from ..nn.gru import split_gru_gates
+from . import cells_cpu
+from .layers import affine_backward, affine_forward, onehot_affine_backward, onehot_affine_forward
+from .lstm import is_ids
+from .workspace import FRESH
+
+
+class GRULayerCache(NamedTuple):
+    x_cache: object   # cache of the input projection ax = x Wx + bx
+    Wh: object        # (H, 3H)
+    gates: object     # (T, N, 3H) r_t | z_t | n_t
+    ah_n: object      # (T, N, H) h_{t-1} W_hn + b_hn, which r_t multiplies
+    hs: object        # (T+1, N, H) h_0, h_1, ..., h_T: hs[t] is h_{t-1} of step t
+
+    @property
+    def h(self):
+        """(T, N, H) the layer's outputs h_1..h_T."""
+        return self.hs[1:]
+
+
+def _kernels(xp, dtype, fused):
+    return cells_cpu.kernels("gru", dtype) if fused and xp is np else None
+
+
+def gru_cell_forward(a, ah, h_prev, ah_n, h):
+    """One step after the two GEMMs, in place, with plain array calls
+    (:func:`.cells_cpu.gru_cell_forward` is the same as one compiled loop).
+
+    a : (N, 3H) ax_t on entry; r_t | z_t | n_t on return;  ah : (N, 3H) ah_t, used as scratch
+    h_prev : (N, H);  ah_n, h : (N, H) written: the n block of ah_t, and h_t
+    """
+    xp = array_module(a)
+    r, z, n = split_gru_gates(a)
+    ah_r, ah_z, ah_nn = split_gru_gates(ah)
+    ah_n[...] = ah_nn
+    for gate, ah_gate in ((r, ah_r), (z, ah_z)):            # σ(u) = 0.5 tanh(0.5 u) + 0.5
+        gate += ah_gate
+        gate *= 0.5
+        xp.tanh(gate, out=gate)
+        gate *= 0.5
+        gate += 0.5
+    xp.multiply(r, ah_nn, out=ah_nn)
+    n += ah_nn
+    xp.tanh(n, out=n)                                       # n_t = tanh(ax_n + r_t ⊙ ah_n)
+    xp.subtract(h_prev, n, out=h)
+    h *= z
+    h += n                                                  # h_t = n_t + z_t ⊙ (h_{t-1} - n_t)
+
+
+def gru_forward(x, h0, Wx, Wh, bx, bh, fused=True, ws=FRESH):
+    """Run the layer over T steps from h0.
+
+    x : (T, N, D) float, or (T, N) int ids for one-hot input (Wx is then (V, 3H))
+    h0 : (N, H);  Wx : (D, 3H), Wh : (H, 3H), bx, bh : (3H,), one float dtype
+    fused : the compiled step where there is one (float32, Numba)
+    ws : a :class:`.workspace.Workspace` to build h and the cache in (valid
+        until its next use); the default allocates fresh arrays
+    Returns h (T, N, H), the final state h_T (N, H), and the cache.
+    """
+    xp = array_module(Wh)
+    T, N = x.shape[:2]
+    H = Wh.shape[0]
+    dtype = Wh.dtype
+    assert Wh.shape == (H, 3 * H) and bx.shape == bh.shape == (3 * H,), (Wh.shape, bx.shape)
+    assert h0.shape == (N, H), h0.shape
+    kernel = _kernels(xp, dtype, fused)
+    project = onehot_affine_forward if is_ids(x) else affine_forward
+    gates = ws.empty(xp, "gates", (T, N, 3 * H), dtype)
+    gates, x_cache = project(x, Wx, bx, out=gates)          # ax_t for all t; becomes the gates
+    ah = ws.tmp.empty(xp, "ah", (N, 3 * H), dtype)          # reused every step
+    ah_n = ws.empty(xp, "ah_n", (T, N, H), dtype)
+    hs = ws.empty(xp, "hs", (T + 1, N, H), dtype)           # h_0 .. h_T
+    hs[0] = h0
+    for t in range(T):
+        xp.matmul(hs[t], Wh, out=ah)
+        ah += bh                                            # ah_t = h_{t-1} Wh + bh
+        cell = kernel[0] if kernel is not None else gru_cell_forward
+        cell(gates[t], ah, hs[t], ah_n[t], hs[t + 1])
+    return hs[1:], hs[T], GRULayerCache(x_cache, Wh, gates, ah_n, hs)
+
+
+def gru_cell_backward(gates, h_prev, ah_n, dh_up, dh_next, dax, dah):
+    """One step back, up to the two GEMMs, with plain array calls
+    (:func:`.cells_cpu.gru_cell_backward` is the same as one compiled loop).
+
+    gates : (N, 3H) r|z|n;  h_prev, ah_n, dh_up : (N, H)
+    dh_next : (N, H) ∂L/∂h_t via step t+1 on entry; dh_t ⊙ z_t on return
+    dax, dah : (N, 3H) written: ∂L/∂ax_t and ∂L/∂ah_t
+    """
+    r, z, n = split_gru_gates(gates)
+    dar, daz, dan = split_gru_gates(dax)
+    dah_r, dah_z, dah_n = split_gru_gates(dah)
+    dh = dh_up + dh_next                                    # both uses of h_t
+    dan[...] = dh * (1 - z) * (1 - n * n)                   # dn ⊙ tanh'(an)
+    dar[...] = dan * ah_n * r * (1 - r)                     # dr ⊙ σ'
+    daz[...] = dh * (h_prev - n) * z * (1 - z)              # dz ⊙ σ'
+    dah_r[...], dah_z[...] = dar, daz                       # ax_r, ah_r (and z) are added
+    dah_n[...] = dan * r                                    # an = ax_n + r_t ⊙ ah_n
+    dh_next[...] = dh * z                                   # h_t = ... + z_t ⊙ h_{t-1}
+
+
+def gru_backward(dh, cache, dhT=None, fused=True, ws=FRESH):
+    """Backpropagate through all T steps.
+
+    dh : (T, N, H) ∂L/∂h_t from above;  cache : from :func:`gru_forward`
+    dhT : (N, H) or None, ∂L/∂h_T from the next chunk; None means zero
+    Returns a dict with dx (T, N, D) (None for int ids), dh0 (N, H), dWx, dWh, dbx, dbh.
+    The weight gradients are fresh arrays; nothing passed in is modified.
+    """
+    x_cache, Wh, gates, ah_n, hs = cache
+    xp = array_module(Wh)
+    T, N, H = ah_n.shape
+    dtype = Wh.dtype
+    kernel = _kernels(xp, dtype, fused)
+    dh = xp.ascontiguousarray(dh)
+    dax = ws.tmp.empty(xp, "dax", gates.shape, dtype)       # (T, N, 3H) ∂L/∂ax_t
+    dah = ws.tmp.empty(xp, "dah", gates.shape, dtype)       # (T, N, 3H) ∂L/∂ah_t
+    dh_next = xp.zeros((N, H), dtype) if dhT is None else xp.array(dhT, dtype=dtype)
+    dh_Wh = ws.tmp.empty(xp, "dh_Wh", (N, H), dtype)
+    for t in reversed(range(T)):
+        cell = kernel[1] if kernel is not None else gru_cell_backward
+        cell(gates[t], hs[t], ah_n[t], dh[t], dh_next, dax[t], dah[t])
+        xp.matmul(dah[t], Wh.T, out=dh_Wh)                  # ah_t = h_{t-1} Wh + bh
+        dh_next += dh_Wh
+    # ah_t = h_{t-1} Wh + bh for all t: one GEMM, one sum
+    dWh = xp.matmul(hs[:-1].reshape(-1, H).T, dah.reshape(-1, 3 * H), out=xp.empty_like(Wh))
+    dbh = dah.reshape(-1, 3 * H).sum(axis=0)
+    # ax_t = x_t Wx + bx for all t
+    if is_ids(x_cache.x):
+        dx = None
+        dWx, dbx = onehot_affine_backward(dax, x_cache)
+    else:
+        dx_out = ws.empty(xp, "dx", x_cache.x.shape, dtype)
+        dx, dWx, dbx = affine_backward(dax, x_cache, dx_out=dx_out)
+    return dict(dx=dx, dh0=dh_next, dWx=dWx, dWh=dWh, dbx=dbx, dbh=dbh)

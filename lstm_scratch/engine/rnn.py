@@ -1,0 +1,107 @@
+"""The vanilla RNN layer, fast: the same function as :func:`lstm_scratch.nn.rnn_forward`.
+
+Equations and layout are the textbook's (:mod:`lstm_scratch.nn.rnn`)::
+
+    h_t = tanh(x_t Wx + h_{t-1} Wh + b)      x (T, N, D), h (T, N, H)
+
+What is different here, and why:
+
+- ``x_t Wx + b`` does not depend on the recurrence: one GEMM (or, for int ids
+  standing for one-hot rows, one gather) for all T steps before the loop, and
+  its gradients in one GEMM after the backward loop. Likewise
+  ``dWh = Σ_t h_{t-1}ᵀ da_t`` is one GEMM over all t.
+- The loop writes into preallocated buffers (a :class:`.workspace.Workspace`)
+  instead of allocating per step.
+- The pointwise part of a step is one compiled loop (:mod:`.cells_cpu`) for
+  float32 with Numba; otherwise plain NumPy/CuPy calls, which float64
+  gradient checks use.
+
+Tests hold this layer equal to the textbook.
+"""
+from typing import NamedTuple
+
+import numpy as np
+
+from ..backend import array_module
+from . import cells_cpu
+from .layers import affine_backward, affine_forward, onehot_affine_backward, onehot_affine_forward
+from .lstm import is_ids
+from .workspace import FRESH
+
+
+class RNNLayerCache(NamedTuple):
+    x_cache: object   # cache of the input projection x Wx + b
+    Wh: object        # (H, H)
+    hs: object        # (T+1, N, H) h_0, h_1, ..., h_T: hs[t] is h_{t-1} of step t
+
+    @property
+    def h(self):
+        """(T, N, H) the layer's outputs h_1..h_T."""
+        return self.hs[1:]
+
+
+def _kernels(xp, dtype, fused):
+    return cells_cpu.kernels("rnn", dtype) if fused and xp is np else None
+
+
+def rnn_forward(x, h0, Wx, Wh, b, fused=True, ws=FRESH):
+    """Run the layer over T steps from h0.
+
+    x : (T, N, D) float, or (T, N) int ids for one-hot input (Wx is then (V, H))
+    h0 : (N, H);  Wx : (D, H), Wh : (H, H), b : (H,), one float dtype
+    fused : the compiled step where there is one (float32, Numba)
+    ws : a :class:`.workspace.Workspace` to build h and the cache in (valid
+        until its next use); the default allocates fresh arrays
+    Returns h (T, N, H), the final state h_T (N, H), and the cache.
+    """
+    xp = array_module(Wh)
+    T, N = x.shape[:2]
+    H = Wh.shape[0]
+    assert Wh.shape == (H, H) and b.shape == (H,), (Wh.shape, b.shape)
+    assert h0.shape == (N, H), h0.shape
+    kernels = _kernels(xp, Wh.dtype, fused)
+    project = onehot_affine_forward if is_ids(x) else affine_forward
+    a = ws.tmp.empty(xp, "a", (T, N, H), Wh.dtype)          # dead after the loop
+    a, x_cache = project(x, Wx, b, out=a)                   # x_t Wx + b, for all t at once
+    hs = ws.empty(xp, "hs", (T + 1, N, H), Wh.dtype)        # h_0 .. h_T
+    hs[0] = h0
+    for t in range(T):
+        xp.matmul(hs[t], Wh, out=hs[t + 1])                 # h_{t-1} Wh
+        if kernels is not None:
+            kernels[0](a[t], hs[t + 1])
+        else:
+            hs[t + 1] += a[t]
+            xp.tanh(hs[t + 1], out=hs[t + 1])               # h_t = tanh(x_t Wx + b + h_{t-1} Wh)
+    return hs[1:], hs[T], RNNLayerCache(x_cache, Wh, hs)
+
+
+def rnn_backward(dh, cache, dhT=None, fused=True, ws=FRESH):
+    """Backpropagate through all T steps.
+
+    dh : (T, N, H) ∂L/∂h_t from above;  cache : from :func:`rnn_forward`
+    dhT : (N, H) or None, ∂L/∂h_T from the next chunk; None means zero
+    Returns a dict with dx (T, N, D) (None for int ids), dh0 (N, H), dWx, dWh, db.
+    The weight gradients are fresh arrays; nothing passed in is modified.
+    """
+    x_cache, Wh, hs = cache
+    xp = array_module(Wh)
+    T, N, H = hs.shape[0] - 1, hs.shape[1], hs.shape[2]
+    kernels = _kernels(xp, Wh.dtype, fused)
+    dh = xp.ascontiguousarray(dh)
+    da = ws.tmp.empty(xp, "da", (T, N, H), Wh.dtype)       # ∂L/∂a_t, a_t = x_t Wx + h_{t-1} Wh + b
+    dh_next = xp.zeros((N, H), Wh.dtype) if dhT is None else xp.array(dhT, dtype=Wh.dtype)
+    for t in reversed(range(T)):
+        if kernels is not None:
+            kernels[1](hs[t + 1], dh[t], dh_next, da[t])
+        else:
+            xp.add(dh[t], dh_next, out=da[t])               # both uses of h_t
+            da[t] *= 1 - hs[t + 1] * hs[t + 1]              # tanh' = 1 - h_t²
+        xp.matmul(da[t], Wh.T, out=dh_next)                 # a_t = ... + h_{t-1} Wh
+    dWh = xp.matmul(hs[:-1].reshape(-1, H).T, da.reshape(-1, H), out=xp.empty_like(Wh))
+    if is_ids(x_cache.x):
+        dx = None
+        dWx, db = onehot_affine_backward(da, x_cache)
+    else:
+        dx_out = ws.empty(xp, "dx", x_cache.x.shape, Wh.dtype)
+        dx, dWx, db = affine_backward(da, x_cache, dx_out=dx_out)
+    return dict(dx=dx, dh0=dh_next, dWx=dWx, dWh=dWh, db=db)
