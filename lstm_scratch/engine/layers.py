@@ -4,7 +4,7 @@ given buffers (``out=``) so that a training step can reuse its memory
 
 Same equations, same caches (``nn.affine.AffineCache``) as the textbook; the
 one-hot backward is ``backend.scatter_add_rows``: a GEMM with the (K, V) 0/1
-matrix for V <= 512, a sort and segment sum above. tests/test_engine.py
+matrix for V <= 512, a sort and segment sum above. tests/test_engine_lstm.py
 holds each to its textbook twin.
 """
 from ..backend import array_module, scatter_add_rows, take_rows

@@ -3,7 +3,7 @@
 Read the equations in ``nn/lstm.py`` (``lstm_step_forward``,
 ``lstm_step_backward``); this file computes exactly those, with the same
 arguments and results as ``nn.lstm_forward`` / ``nn.lstm_backward``, and
-tests/test_engine.py holds the two equal (1e-10 in float64). What differs:
+tests/test_engine_lstm.py holds the two equal (1e-10 in float64). What differs:
 
 - x_t Wx + b does not depend on the recurrence, so it is computed for all T
   steps in one GEMM (or one row gather, for int ids) before the loop, and

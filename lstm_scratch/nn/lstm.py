@@ -21,7 +21,7 @@ Layout, stated once: time-major. x (T, N, D), h (T, N, H), so x[t] is one
 Every function here allocates what it returns and changes none of its
 arguments. This is the code to read; ``lstm_scratch.engine`` computes the
 same numbers faster (fused kernels, reused buffers) and is tested equal to
-this, to 1e-10 in float64 (tests/test_engine.py).
+this, to 1e-10 in float64 (tests/test_engine_lstm.py).
 """
 from typing import NamedTuple
 

@@ -1,4 +1,4 @@
-"""The engine (lstm_scratch/engine/) against the textbook (lstm_scratch/nn/).
+"""The fast LSTM (engine/lstm.py, engine/layers.py, whole models) against the textbook (nn/).
 
 float64: the two compute the same sums in other orders (one GEMM over all
 steps against a sum of per-step products; a scaled tanh against σ), so they
