@@ -238,6 +238,16 @@ class Trainer:
             atomic_write(os.path.join(self.config.out_dir, "best.npz"), lambda f: f.write(data))
 
     def _restore(self, saved, checkpoint):
+        if not saved["optim"]:
+            raise UserError(f"{checkpoint}: holds no optimizer state, so a run cannot "
+                            "continue from it (it can still be sampled and evaluated)")
+        try:
+            self._restore_checked(saved, checkpoint)
+        except (KeyError, TypeError, ValueError) as exc:      # the progress part of meta
+            raise UserError(f"{checkpoint}: damaged metadata, cannot resume "
+                            f"({type(exc).__name__}: {exc})") from None
+
+    def _restore_checked(self, saved, checkpoint):
         m = self.model
         m.load_params(saved["params"], source=checkpoint)
         self.optimizer.load_state_dict(saved["optim"])

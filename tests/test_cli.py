@@ -123,8 +123,12 @@ def test_bad_sampling_requests(trained, tmp_path):
     one_line_error(cli("sample", ckpt, "--prime", "Zebra€"), "not in the vocabulary", "'€'")
     one_line_error(cli("sample", ckpt, "--top-k", "0"), "top_k must be")
     evil = tmp_path / "evil.npz"
-    np.savez(evil, magic=np.array("lstm-scratch checkpoint"), x=np.array([object()], dtype=object))
+    with np.load(ckpt) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    np.savez(evil, **dict(arrays, vocab=np.array([object()], dtype=object)))
     one_line_error(cli("sample", evil), "refusing to load it")
+    np.savez(evil, magic=np.array("lstm-scratch checkpoint"), x=np.array([object()], dtype=object))
+    one_line_error(cli("sample", evil), "lacks member 'format_version'")   # x: never read
     one_line_error(cli("sample", trained["corpus"]), "not an lstm-scratch checkpoint")
 
 

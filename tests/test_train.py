@@ -135,6 +135,21 @@ def test_resume_may_not_change_the_model(corpus_file, tmp_path):
         ls.train(corpus_file, resume=str(tmp_path / "run" / "latest.npz"), hidden_size=64)
 
 
+def test_resume_from_damaged_progress_is_a_one_line_error(corpus_file, tmp_path):
+    ls.train(corpus_file, str(tmp_path / "run"), max_steps=2, **SMALL)
+    path = str(tmp_path / "run" / "latest.npz")
+    with np.load(path) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    meta = json.loads(str(arrays["meta"]))
+    del meta["progress"]["batch_index"]
+    np.savez(path, **dict(arrays, meta=np.array(json.dumps(meta))))
+    with pytest.raises(UserError, match="damaged metadata, cannot resume .*batch_index"):
+        ls.train(corpus_file, resume=path, max_steps=4)
+    np.savez(path, **{k: v for k, v in arrays.items() if not k.startswith("optim/")})
+    with pytest.raises(UserError, match="holds no optimizer state"):
+        ls.train(corpus_file, resume=path, max_steps=4)
+
+
 def test_lr_decays_each_epoch(corpus_file):
     trainer = Trainer(TrainConfig(data=str(corpus_file), max_steps=1, **SMALL))
     steps = 2 * trainer.batches.batches_per_epoch
