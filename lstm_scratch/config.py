@@ -10,7 +10,7 @@ from .model import DTYPES
 
 # Defaults that depend on the mode: the Keras recipe, or char-rnn's stream.
 MODE_DEFAULTS = {
-    "window": dict(seq_len=20, batch_size=128, clip_norm=None),
+    "window": dict(seq_len=20, batch_size=128, clip_norm=0.0),
     "stream": dict(seq_len=100, batch_size=64, clip_norm=5.0),
 }
 
@@ -45,7 +45,7 @@ class TrainConfig:
     max_steps: Optional[int] = None     # stop after this many updates, whatever the epoch
     lr: float = 1e-3
     rho: float = 0.9
-    clip_norm: Optional[float] = None   # None: 5.0 (stream) or off (window); 0 = off
+    clip_norm: Optional[float] = None   # 0 = off; None: the mode's, 5.0 (stream) or 0 (window)
     lr_decay: float = 1.0               # lr *= lr_decay every lr_decay_every epochs
     lr_decay_every: Optional[int] = None
     val_frac: float = 0.05
@@ -63,8 +63,6 @@ class TrainConfig:
             raise UserError(f"--mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         filled = {k: v for k, v in MODE_DEFAULTS[self.mode].items() if getattr(self, k) is None}
         config = dataclasses.replace(self, **filled)
-        if config.clip_norm == 0:
-            config.clip_norm = None
         config.sample_temperatures = tuple(float(t) for t in config.sample_temperatures)
         config.check()
         return config
@@ -83,7 +81,7 @@ class TrainConfig:
         need(0.0 <= self.val_frac < 1.0, "val-frac", "in [0, 1)", self.val_frac)
         need(self.lr > 0, "lr", "> 0", self.lr)
         need(0.0 <= self.rho < 1.0, "rho", "in [0, 1)", self.rho)
-        need(self.clip_norm is None or self.clip_norm > 0, "clip-norm", "> 0 (0 = off)",
+        need(self.clip_norm is not None and self.clip_norm >= 0, "clip-norm", ">= 0 (0 = off)",
              self.clip_norm)
         need(0.0 < self.lr_decay <= 1.0, "lr-decay", "in (0, 1]", self.lr_decay)
         need(all(t > 0 for t in self.sample_temperatures), "sample-temperatures",

@@ -283,7 +283,10 @@ def prepare_out_dir(out_dir, resuming):
 
 def saved_config(saved):
     """The TrainConfig stored in a checkpoint already read by ``load_checkpoint``."""
-    return TrainConfig.from_dict(saved["meta"]["train"])
+    train = dict(saved["meta"]["train"])
+    if train.get("clip_norm", 0) is None:
+        train["clip_norm"] = 0.0        # older files saved "off" as null, here the mode's default
+    return TrainConfig.from_dict(train)
 
 
 class _StopOnSigint:

@@ -150,6 +150,26 @@ def test_resume_from_damaged_progress_is_a_one_line_error(corpus_file, tmp_path)
         ls.train(corpus_file, resume=path, max_steps=4)
 
 
+def test_no_clipping_survives_a_resume(corpus_file, tmp_path):
+    # "off" was saved as null in the config and -1.0 in the optimizer state; a resumed
+    # stream run read null as "the mode's default" and clipped at 5 again
+    ls.train(corpus_file, str(tmp_path / "run"), max_steps=2, clip_norm=0, **SMALL)
+    path = str(tmp_path / "run" / "latest.npz")
+    saved = ls.checkpoint.load_checkpoint(path)
+    assert saved["meta"]["train"]["clip_norm"] == 0 and float(saved["optim"]["clip_norm"]) == 0
+    trainer = ls.api.make_trainer(corpus_file, resume=path, max_steps=4)
+    assert trainer.config.clip_norm == 0 and trainer.optimizer.clip_norm == 0
+    with np.load(path) as npz:                                  # as older versions wrote it
+        arrays = {k: npz[k] for k in npz.files}
+    meta = json.loads(str(arrays["meta"]))
+    meta["train"]["clip_norm"] = None
+    np.savez(path, **dict(arrays, meta=np.array(json.dumps(meta)),
+                          **{"optim/clip_norm": np.array(-1.0)}))
+    trainer = ls.api.make_trainer(corpus_file, resume=path, max_steps=4)
+    assert trainer.config.clip_norm == 0 and trainer.optimizer.clip_norm == 0
+    assert Trainer(TrainConfig(data=str(corpus_file), **SMALL)).optimizer.clip_norm == 5.0
+
+
 def test_lr_decays_each_epoch(corpus_file):
     trainer = Trainer(TrainConfig(data=str(corpus_file), max_steps=1, **SMALL))
     steps = 2 * trainer.batches.batches_per_epoch
