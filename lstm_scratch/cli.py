@@ -87,8 +87,9 @@ def build_parser():
     t.add_argument("--seed", type=int, help="seeds weights, dropout and batch order (default 0)")
     t.add_argument("--backend", choices=BACKEND_NAMES, help="default auto: cupy if a GPU works")
     t.add_argument("--dtype", choices=DTYPES, help="default float32")
-    t.add_argument("--threads", type=int, help="CPU threads that split each batch "
-                   "(default: all cores for H >= 256, else 1)")
+    t.add_argument("--threads", type=int, help="CPU threads that split each batch (default, "
+                   "NumPy backend: one per core, at most batch-size/8, for H >= 128 with the "
+                   "Numba-compiled cell or H >= 256 without; else 1)")
     t.add_argument("--resume", metavar="CKPT", help="continue a run from its checkpoint")
 
     s = sub.add_parser("sample", help="generate text from a checkpoint (text only on stdout)")

@@ -93,6 +93,7 @@ class Trainer:
         self.model = CharLSTM(len(self.vocab), config.hidden_size, config.num_layers,
                               config.dropout, config.dtype, config.backend, config.seed)
         workers = config.threads or auto_workers(self.model, config.batch_size)
+        # Its threads start with the first step and end with run().
         self.runner = ThreadedDataParallel(self.model, workers)   # loss_and_grads on N cores
         self.optimizer = RMSprop(self.model.params, config.lr, config.rho, 1e-7, config.clip_norm,
                                  map_fn=self.runner.map)
@@ -128,6 +129,7 @@ class Trainer:
                 self._loop(sigint, progress)
         finally:
             progress.close()           # leave the terminal on a fresh line, even on an error
+            self.runner.close()        # a notebook calling ls.train() again keeps no idle threads
         if self.interrupted:
             where = f"; saved {self._latest_path()}" if cfg.out_dir else ""
             self._print(f"interrupted at step {self.step}{where}")

@@ -117,6 +117,15 @@ def test_bad_flags(args, fragment):
     one_line_error(cli(*args), fragment)
 
 
+def test_threads_help_says_what_auto_workers_does():
+    from lstm_scratch.cli import build_parser
+    train = build_parser()._subparsers._group_actions[0].choices["train"]
+    text = next(a.help for a in train._actions if "--threads" in a.option_strings)
+    # auto_workers: NumPy only; H >= 128 compiled, 256 plain; min(cores, batch_size // 8)
+    for fragment in ("NumPy", "one per core", "batch-size/8", "H >= 128", "H >= 256"):
+        assert fragment in text
+
+
 def test_bad_sampling_requests(trained, tmp_path):
     ckpt = trained["ckpt"]
     one_line_error(cli("sample", ckpt, "--temperature", "0"), "temperature must be")
