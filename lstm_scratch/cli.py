@@ -5,6 +5,7 @@ a training that diverges exits 1; Ctrl-C during training saves and exits 130.
 """
 import argparse
 import difflib
+import errno
 import json
 import os
 import sys
@@ -13,10 +14,10 @@ import time
 from . import __version__
 from .api import load, make_trainer, model_from_saved
 from .backend import BACKEND_NAMES
-from .checkpoint import load_checkpoint
+from .checkpoint import atomic_write, load_checkpoint
 from .config import TrainConfig, require_int
 from .data import MODES, builtin_corpus_path, read_text, split_train_val
-from .errors import UserError
+from .errors import UserError, naming_file
 from .model import DTYPES
 from .sampling import check_sampling_options, generate, generate_iter
 from .train import (NATS_PER_BIT, TrainingDiverged, evaluate, saved_config,
@@ -158,13 +159,14 @@ def cmd_sample(args):
     first = next(chars, "")                             # a bad --prime fails before any output
     out = sys.stdout
     every = 1 if out.isatty() else 64                   # a terminal sees each char as it comes
-    out.write(args.prime + first)
-    for n, ch in enumerate(chars):
-        out.write(ch)
-        if n % every == 0:
-            out.flush()
-    out.write("\n")
-    out.flush()
+    with naming_file("standard output"):
+        out.write(args.prime + first)
+        for n, ch in enumerate(chars):
+            out.write(ch)
+            if n % every == 0:
+                out.flush()
+        out.write("\n")
+        out.flush()
     return 0
 
 
@@ -194,7 +196,8 @@ def cmd_eval(args):
 def cmd_plot(args):
     from .plots import plot_metrics
     out = args.out or os.path.join(args.run_dir, "loss.png")
-    plot_metrics(args.run_dir, out)
+    with naming_file(out):
+        plot_metrics(args.run_dir, out)
     print(f"wrote {out}")
     return 0
 
@@ -206,7 +209,8 @@ def cmd_show_batch(args):
     path = args.data or builtin_corpus_path()
     batch = batch_tensor(read_text(path), args.mode, args.seq_len, args.batch_size,
                          args.step, args.seed)
-    plot_batch(batch, args.out)
+    with naming_file(args.out):
+        plot_batch(batch, args.out)
     print(f"wrote {args.out}: a {batch['onehot'].shape} one-hot batch of {path}")
     return 0
 
@@ -236,8 +240,9 @@ def cmd_visualize(args):
                         f"({source}); pass --text FILE or --prime TEXT")
     html = render_html(page_data(model, vocab, text),
                        title=f"lstm-scratch: inside {os.path.basename(args.checkpoint)} ({source})")
-    with open(args.out, "w", encoding="utf-8") as f:
-        f.write(html)
+    if not os.path.isdir(os.path.dirname(os.path.abspath(args.out))):
+        raise OSError(errno.ENOENT, os.strerror(errno.ENOENT), args.out)
+    atomic_write(args.out, lambda f: f.write(html.encode("utf-8")))    # never half a page
     print(f"wrote {args.out} ({len(text):,} chars of {source})")
     return 0
 

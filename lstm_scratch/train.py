@@ -20,7 +20,7 @@ import numpy as np
 from .checkpoint import atomic_write, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .data import Vocab, make_batches, read_text, split_train_val
-from .errors import UserError
+from .errors import UserError, naming_file
 from .model import CharLSTM
 from .optim import RMSprop
 from .engine.fused import describe as describe_cell
@@ -115,7 +115,14 @@ class Trainer:
         return self.step >= self.total_steps() or self.epoch >= self.config.epochs
 
     def run(self):
-        """Train until the epochs or max_steps are used up, or Ctrl-C. Returns history."""
+        """Train until the epochs or max_steps are used up, or Ctrl-C. Returns history.
+
+        An OSError names its file: checkpoints and metrics.jsonl name theirs; any
+        other is from writing progress and samples to ``out``."""
+        with naming_file(stream_name(self.out)):
+            return self._run()
+
+    def _run(self):
         cfg, model = self.config, self.model
         self._print(f"training {model.num_params():,} parameters on {model.backend.name} "
                     f"with {self.runner.workers} worker thread(s), "
@@ -198,7 +205,8 @@ class Trainer:
         self.history.append(record)
         progress.report(record)
         if self.config.out_dir:
-            with open(os.path.join(self.config.out_dir, "metrics.jsonl"), "a") as f:
+            path = os.path.join(self.config.out_dir, "metrics.jsonl")
+            with naming_file(path), open(path, "a") as f:
                 f.write(json.dumps(record) + "\n")
 
     def _end_of_epoch(self):
@@ -281,6 +289,14 @@ def prepare_out_dir(out_dir, resuming):
         os.makedirs(out_dir, exist_ok=True)
     except OSError as exc:
         raise UserError(f"{out_dir}: cannot create the output directory: {exc.strerror}") from None
+
+
+def stream_name(out):
+    """What to call ``out`` in an error: its file name, or standard output."""
+    name = getattr(out, "name", None)
+    if name in ("<stdout>", "<stderr>"):
+        return "standard " + ("output" if name == "<stdout>" else "error")
+    return name if isinstance(name, str) else "the output stream"
 
 
 def saved_config(saved):

@@ -1,4 +1,5 @@
 """End to end, in a subprocess, as a user types it."""
+import errno
 import json
 import os
 import signal
@@ -198,3 +199,18 @@ def test_unwritable_outputs_are_one_line_errors(trained, tmp_path):
                    "loss.png: No such file or directory")
     one_line_error(cli("visualize", trained["ckpt"], "--length", 20, "--out",
                        tmp_path / "missing" / "cells.html"), "cells.html: No such file or directory")
+
+
+def test_a_full_disk_is_one_line_naming_the_file(trained, tmp_path, monkeypatch, capsys):
+    from lstm_scratch.cli import main
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    monkeypatch.setattr(np, "savez", full_disk)
+    out = tmp_path / "run"
+    rc = main(["train", str(trained["corpus"]), "--out", str(out), "--max-steps", "2",
+               "--no-samples", *map(str, SMALL)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and err == [f"lstm-scratch: error: {out / 'latest.npz'}: "
+                               "No space left on device"]
+    assert not (out / "latest.npz").exists()

@@ -1,3 +1,5 @@
+import errno
+import io
 import json
 import os
 import signal
@@ -202,3 +204,59 @@ def test_train_on_a_string_and_float64(capsys):
                                       **dict(SMALL, eval_every=3))
     assert model.params["Wx0"].dtype == np.float64 and len(history) == 1
     capsys.readouterr()
+
+
+def full_disk(*args, **kwargs):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def test_a_full_disk_names_the_file_and_leaves_nothing_half_written(corpus_file, tmp_path,
+                                                                     monkeypatch):
+    out = tmp_path / "run"
+    ls.train(corpus_file, str(out), max_steps=5, **SMALL)
+    before = open(out / "latest.npz", "rb").read()
+    monkeypatch.setattr(np, "savez", lambda f, **arrays: (f.write(b"PK\3\4 half"), full_disk()))
+    with pytest.raises(OSError, match="No space left on device") as info:
+        ls.train(corpus_file, resume=str(out / "latest.npz"), max_steps=10)
+    assert info.value.filename == str(out / "latest.npz")
+    assert open(out / "latest.npz", "rb").read() == before
+    assert not [name for name in os.listdir(out) if name.startswith(".tmp")]
+
+
+def test_a_full_disk_while_logging_names_the_file(corpus_file, tmp_path, monkeypatch):
+    import builtins
+    import sys
+    train_module = sys.modules["lstm_scratch.train"]        # (ls.train is the function)
+
+    class FullFile:
+        def __init__(self, f):
+            self.f = f
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+        def write(self, text):
+            full_disk()
+
+    def open_metrics_on_a_full_disk(path, *args, **kwargs):
+        f = builtins.open(path, *args, **kwargs)
+        return FullFile(f) if str(path).endswith("metrics.jsonl") else f
+
+    monkeypatch.setattr(train_module, "open", open_metrics_on_a_full_disk, raising=False)
+    with pytest.raises(OSError) as info:
+        ls.train(corpus_file, str(tmp_path / "run"), max_steps=5, **SMALL)
+    assert info.value.filename == str(tmp_path / "run" / "metrics.jsonl")
+    monkeypatch.undo()
+
+    class FullStream(io.StringIO):
+        name = "train.log"
+
+        def write(self, text):
+            full_disk()
+
+    with pytest.raises(OSError) as info:                    # progress and samples
+        ls.train(corpus_file, max_steps=5, out=FullStream(), **SMALL)
+    assert info.value.filename == "train.log" and info.value.errno == errno.ENOSPC
