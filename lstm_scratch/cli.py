@@ -225,16 +225,18 @@ def cmd_visualize(args):
         source = f"generated after {args.prime!r}"
     else:
         if args.text:
-            path, start = args.text, 0
-            text = read_text(path)
+            name, start = args.text, 0              # as typed
+            text = read_text(args.text)
         else:                                       # the held-out tail of the training text
             config = saved_config(saved)
             path = config.data_path(args.checkpoint)
+            # saved as an absolute path: only its name means anything on another machine
+            name = "the held-out text of " + os.path.basename(path)
             full = read_text(path)
             text = split_train_val(full, config.val_frac)[1]
             start = len(full) - len(text)
         text = text[:args.length]
-        source = f"{path}, chars {start}-{start + len(text)}"
+        source = f"{name}, chars {start}-{start + len(text)}"
     if len(text) < 2:
         raise UserError(f"visualize needs at least 2 characters of text, got {len(text)} "
                         f"({source}); pass --text FILE or --prime TEXT")

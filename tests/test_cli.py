@@ -214,3 +214,16 @@ def test_a_full_disk_is_one_line_naming_the_file(trained, tmp_path, monkeypatch,
     assert rc == 2 and err == [f"lstm-scratch: error: {out / 'latest.npz'}: "
                                "No space left on device"]
     assert not (out / "latest.npz").exists()
+
+
+def test_visualize_title_names_the_text_as_given(trained, tmp_path):
+    # the title showed the absolute path of the machine that trained the model
+    page = tmp_path / "cells.html"
+    cli("visualize", trained["ckpt"], "--length", 40, "--out", page, check_rc=0)
+    title = page.read_text(encoding="utf-8").split("<title>")[1].split("</title>")[0]
+    assert title.startswith("lstm-scratch: inside latest.npz (the held-out text of corpus.txt, chars ")
+    assert str(trained["corpus"].parent) not in page.read_text(encoding="utf-8")
+    typed = os.path.relpath(trained["corpus"], ROOT)            # cli() runs in ROOT
+    cli("visualize", trained["ckpt"], "--length", 40, "--text", typed, "--out", page, check_rc=0)
+    title = page.read_text(encoding="utf-8").split("<title>")[1].split("</title>")[0]
+    assert title == f"lstm-scratch: inside latest.npz ({typed}, chars 0-40)"
