@@ -8,6 +8,7 @@ import difflib
 import errno
 import json
 import os
+import re
 import sys
 import time
 
@@ -28,6 +29,12 @@ class OneLineParser(argparse.ArgumentParser):
     """argparse, but an error is one line (with a did-you-mean for a mistyped flag)."""
 
     def error(self, message):
+        choice = re.match(r"argument [^:]+: invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if choice:                                      # a mistyped subcommand or --mode
+            options = re.findall(r"'([^']*)'", choice.group(2))
+            close = difflib.get_close_matches(choice.group(1), options, n=1)
+            if close:
+                message += f" (did you mean {close[0]}?)"
         if "unrecognized arguments:" in message:
             for word in message.split(":", 1)[1].split():
                 close = difflib.get_close_matches(word.split("=")[0], self._all_flags(), n=1)
@@ -227,6 +234,7 @@ def cmd_visualize(args):
         if args.text:
             name, start = args.text, 0              # as typed
             text = read_text(args.text)
+            vocab.encode(text[:args.length], what=args.text)    # an error names the file
         else:                                       # the held-out tail of the training text
             config = saved_config(saved)
             path = config.data_path(args.checkpoint)

@@ -113,6 +113,9 @@ def test_bad_data_files(tmp_path):
     (["train", "--sample-temperatures", "0.5,x"], "expected numbers separated by commas"),
     (["sample", "missing.npz"], "missing.npz: no such checkpoint"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),
+    (["trian"], "invalid choice: 'trian'"),
+    (["trian"], "(did you mean train?)"),
+    (["train", "--mode", "strem"], "(did you mean stream?)"),
 ])
 def test_bad_flags(args, fragment):
     one_line_error(cli(*args), fragment)
@@ -227,3 +230,10 @@ def test_visualize_title_names_the_text_as_given(trained, tmp_path):
     cli("visualize", trained["ckpt"], "--length", 40, "--text", typed, "--out", page, check_rc=0)
     title = page.read_text(encoding="utf-8").split("<title>")[1].split("</title>")[0]
     assert title == f"lstm-scratch: inside latest.npz ({typed}, chars 0-40)"
+
+
+def test_visualize_text_of_another_vocabulary_names_the_file(trained, tmp_path):
+    other = tmp_path / "other.txt"
+    other.write_text("\u00e9\u00e8\n" * 50, encoding="utf-8")
+    one_line_error(cli("visualize", trained["ckpt"], "--text", other, "--out", tmp_path / "c.html"),
+                   f"{other} has 100 character(s) not in the vocabulary")
