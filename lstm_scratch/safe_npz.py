@@ -27,6 +27,11 @@ from .errors import UserError
 
 HEADER_LIMIT = 10_000           # bytes of a .npy header dict, as np.load's default
 CHUNK = 1 << 20                 # bytes read at a time
+# What zipfile and numpy raise on a damaged member: a bad header or CRC (ValueError,
+# BadZipFile), a cut stream (EOFError, zlib.error), encryption (RuntimeError), a
+# compression method this Python lacks (NotImplementedError).
+UNREADABLE = (ValueError, EOFError, OSError, zipfile.BadZipFile, zlib.error, RuntimeError,
+              NotImplementedError)
 
 
 class Header:
@@ -90,7 +95,7 @@ class SafeNpz:
                     raise self.error(key, f".npy format version {version[0]}.{version[1]}, "
                                      "expected 1.0 or 2.0")
                 offset = f.tell()
-        except (ValueError, EOFError, OSError, zipfile.BadZipFile, zlib.error) as exc:
+        except UNREADABLE as exc:
             raise self.error(key, f"not a readable .npy array ({_one_line(exc)})") from None
         if dtype.hasobject:
             raise UserError(f"{self.path}: holds pickled objects; refusing to load it "
@@ -123,7 +128,7 @@ class SafeNpz:
                         break
                     got += n
                 extra = f.read(1)                                   # checks the CRC at the end
-        except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        except UNREADABLE as exc:
             raise self.error(key, f"damaged data ({_one_line(exc)})") from None
         if got < len(buf) or extra:
             raise self.error(key, f"holds {got:,} bytes of data, its header says {len(buf):,}")

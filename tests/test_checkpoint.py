@@ -235,3 +235,18 @@ def test_damaged_compressed_data_is_a_one_line_error(good):
     open(good, "wb").write(bytes(data))
     with pytest.raises(UserError, match="member 'param/Wh0': (damaged data|not a readable)"):
         load_checkpoint(good)
+
+
+def test_an_unsupported_compression_method_is_a_one_line_error(good):
+    data = bytearray(open(good, "rb").read())
+    with zipfile.ZipFile(good) as z:
+        info = z.getinfo("param/Wh0.npy")
+    data[info.header_offset + 8:info.header_offset + 10] = (99).to_bytes(2, "little")  # local
+    central = data.index(b"PK\1\2")
+    while not data[central + 46:].startswith(b"param/Wh0.npy"):
+        central = data.index(b"PK\1\2", central + 4)
+    data[central + 10:central + 12] = (99).to_bytes(2, "little")                         # central
+    open(good, "wb").write(bytes(data))
+    with pytest.raises(UserError, match="member 'param/Wh0': not a readable .npy array "
+                                        r"\(That compression method is not supported\)"):
+        load_checkpoint(good)
