@@ -237,3 +237,14 @@ def test_visualize_text_of_another_vocabulary_names_the_file(trained, tmp_path):
     other.write_text("\u00e9\u00e8\n" * 50, encoding="utf-8")
     one_line_error(cli("visualize", trained["ckpt"], "--text", other, "--out", tmp_path / "c.html"),
                    f"{other} has 100 character(s) not in the vocabulary")
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs Linux's /dev/full")
+def test_sample_into_a_full_disk_is_one_line(trained):
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([sys.executable, "-m", "lstm_scratch", "sample", str(trained["ckpt"]),
+                               "--length", "200"], stdout=full, stderr=subprocess.PIPE,
+                              text=True, env=env, cwd=ROOT, timeout=300)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "lstm-scratch: error: standard output: No space left on device"
