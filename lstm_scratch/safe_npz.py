@@ -16,6 +16,7 @@ inflates members it is never asked for. Here, for a member we ask for:
 Members nobody asks for are never opened. Every failure is a one-line
 :class:`UserError` that names the file and the member.
 """
+import io
 import math
 import zipfile
 import zlib
@@ -25,7 +26,7 @@ from numpy.lib import format as npy_format
 
 from .errors import UserError
 
-HEADER_LIMIT = 10_000           # bytes of a .npy header dict, as np.load's default
+HEADER_LIMIT = 10_000           # bytes of a .npy header dict, as np.load's default (NumPy 1.24+)
 CHUNK = 1 << 20                 # bytes read at a time
 # What zipfile and numpy raise on a damaged member: a bad header or CRC (ValueError,
 # BadZipFile), a cut stream (EOFError, zlib.error), encryption (RuntimeError), a
@@ -85,15 +86,20 @@ class SafeNpz:
         try:
             with self._zip.open(info) as f:
                 version = npy_format.read_magic(f)
-                if version == (1, 0):
-                    shape, fortran, dtype = npy_format.read_array_header_1_0(
-                        f, max_header_size=HEADER_LIMIT)
-                elif version == (2, 0):
-                    shape, fortran, dtype = npy_format.read_array_header_2_0(
-                        f, max_header_size=HEADER_LIMIT)
-                else:
+                if version not in ((1, 0), (2, 0)):
                     raise self.error(key, f".npy format version {version[0]}.{version[1]}, "
                                      "expected 1.0 or 2.0")
+                # The header's length comes first (2 bytes in 1.0, 4 in 2.0): bounded here,
+                # before it is read, whatever NumPy's version checks.
+                length = f.read(2 if version == (1, 0) else 4)
+                size = int.from_bytes(length, "little")
+                if size > HEADER_LIMIT:
+                    raise self.error(key, f".npy header of {size:,} bytes, at most "
+                                     f"{HEADER_LIMIT:,} expected")
+                prefix = io.BytesIO(length + f.read(size))
+                read = (npy_format.read_array_header_1_0 if version == (1, 0)
+                        else npy_format.read_array_header_2_0)
+                shape, fortran, dtype = read(prefix)
                 offset = f.tell()
         except UNREADABLE as exc:
             raise self.error(key, f"not a readable .npy array ({_one_line(exc)})") from None

@@ -155,6 +155,15 @@ def test_a_header_claiming_2_36_floats_is_refused_before_any_allocation(good):
         load_checkpoint(good)
 
 
+def test_a_header_length_of_2_gib_is_refused_before_it_is_read(good):
+    members = members_of(good)
+    members["param/Wx0.npy"] = b"\x93NUMPY\x02\x00" + (2**31).to_bytes(4, "little") + b"{"
+    write_zip(good, members)
+    with pytest.raises(UserError, match=r"'param/Wx0': .npy header of 2,147,483,648 bytes, "
+                                        r"at most 10,000 expected"):
+        load_checkpoint(good)
+
+
 def test_a_member_whose_data_is_shorter_than_its_header_says(good):
     members = members_of(good)
     members["param/Wh0.npy"] = members["param/Wh0.npy"][:-4]        # one float short
