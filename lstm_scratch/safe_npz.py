@@ -109,9 +109,12 @@ class SafeNpz:
         return Header(dtype, tuple(shape), fortran, offset)
 
     def check_size(self, key, header):
-        """The zip directory's size of ``key`` must be its header plus the data it claims."""
-        size = self._members[key].file_size
-        if size != header.offset + header.nbytes:
+        """The zip directory's size of ``key`` must be its header plus the data it claims;
+        stored (not compressed) data must be in the file."""
+        info = self._members[key]
+        size = info.file_size
+        if size != header.offset + header.nbytes or (
+                info.compress_type == zipfile.ZIP_STORED and info.compress_size != size):
             raise self.error(key, f"its header says {header.dtype.str} {header.shape} "
                              f"({header.nbytes:,} bytes of data) but the archive holds "
                              f"{size - header.offset:,}; the file is damaged")
@@ -122,7 +125,11 @@ class SafeNpz:
         count = math.prod(header.shape)
         if header.nbytes == 0:                          # nothing to read (e.g. shape (0,))
             return np.zeros(header.shape, header.dtype)
-        flat = np.empty(count, header.dtype)
+        try:
+            flat = np.empty(count, header.dtype)
+        except MemoryError:
+            raise self.error(key, f"needs {header.nbytes:,} bytes, more than this machine "
+                             "can allocate") from None
         buf = memoryview(flat.view(np.uint8))
         got = 0
         try:

@@ -259,3 +259,28 @@ def test_an_unsupported_compression_method_is_a_one_line_error(good):
     with pytest.raises(UserError, match="member 'param/Wh0': not a readable .npy array "
                                         r"\(That compression method is not supported\)"):
         load_checkpoint(good)
+
+
+def test_a_model_too_big_for_this_machine_is_a_one_line_error(good, monkeypatch):
+    # a config in meta may claim a huge model, with members whose sizes agree
+    def no_memory(*args, **kwargs):
+        raise MemoryError
+    monkeypatch.setattr(np, "empty", no_memory)
+    with pytest.raises(UserError, match="member 'magic': needs 92 bytes, more than this "
+                                        "machine can allocate"):
+        load_checkpoint(good)
+
+
+def test_stored_data_must_be_in_the_file(good):
+    members = members_of(good)
+    write_zip(good, members)
+    data = bytearray(open(good, "rb").read())
+    with zipfile.ZipFile(good) as z:
+        info = z.getinfo("param/Wx0.npy")
+    central = data.index(b"PK\1\2")
+    while not data[central + 46:].startswith(b"param/Wx0.npy"):
+        central = data.index(b"PK\1\2", central + 4)
+    data[central + 20:central + 24] = (info.compress_size - 8).to_bytes(4, "little")
+    open(good, "wb").write(bytes(data))
+    with pytest.raises(UserError, match="member 'param/Wx0': (its header says|not a readable)"):
+        load_checkpoint(good)
