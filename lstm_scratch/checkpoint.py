@@ -40,6 +40,7 @@ META_LIMIT = 1 << 20            # bytes of the meta member: JSON of a config, a 
 SMALL_LIMIT = 4096              # bytes of the magic, format_version and gate_order members
 MAX_CODE_POINT = 0x10FFFF
 OPTIM_SCALARS = ("lr", "rho", "eps", "steps", "clip_norm")
+MODEL_KEYS = ("vocab_size", "hidden_size", "num_layers", "dropout", "dtype")   # CharLSTM.config
 
 
 def atomic_write(path, write):
@@ -148,6 +149,12 @@ def _meta(npz):
     model = meta.get("model") if isinstance(meta, dict) else None
     if not isinstance(model, dict) or not isinstance(meta.get("train"), dict):
         raise UserError(f"{npz.path}: damaged metadata (expected 'model' and 'train' configs)")
+    if set(model) != set(MODEL_KEYS):
+        raise UserError(f"{npz.path}: damaged metadata (model config has "
+                        f"{', '.join(sorted(model))}; expected {', '.join(MODEL_KEYS)})")
+    dropout = model["dropout"]
+    if type(dropout) not in (int, float) or not 0 <= dropout < 1:
+        raise UserError(f"{npz.path}: damaged metadata (model dropout is {dropout!r})")
     for name, most in (("vocab_size", MAX_CODE_POINT + 1), ("hidden_size", None),
                        ("num_layers", None)):
         value = model.get(name)

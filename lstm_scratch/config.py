@@ -1,7 +1,10 @@
 """Training configuration: one dataclass, its defaults, and its checks."""
 import dataclasses
+import numbers
 from dataclasses import dataclass, field
 from typing import Optional, Tuple
+
+import numpy as np
 
 from .backend import BACKEND_NAMES
 from .data import MODES, builtin_corpus_path
@@ -28,6 +31,10 @@ def require_int(name, value, minimum=1):
     if not (isinstance(value, int) and value >= minimum):
         raise UserError(f"--{name.replace('_', '-')} must be an integer >= {minimum}, "
                         f"got {value!r}")
+
+
+def _is_number(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
 @dataclass
@@ -63,7 +70,10 @@ class TrainConfig:
             raise UserError(f"--mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         filled = {k: v for k, v in MODE_DEFAULTS[self.mode].items() if getattr(self, k) is None}
         config = dataclasses.replace(self, **filled)
-        config.sample_temperatures = tuple(float(t) for t in config.sample_temperatures)
+        temperatures = config.sample_temperatures
+        if not isinstance(temperatures, (list, tuple)) or not all(map(_is_number, temperatures)):
+            raise UserError(f"--sample-temperatures must be numbers, got {temperatures!r}")
+        config.sample_temperatures = tuple(float(t) for t in temperatures)
         config.check()
         return config
 
@@ -77,6 +87,10 @@ class TrainConfig:
         for name in ("max_steps", "eval_every", "lr_decay_every", "threads"):
             if getattr(self, name) is not None:
                 require_int(name, getattr(self, name))
+        for name in ("dropout", "val_frac", "lr", "rho", "clip_norm", "lr_decay"):
+            # a str from a notebook or a damaged checkpoint: one line, not a TypeError
+            need(_is_number(getattr(self, name)), name.replace("_", "-"), "a number",
+                 getattr(self, name))
         need(0.0 <= self.dropout < 1.0, "dropout", "in [0, 1)", self.dropout)
         need(0.0 <= self.val_frac < 1.0, "val-frac", "in [0, 1)", self.val_frac)
         need(self.lr > 0, "lr", "> 0", self.lr)

@@ -10,7 +10,7 @@ import pytest
 from numpy.lib import format as npy_format
 
 from lstm_scratch import CharLSTM, RMSprop, UserError
-from lstm_scratch.checkpoint import (FORMAT_VERSION, load_checkpoint, param_shapes,
+from lstm_scratch.checkpoint import (FORMAT_VERSION, MODEL_KEYS, load_checkpoint, param_shapes,
                                      save_checkpoint)
 from lstm_scratch.data import Vocab
 
@@ -142,6 +142,7 @@ def test_param_shapes_are_the_models():
     for V, H, L in ((3, 2, 1), (65, 16, 3)):
         model = CharLSTM(V, H, L)
         assert param_shapes(model.config) == {k: p.shape for k, p in model.params.items()}
+        assert set(model.config) == set(MODEL_KEYS)
 
 
 def test_a_header_claiming_2_36_floats_is_refused_before_any_allocation(good):
@@ -202,8 +203,15 @@ def test_an_unknown_member_is_never_read(good):
     ("optim/lr.npy", np.ones(3), r"'optim/lr': shape \(3,\), expected \(\)"),
     ("meta.npy", np.array("x" * 300_000), r"'meta': is 1,200,\d+ bytes, at most 1,048,576"),
     ("meta.npy", np.array('{"model": {"vocab_size": 3, "hidden_size": -2, "num_layers": 1, '
-                          '"dtype": "float32"}, "train": {}}'), r"model hidden_size is -2"),
+                          '"dropout": 0, "dtype": "float32"}, "train": {}}'),
+     r"model hidden_size is -2"),
     ("vocab.npy", np.array([{"__reduce__": 1}], dtype=object), "holds pickled objects; refusing"),
+    ("meta.npy", np.array('{"model": {"vocab_size": 3, "hidden_size": 2, "num_layers": 1, '
+                          '"dropout": "x", "dtype": "float32"}, "train": {}}'),
+     r"model dropout is 'x'"),
+    ("meta.npy", np.array('{"model": {"vocab_size": 3, "hidden_size": 2, "num_layers": 1, '
+                          '"dropout": 0, "dtype": "float32", "backend": "x"}, "train": {}}'),
+     r"model config has backend, dropout, dtype, .*; expected vocab_size"),
 ])
 def test_members_that_do_not_fit_the_model_are_one_line_errors(good, member, array, match):
     members = members_of(good)
