@@ -1,6 +1,7 @@
 """Training configuration: one dataclass, its defaults, and its checks."""
 import dataclasses
 import numbers
+import os
 from dataclasses import dataclass, field
 from typing import Optional, Tuple
 
@@ -87,6 +88,10 @@ class TrainConfig:
         for name in ("max_steps", "eval_every", "lr_decay_every", "threads"):
             if getattr(self, name) is not None:
                 require_int(name, getattr(self, name))
+        for name in ("data", "out_dir"):          # (open() would take an int as a file descriptor)
+            value = getattr(self, name)
+            need(value is None or isinstance(value, (str, os.PathLike)), name.replace("_", "-"),
+                 "a path", value)
         for name in ("dropout", "val_frac", "lr", "rho", "clip_norm", "lr_decay"):
             # a str from a notebook or a damaged checkpoint: one line, not a TypeError
             need(_is_number(getattr(self, name)), name.replace("_", "-"), "a number",

@@ -12,6 +12,7 @@ from lstm_scratch.config import TrainConfig
     (dict(clip_norm="x"), "--clip-norm must be a number, got 'x'"),
     (dict(sample_temperatures="abc"), "--sample-temperatures must be numbers, got 'abc'"),
     (dict(sample_temperatures=(0.5, "hot")), "--sample-temperatures must be numbers"),
+    (dict(data=3), "--data must be a path, got 3"),
 ])
 def test_options_of_the_wrong_type_are_one_line_errors(options, match):
     # from a notebook, or from the config saved in a damaged checkpoint (was a TypeError)
