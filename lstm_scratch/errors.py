@@ -25,3 +25,11 @@ def naming_file(path, instead_of=None):
         if exc.errno is None or exc.filename not in (None, instead_of):
             raise
         raise OSError(exc.errno, exc.strerror, os.fspath(path)) from exc
+
+
+def stream_name(out):
+    """What to call the stream ``out`` in an error: its file name, or standard output."""
+    name = getattr(out, "name", None)
+    if name in ("<stdout>", "<stderr>"):
+        return "standard " + ("output" if name == "<stdout>" else "error")
+    return name if isinstance(name, str) else "the output stream"

@@ -20,7 +20,7 @@ import numpy as np
 from .checkpoint import atomic_write, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .data import Vocab, make_batches, read_text, split_train_val
-from .errors import UserError, naming_file
+from .errors import UserError, naming_file, stream_name
 from .model import CharLSTM
 from .optim import RMSprop
 from .engine.fused import describe as describe_cell
@@ -248,27 +248,28 @@ class Trainer:
             atomic_write(os.path.join(self.config.out_dir, "best.npz"), lambda f: f.write(data))
 
     def _restore(self, saved, checkpoint):
+        """Continue where the checkpoint stopped (loaded and shape-checked already)."""
         if not saved["optim"]:
             raise UserError(f"{checkpoint}: holds no optimizer state, so a run cannot "
                             "continue from it (it can still be sampled and evaluated)")
-        try:
-            self._restore_checked(saved, checkpoint)
-        except (KeyError, TypeError, ValueError) as exc:      # the progress part of meta
-            raise UserError(f"{checkpoint}: damaged metadata, cannot resume "
-                            f"({type(exc).__name__}: {exc})") from None
-
-    def _restore_checked(self, saved, checkpoint):
         m = self.model
         m.load_params(saved["params"], source=checkpoint)
         self.optimizer.load_state_dict(saved["optim"])
-        if self.config.lr != saved["meta"]["train"]["lr"]:
+        if self.config.lr != saved["meta"]["train"].get("lr"):
             self.optimizer.lr = self.config.lr                  # --lr given on resume wins
         self.optimizer.clip_norm = self.config.clip_norm
-        progress = saved["meta"]["progress"]
-        self.step, self.epoch = progress["step"], progress["epoch"]
-        self.batch_index, self.elapsed = progress["batch_index"], progress["elapsed_s"]
-        self.best_val = math.inf if progress["best_val"] is None else progress["best_val"]
-        m.dropout_rng.bit_generator.state = saved["meta"]["rng"]["dropout"]
+        try:                                                    # the progress part of meta
+            progress = saved["meta"]["progress"]
+            self.step, self.epoch, self.batch_index = (
+                _count(progress[k], k) for k in ("step", "epoch", "batch_index"))
+            if self.batch_index >= self.batches.batches_per_epoch:
+                raise ValueError(f"batch_index {self.batch_index} is past the epoch's end")
+            self.elapsed = float(progress["elapsed_s"])
+            self.best_val = math.inf if progress["best_val"] is None else float(progress["best_val"])
+            m.dropout_rng.bit_generator.state = saved["meta"]["rng"]["dropout"]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise UserError(f"{checkpoint}: damaged metadata, cannot resume "
+                            f"({type(exc).__name__}: {exc})") from None
         if saved["carry"] is not None:
             self.carry = [(m.backend.asarray(h, m.dtype), m.backend.asarray(c, m.dtype))
                           for h, c in saved["carry"]]
@@ -291,12 +292,10 @@ def prepare_out_dir(out_dir, resuming):
         raise UserError(f"{out_dir}: cannot create the output directory: {exc.strerror}") from None
 
 
-def stream_name(out):
-    """What to call ``out`` in an error: its file name, or standard output."""
-    name = getattr(out, "name", None)
-    if name in ("<stdout>", "<stderr>"):
-        return "standard " + ("output" if name == "<stdout>" else "error")
-    return name if isinstance(name, str) else "the output stream"
+def _count(value, name):
+    if type(value) is not int or value < 0:
+        raise ValueError(f"{name} is {value!r}, expected a count")
+    return value
 
 
 def saved_config(saved):

@@ -147,6 +147,10 @@ def test_resume_from_damaged_progress_is_a_one_line_error(corpus_file, tmp_path)
     np.savez(path, **dict(arrays, meta=np.array(json.dumps(meta))))
     with pytest.raises(UserError, match="damaged metadata, cannot resume .*batch_index"):
         ls.train(corpus_file, resume=path, max_steps=4)
+    meta["progress"].update(batch_index=0, step="two")
+    np.savez(path, **dict(arrays, meta=np.array(json.dumps(meta))))
+    with pytest.raises(UserError, match="damaged metadata, cannot resume .*step is 'two'"):
+        ls.train(corpus_file, resume=path, max_steps=4)
     np.savez(path, **{k: v for k, v in arrays.items() if not k.startswith("optim/")})
     with pytest.raises(UserError, match="holds no optimizer state"):
         ls.train(corpus_file, resume=path, max_steps=4)
