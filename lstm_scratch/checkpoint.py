@@ -115,7 +115,8 @@ def load_checkpoint(path):
         headers = {key: _header(npz, key, *spec) for key, spec in expected.items()}
         arrays = {key: npz.read(key, header) for key, header in headers.items()}
     codes = arrays.pop("vocab")
-    if codes.size and (codes.min() < 0 or codes.max() > MAX_CODE_POINT
+    surrogate = (codes >= 0xD800) & (codes <= 0xDFFF)      # not characters: print() fails on them
+    if codes.size and (codes.min() < 0 or codes.max() > MAX_CODE_POINT or surrogate.any()
                        or (codes[1:] <= codes[:-1]).any()):
         raise UserError(f"{path}: member 'vocab': expected increasing Unicode code points")
     groups = {"param": {}, "optim": {}, "carry": {}}

@@ -199,6 +199,8 @@ def test_an_unknown_member_is_never_read(good):
     ("param/Wh0.npy", np.ones((2, 7), np.float32), r"'param/Wh0': shape \(2, 7\), expected \(2, 8\)"),
     ("vocab.npy", np.array(["a", "b", "c"]), r"'vocab': dtype <U1, expected integers"),
     ("vocab.npy", np.array([10, 97, 0x110000]), r"'vocab': expected increasing Unicode code"),
+    ("vocab.npy", np.array([10, 97, 0xD800]), r"'vocab': expected increasing Unicode code"),
+    ("vocab.npy", np.array([10, 98, 97]), r"'vocab': expected increasing Unicode code"),
     ("carry/h0.npy", np.ones((2, 2), np.float32), r"'carry/h0': shape \(2, 2\), expected \(1, 2\)"),
     ("optim/lr.npy", np.ones(3), r"'optim/lr': shape \(3,\), expected \(\)"),
     ("meta.npy", np.array("x" * 300_000), r"'meta': is 1,200,\d+ bytes, at most 1,048,576"),
