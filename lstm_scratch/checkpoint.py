@@ -172,6 +172,9 @@ def _expected_members(npz, meta):
     optimizer state and the carried state are optional, but whole if present."""
     model = meta["model"]
     H, L, V = model["hidden_size"], model["num_layers"], model["vocab_size"]
+    if 3 * L + 2 > len(npz.keys):           # before listing 3L names: L may be 2^40
+        raise UserError(f"{npz.path}: damaged metadata (a model of {L} layers, but the file "
+                        f"holds {len(npz.keys)} arrays)")
     size = np.dtype(model["dtype"]).itemsize
     shapes = param_shapes(model)
     expected = {"vocab": ("iu", (V,), None)}

@@ -179,7 +179,7 @@ def cmd_sample(args):
 
 def cmd_eval(args):
     saved = load_checkpoint(args.checkpoint)                # read once: config, vocab, weights
-    config = saved_config(saved)
+    config = saved_config(saved, args.checkpoint)
     if args.val_frac is not None:
         config.val_frac = args.val_frac
     config = config.resolved()
@@ -236,7 +236,7 @@ def cmd_visualize(args):
             text = read_text(args.text)
             vocab.encode(text[:args.length], what=args.text)    # an error names the file
         else:                                       # the held-out tail of the training text
-            config = saved_config(saved)
+            config = saved_config(saved, args.checkpoint)
             path = config.data_path(args.checkpoint)
             # saved as an absolute path: only its name means anything on another machine
             name = "the held-out text of " + os.path.basename(path)

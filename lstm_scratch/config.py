@@ -21,6 +21,8 @@ MODE_DEFAULTS = {
 # TrainConfig.data of a run trained on a string passed to lstm_scratch.train().
 TEXT_GIVEN = "<text passed to lstm_scratch.train()>"
 
+MAX_THREADS = 1024
+
 # What a checkpoint fixes: resuming may not change these.
 FIXED_ON_RESUME = ("mode", "hidden_size", "num_layers", "dropout", "seq_len", "step",
                    "batch_size", "val_frac", "seed", "dtype")
@@ -85,9 +87,13 @@ class TrainConfig:
         for name in ("hidden_size", "num_layers", "seq_len", "step", "batch_size", "epochs",
                      "sample_length"):
             require_int(name, getattr(self, name), 0 if name == "sample_length" else 1)
+        require_int("seed", self.seed, 0)                      # NumPy's SeedSequence takes >= 0
         for name in ("max_steps", "eval_every", "lr_decay_every", "threads"):
             if getattr(self, name) is not None:
                 require_int(name, getattr(self, name))
+        # each thread gets its own buffers: a typo like 100000 would hang making them
+        need(self.threads is None or self.threads <= MAX_THREADS, "threads",
+             f"at most {MAX_THREADS}", self.threads)
         for name in ("data", "out_dir"):          # (open() would take an int as a file descriptor)
             value = getattr(self, name)
             need(value is None or isinstance(value, (str, os.PathLike)), name.replace("_", "-"),

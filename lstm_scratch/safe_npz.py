@@ -57,8 +57,8 @@ class SafeNpz:
         self.path = path
         try:
             self._zip = zipfile.ZipFile(path)
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
-            raise UserError(f"{path}: not a readable .npz checkpoint ({exc})") from None
+        except UNREADABLE as exc:
+            raise UserError(f"{path}: not a readable .npz checkpoint ({_one_line(exc)})") from None
         self._members = {info.filename[:-4]: info for info in self._zip.infolist()
                          if info.filename.endswith(".npy")}
 

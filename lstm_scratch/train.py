@@ -90,8 +90,12 @@ class Trainer:
         self.batches = make_batches(train_ids, config.mode, config.seq_len, config.batch_size,
                                     config.step, config.seed)
         self.val_batches = validation_batches(val_ids, config)
-        self.model = CharLSTM(len(self.vocab), config.hidden_size, config.num_layers,
-                              config.dropout, config.dtype, config.backend, config.seed)
+        try:
+            self.model = CharLSTM(len(self.vocab), config.hidden_size, config.num_layers,
+                                  config.dropout, config.dtype, config.backend, config.seed)
+        except (MemoryError, ValueError) as exc:                # NumPy's, for a huge model
+            raise UserError(f"cannot make a model of {config.num_layers} layer(s) of "
+                            f"hidden size {config.hidden_size}: {exc}") from None
         workers = config.threads or auto_workers(self.model, config.batch_size)
         # Its threads start with the first step and end with run().
         self.runner = ThreadedDataParallel(self.model, workers)   # loss_and_grads on N cores
@@ -267,7 +271,7 @@ class Trainer:
             self.elapsed = float(progress["elapsed_s"])
             self.best_val = math.inf if progress["best_val"] is None else float(progress["best_val"])
             m.dropout_rng.bit_generator.state = saved["meta"]["rng"]["dropout"]
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise UserError(f"{checkpoint}: damaged metadata, cannot resume "
                             f"({type(exc).__name__}: {exc})") from None
         if saved["carry"] is not None:
@@ -293,16 +297,22 @@ def prepare_out_dir(out_dir, resuming):
 
 
 def _count(value, name):
-    if type(value) is not int or value < 0:
+    if type(value) is not int or not 0 <= value < 2**53:
         raise ValueError(f"{name} is {value!r}, expected a count")
     return value
 
 
-def saved_config(saved):
-    """The TrainConfig stored in a checkpoint already read by ``load_checkpoint``."""
+def saved_config(saved, source="checkpoint"):
+    """The TrainConfig stored in a checkpoint already read by ``load_checkpoint``
+    (``source`` names it in errors)."""
     train = dict(saved["meta"]["train"])
     if train.get("clip_norm", 0) is None:
         train["clip_norm"] = 0.0        # older files saved "off" as null, here the mode's default
+    model = saved["meta"]["model"]                          # checked by load_checkpoint
+    for name in ("hidden_size", "num_layers", "dropout", "dtype"):
+        if train.get(name) != model[name]:
+            raise UserError(f"{source}: damaged metadata: the training config's {name} is "
+                            f"{train.get(name)!r}, the model's {model[name]!r}")
     return TrainConfig.from_dict(train)
 
 

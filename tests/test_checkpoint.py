@@ -208,6 +208,9 @@ def test_an_unknown_member_is_never_read(good):
                           '"dropout": 0, "dtype": "float32"}, "train": {}}'),
      r"model hidden_size is -2"),
     ("vocab.npy", np.array([{"__reduce__": 1}], dtype=object), "holds pickled objects; refusing"),
+    ("meta.npy", np.array('{"model": {"vocab_size": 3, "hidden_size": 2, "num_layers": '
+                          '1099511627776, "dropout": 0, "dtype": "float32"}, "train": {}}'),
+     r"a model of 1099511627776 layers, but the file holds 22 arrays"),
     ("meta.npy", np.array('{"model": {"vocab_size": 3, "hidden_size": 2, "num_layers": 1, '
                           '"dropout": "x", "dtype": "float32"}, "train": {}}'),
      r"model dropout is 'x'"),
