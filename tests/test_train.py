@@ -264,3 +264,20 @@ def test_a_full_disk_while_logging_names_the_file(corpus_file, tmp_path, monkeyp
     with pytest.raises(OSError) as info:                    # progress and samples
         ls.train(corpus_file, max_steps=5, out=FullStream(), **SMALL)
     assert info.value.filename == "train.log" and info.value.errno == errno.ENOSPC
+
+
+def test_a_model_too_big_to_make_is_a_one_line_error(corpus_file):
+    with pytest.raises(UserError, match="cannot make a model of 1 layer"):
+        ls.train(corpus_file, max_steps=1, hidden_size=2**40, num_layers=1, backend="numpy")
+
+
+def test_a_saved_config_that_disagrees_with_the_model_is_damaged(corpus_file, tmp_path):
+    ls.train(corpus_file, str(tmp_path / "run"), max_steps=2, **SMALL)
+    path = str(tmp_path / "run" / "latest.npz")
+    with np.load(path) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    meta = json.loads(str(arrays["meta"]))
+    meta["train"]["hidden_size"] = 2**40
+    np.savez(path, **dict(arrays, meta=np.array(json.dumps(meta))))
+    with pytest.raises(UserError, match="damaged metadata: the training config's hidden_size"):
+        ls.train(corpus_file, resume=path, max_steps=4)
