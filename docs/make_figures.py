@@ -2,6 +2,7 @@
 
     python demo.py --out runs/demo          # a trained run to draw from
     python docs/make_figures.py runs/demo   # writes docs/figures/*.png
+    python docs/make_figures.py runs/demo visualize   # only the cell-viewer screenshot
 
 Needs matplotlib (pip install '.[plot]'); the screenshot of the cell viewer
 needs Chromium (apt-get install chromium) and is skipped without it.
@@ -60,18 +61,23 @@ def screenshot(html, out):
 
 def main():
     run = sys.argv[1] if len(sys.argv) > 1 else "runs/demo"
+    only = set(sys.argv[2:])        # figure names (batch, loss, temperature, visualize); none: all
     best = os.path.join(run, "best.npz")
     os.makedirs(FIG, exist_ok=True)
-    cli(["show-batch", "--seq-len", "20", "--batch-size", "4", "--out",
-         os.path.join(FIG, "batch_window.png")])
-    cli(["show-batch", "--mode", "stream", "--seq-len", "20", "--batch-size", "4", "--out",
-         os.path.join(FIG, "batch_stream.png")])
-    cli(["plot", run, "--out", os.path.join(FIG, "loss.png")])
-    temperature_figure(best, os.path.join(FIG, "temperature.png"))
-    html = os.path.join(FIG, "cells.html")
-    cli(["visualize", best, "--length", "1200", "--out", html, "--backend", "numpy"])
-    screenshot(html, os.path.join(FIG, "visualize.png"))
-    os.unlink(html)                 # large; the screenshot is what the docs show
+    if not only or "batch" in only:
+        cli(["show-batch", "--seq-len", "20", "--batch-size", "4", "--out",
+             os.path.join(FIG, "batch_window.png")])
+        cli(["show-batch", "--mode", "stream", "--seq-len", "20", "--batch-size", "4", "--out",
+             os.path.join(FIG, "batch_stream.png")])
+    if not only or "loss" in only:
+        cli(["plot", run, "--out", os.path.join(FIG, "loss.png")])
+    if not only or "temperature" in only:
+        temperature_figure(best, os.path.join(FIG, "temperature.png"))
+    if not only or "visualize" in only:
+        html = os.path.join(FIG, "cells.html")
+        cli(["visualize", best, "--length", "1200", "--out", html, "--backend", "numpy"])
+        screenshot(html, os.path.join(FIG, "visualize.png"))
+        os.unlink(html)             # large; the screenshot is what the docs show
 
 
 if __name__ == "__main__":

@@ -53,7 +53,7 @@ def make_trainer(path_or_text=None, out_dir=None, *, resume=None, out=None, **op
         overrides = dict(options, out_dir=out_dir or os.path.dirname(os.path.abspath(resume)))
         if data is not None:
             overrides["data"] = data
-        config = saved_config(saved).for_resume(overrides)
+        config = saved_config(saved, resume).for_resume(overrides)
     else:
         config = TrainConfig.from_dict(dict(options, data=data, out_dir=out_dir))
     return Trainer(config, text=text, checkpoint=resume, out=out, saved=saved)

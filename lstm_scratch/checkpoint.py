@@ -11,10 +11,15 @@ Layout (every entry is a NumPy array of numbers or of fixed-width unicode)::
     optim/<key>     RMSprop.state_dict()
     carry/h<l>, carry/c<l>   the LSTM state carried between stream chunks
 
-Loading uses ``allow_pickle=False``, so a file holding an object array is
-refused instead of executing code. Saving writes a temporary file in the
-same folder, fsyncs it, then renames it over the target: a crash mid-write
-leaves the previous checkpoint whole.
+Loading never unpickles, and checks before it reads, as safetensors does
+(see safe_npz.py): the small members first (magic, version, gate order, then
+meta, at most 1 MiB), and from the model config in meta the dtype and shape
+of every other member, each compared with its .npy header and the zip
+directory's size before its data is read. So memory is what the model needs,
+whatever the file claims; a member the format does not name is never read.
+
+Saving writes a temporary file in the same folder, fsyncs it, then renames
+it over the target: a crash mid-write leaves the previous checkpoint whole.
 """
 import json
 import os
@@ -24,11 +29,18 @@ import zipfile
 import numpy as np
 
 from .backend import to_host
-from .errors import UserError
+from .errors import UserError, naming_file
+from .model import DTYPES
 from .nn import GATE_ORDER
+from .safe_npz import SafeNpz
 
 MAGIC = "lstm-scratch checkpoint"
 FORMAT_VERSION = 1
+META_LIMIT = 1 << 20            # bytes of the meta member: JSON of a config, a few KB in practice
+SMALL_LIMIT = 4096              # bytes of the magic, format_version and gate_order members
+MAX_CODE_POINT = 0x10FFFF
+OPTIM_SCALARS = ("lr", "rho", "eps", "steps", "clip_norm")
+MODEL_KEYS = ("vocab_size", "hidden_size", "num_layers", "dropout", "dtype")   # CharLSTM.config
 
 
 def atomic_write(path, write):
@@ -39,12 +51,13 @@ def atomic_write(path, write):
     umask = os.umask(0)
     os.umask(umask)
     try:
-        os.fchmod(fd, 0o666 & ~umask)           # mkstemp's 0600 is not what a plain open gives
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        with naming_file(path, instead_of=tmp):  # the temp file's name means nothing to the user
+            os.fchmod(fd, 0o666 & ~umask)       # mkstemp's 0600 is not what a plain open gives
+            with os.fdopen(fd, "wb") as f:
+                write(f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -87,35 +100,122 @@ def load_checkpoint(path):
     with open(path, "rb") as f:
         if f.read(4) != b"PK\x03\x04":                # every .npz is a zip archive
             raise UserError(f"{path}: not an lstm-scratch checkpoint (expected a .npz file)")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
-    except ValueError as exc:
-        if "allow_pickle" in str(exc):
-            raise UserError(f"{path}: holds pickled objects; refusing to load it "
-                            "(checkpoints never execute code)") from None
-        raise UserError(f"{path}: not a readable .npz checkpoint ({exc})") from None
-    except (OSError, zipfile.BadZipFile, EOFError) as exc:
-        raise UserError(f"{path}: not a readable .npz checkpoint ({exc})") from None
-    if str(arrays.get("magic", "")) != MAGIC:
-        raise UserError(f"{path}: not an lstm-scratch checkpoint (no '{MAGIC}' marker)")
-    version = int(arrays["format_version"])
-    if version != FORMAT_VERSION:
-        raise UserError(f"{path}: checkpoint format version {version}, "
-                        f"this lstm-scratch reads version {FORMAT_VERSION}")
-    if str(arrays["gate_order"]) != "".join(GATE_ORDER):
-        raise UserError(f"{path}: gate order {arrays['gate_order']}, expected "
-                        f"{''.join(GATE_ORDER)}")
-    try:
-        meta = json.loads(str(arrays["meta"]))
-    except (KeyError, json.JSONDecodeError) as exc:
-        raise UserError(f"{path}: damaged metadata ({exc})") from None
+    with SafeNpz(path) as npz:
+        if "magic" not in npz.keys or str(_read(npz, "magic", "U", (), SMALL_LIMIT)) != MAGIC:
+            raise UserError(f"{path}: not an lstm-scratch checkpoint (no '{MAGIC}' marker)")
+        version = int(_read(npz, "format_version", "iu", (), SMALL_LIMIT))
+        if version != FORMAT_VERSION:
+            raise UserError(f"{path}: checkpoint format version {version}, "
+                            f"this lstm-scratch reads version {FORMAT_VERSION}")
+        gate_order = str(_read(npz, "gate_order", "U", (), SMALL_LIMIT))
+        if gate_order != "".join(GATE_ORDER):
+            raise UserError(f"{path}: gate order {gate_order}, expected {''.join(GATE_ORDER)}")
+        meta = _meta(npz)
+        expected = _expected_members(npz, meta)
+        headers = {key: _header(npz, key, *spec) for key, spec in expected.items()}
+        arrays = {key: npz.read(key, header) for key, header in headers.items()}
+    codes = arrays.pop("vocab")
+    surrogate = (codes >= 0xD800) & (codes <= 0xDFFF)      # not characters: print() fails on them
+    if codes.size and (codes.min() < 0 or codes.max() > MAX_CODE_POINT or surrogate.any()
+                       or (codes[1:] <= codes[:-1]).any()):
+        raise UserError(f"{path}: member 'vocab': expected increasing Unicode code points")
     groups = {"param": {}, "optim": {}, "carry": {}}
     for key, value in arrays.items():
         group, _, name = key.partition("/")
-        if group in groups:
-            groups[group][name] = value
+        groups[group][name] = value
     carry = [(groups["carry"][f"h{l}"], groups["carry"][f"c{l}"])
              for l in range(len(groups["carry"]) // 2)]
-    return dict(meta=meta, vocab_codes=arrays["vocab"], params=groups["param"],
+    return dict(meta=meta, vocab_codes=codes, params=groups["param"],
                 optim=groups["optim"], carry=carry or None)
+
+
+def param_shapes(model):
+    """name -> shape of every parameter of a CharLSTM whose ``config`` is ``model``
+    (the layout in model.py's docstring; a test holds the two equal)."""
+    V, H, L = model["vocab_size"], model["hidden_size"], model["num_layers"]
+    shapes = {}
+    for l in range(L):
+        shapes[f"Wx{l}"], shapes[f"Wh{l}"], shapes[f"b{l}"] = (V if l == 0 else H, 4 * H), \
+            (H, 4 * H), (4 * H,)
+    shapes["Wy"], shapes["by"] = (H, V), (V,)
+    return shapes
+
+
+def _meta(npz):
+    """The meta member, as a dict whose model config is checked."""
+    try:
+        meta = json.loads(str(_read(npz, "meta", "U", (), META_LIMIT)))
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{npz.path}: damaged metadata ({exc})") from None
+    model = meta.get("model") if isinstance(meta, dict) else None
+    if not isinstance(model, dict) or not isinstance(meta.get("train"), dict):
+        raise UserError(f"{npz.path}: damaged metadata (expected 'model' and 'train' configs)")
+    if set(model) != set(MODEL_KEYS):
+        raise UserError(f"{npz.path}: damaged metadata (model config has "
+                        f"{', '.join(sorted(model))}; expected {', '.join(MODEL_KEYS)})")
+    dropout = model["dropout"]
+    if type(dropout) not in (int, float) or not 0 <= dropout < 1:
+        raise UserError(f"{npz.path}: damaged metadata (model dropout is {dropout!r})")
+    for name, most in (("vocab_size", MAX_CODE_POINT + 1), ("hidden_size", None),
+                       ("num_layers", None)):
+        value = model.get(name)
+        if type(value) is not int or value < 1 or (most and value > most):
+            raise UserError(f"{npz.path}: damaged metadata (model {name} is {value!r})")
+    if model.get("dtype") not in DTYPES:
+        raise UserError(f"{npz.path}: damaged metadata (model dtype is {model.get('dtype')!r}, "
+                        f"expected one of {', '.join(DTYPES)})")
+    return meta
+
+
+def _expected_members(npz, meta):
+    """key -> (dtype kinds, shape, itemsize or None) of every member to read. The
+    optimizer state and the carried state are optional, but whole if present."""
+    model = meta["model"]
+    H, L, V = model["hidden_size"], model["num_layers"], model["vocab_size"]
+    if 3 * L + 2 > len(npz.keys):           # before listing 3L names: L may be 2^40
+        raise UserError(f"{npz.path}: damaged metadata (a model of {L} layers, but the file "
+                        f"holds {len(npz.keys)} arrays)")
+    size = np.dtype(model["dtype"]).itemsize
+    shapes = param_shapes(model)
+    expected = {"vocab": ("iu", (V,), None)}
+    expected.update({f"param/{k}": ("f", s, size) for k, s in shapes.items()})
+    if any(key.startswith("optim/") for key in npz.keys):
+        expected.update({f"optim/v.{k}": ("f", s, size) for k, s in shapes.items()})
+        expected.update({f"optim/{k}": ("fiu", (), None) for k in OPTIM_SCALARS})
+    if any(key.startswith("carry/") for key in npz.keys):
+        B = meta["train"].get("batch_size")
+        if type(B) is not int or B < 1:
+            raise UserError(f"{npz.path}: damaged metadata (carried state, but batch_size "
+                            f"is {B!r})")
+        expected.update({f"carry/{hc}{l}": ("f", (B, H), size)
+                         for l in range(L) for hc in "hc"})
+    return expected
+
+
+def _header(npz, key, kinds, shape, itemsize=None, limit=None):
+    """``key``'s header, checked: present, at most ``limit`` bytes, a plain dtype of
+    one of ``kinds`` (and ``itemsize``), ``shape``, and the size in the zip directory."""
+    if key not in npz.keys:
+        raise UserError(f"{npz.path}: lacks member {key!r}; the file is damaged or was not "
+                        "written by lstm-scratch")
+    if limit is not None and npz.size(key) > limit:
+        raise npz.error(key, f"is {npz.size(key):,} bytes, at most {limit:,} expected")
+    header = npz.header(key)
+    dtype = header.dtype
+    names = {"U": "text", "i": "integers", "u": "integers", "f": "floats"}
+    if dtype.kind not in kinds or dtype.fields is not None or dtype.subdtype is not None \
+            or (itemsize is not None and dtype.itemsize != itemsize):
+        want = " or ".join(sorted({names[k] for k in kinds}))
+        if itemsize is not None:
+            want += f" of {itemsize} bytes (the model's dtype)"
+        raise npz.error(key, f"dtype {dtype.str}, expected {want}")
+    if header.shape != shape:
+        raise npz.error(key, f"shape {header.shape}, expected {shape} for the model in the "
+                        "checkpoint's meta")
+    npz.check_size(key, header)
+    return header
+
+
+def _read(npz, key, kinds, shape, limit):
+    """A small member, checked (see :func:`_header`), then read."""
+    return npz.read(key, _header(npz, key, kinds, shape, limit=limit))

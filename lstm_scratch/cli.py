@@ -5,18 +5,20 @@ a training that diverges exits 1; Ctrl-C during training saves and exits 130.
 """
 import argparse
 import difflib
+import errno
 import json
 import os
+import re
 import sys
 import time
 
 from . import __version__
 from .api import load, make_trainer, model_from_saved
 from .backend import BACKEND_NAMES
-from .checkpoint import load_checkpoint
+from .checkpoint import atomic_write, load_checkpoint
 from .config import TrainConfig, require_int
 from .data import MODES, builtin_corpus_path, read_text, split_train_val
-from .errors import UserError
+from .errors import UserError, naming_file
 from .model import DTYPES, ENGINES
 from .beam import beam_search
 from .sampling import check_sampling_options, generate, generate_iter, resolve_prime
@@ -28,6 +30,12 @@ class OneLineParser(argparse.ArgumentParser):
     """argparse, but an error is one line (with a did-you-mean for a mistyped flag)."""
 
     def error(self, message):
+        choice = re.match(r"argument [^:]+: invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if choice:                                      # a mistyped subcommand or --mode
+            options = re.findall(r"'([^']*)'", choice.group(2))
+            close = difflib.get_close_matches(choice.group(1), options, n=1)
+            if close:
+                message += f" (did you mean {close[0]}?)"
         if "unrecognized arguments:" in message:
             for word in message.split(":", 1)[1].split():
                 close = difflib.get_close_matches(word.split("=")[0], self._all_flags(), n=1)
@@ -92,8 +100,9 @@ def build_parser():
     t.add_argument("--seed", type=int, help="seeds weights, dropout and batch order (default 0)")
     t.add_argument("--backend", choices=BACKEND_NAMES, help="default auto: cupy if a GPU works")
     t.add_argument("--dtype", choices=DTYPES, help="default float32")
-    t.add_argument("--threads", type=int, help="CPU threads that split each batch "
-                   "(default: all cores for H >= 256, else 1)")
+    t.add_argument("--threads", type=int, help="CPU threads that split each batch (default, "
+                   "NumPy backend: one per core, at most batch-size/8, for H >= 128 with the "
+                   "Numba-compiled cell or H >= 256 without; else 1)")
     t.add_argument("--engine", choices=ENGINES, help="fast (default: fused kernels, reused "
                    "buffers) or reference (the textbook lstm_scratch/nn, to read and debug; "
                    "same numbers, slower)")
@@ -173,13 +182,14 @@ def cmd_sample(args):
     first = next(chars, "")                             # a bad prime fails before any output
     out = sys.stdout
     every = 1 if out.isatty() else 64                   # a terminal sees each char as it comes
-    out.write(prime + first)
-    for n, ch in enumerate(chars):
-        out.write(ch)
-        if n % every == 0:
-            out.flush()
-    out.write("\n")
-    out.flush()
+    with naming_file("standard output"):
+        out.write(prime + first)
+        for n, ch in enumerate(chars):
+            out.write(ch)
+            if n % every == 0:
+                out.flush()
+        out.write("\n")
+        out.flush()
     return 0
 
 
@@ -196,14 +206,15 @@ def sample_beam(args):
     prime, what = resolve_prime(args.prime, args.prime_file)
     model, vocab = load(args.checkpoint, backend=args.backend)
     text, _ = beam_search(model, vocab, prime, args.length, args.beam_width, what)
-    sys.stdout.write(prime + text + "\n")
-    sys.stdout.flush()
+    with naming_file("standard output"):
+        sys.stdout.write(prime + text + "\n")
+        sys.stdout.flush()
     return 0
 
 
 def cmd_eval(args):
     saved = load_checkpoint(args.checkpoint)                # read once: config, vocab, weights
-    config = saved_config(saved)
+    config = saved_config(saved, args.checkpoint)
     if args.val_frac is not None:
         config.val_frac = args.val_frac
     config = config.resolved()
@@ -227,7 +238,8 @@ def cmd_eval(args):
 def cmd_plot(args):
     from .plots import plot_metrics
     out = args.out or os.path.join(args.run_dir, "loss.png")
-    plot_metrics(args.run_dir, out)
+    with naming_file(out):
+        plot_metrics(args.run_dir, out)
     print(f"wrote {out}")
     return 0
 
@@ -239,7 +251,8 @@ def cmd_show_batch(args):
     path = args.data or builtin_corpus_path()
     batch = batch_tensor(read_text(path), args.mode, args.seq_len, args.batch_size,
                          args.step, args.seed)
-    plot_batch(batch, args.out)
+    with naming_file(args.out):
+        plot_batch(batch, args.out)
     print(f"wrote {args.out}: a {batch['onehot'].shape} one-hot batch of {path}")
     return 0
 
@@ -254,23 +267,27 @@ def cmd_visualize(args):
         source = f"generated after {args.prime!r}"
     else:
         if args.text:
-            path, start = args.text, 0
-            text = read_text(path)
+            name, start = args.text, 0              # as typed
+            text = read_text(args.text)
+            vocab.encode(text[:args.length], what=args.text)    # an error names the file
         else:                                       # the held-out tail of the training text
-            config = saved_config(saved)
+            config = saved_config(saved, args.checkpoint)
             path = config.data_path(args.checkpoint)
+            # saved as an absolute path: only its name means anything on another machine
+            name = "the held-out text of " + os.path.basename(path)
             full = read_text(path)
             text = split_train_val(full, config.val_frac)[1]
             start = len(full) - len(text)
         text = text[:args.length]
-        source = f"{path}, chars {start}-{start + len(text)}"
+        source = f"{name}, chars {start}-{start + len(text)}"
     if len(text) < 2:
         raise UserError(f"visualize needs at least 2 characters of text, got {len(text)} "
                         f"({source}); pass --text FILE or --prime TEXT")
     html = render_html(page_data(model, vocab, text),
                        title=f"lstm-scratch: inside {os.path.basename(args.checkpoint)} ({source})")
-    with open(args.out, "w", encoding="utf-8") as f:
-        f.write(html)
+    if not os.path.isdir(os.path.dirname(os.path.abspath(args.out))):
+        raise OSError(errno.ENOENT, os.strerror(errno.ENOENT), args.out)
+    atomic_write(args.out, lambda f: f.write(html.encode("utf-8")))    # never half a page
     print(f"wrote {args.out} ({len(text):,} chars of {source})")
     return 0
 

@@ -1,7 +1,11 @@
 """Training configuration: one dataclass, its defaults, and its checks."""
 import dataclasses
+import numbers
+import os
 from dataclasses import dataclass, field
 from typing import Optional, Tuple
+
+import numpy as np
 
 from .backend import BACKEND_NAMES
 from .data import MODES, builtin_corpus_path
@@ -10,12 +14,14 @@ from .model import DTYPES, ENGINES
 
 # Defaults that depend on the mode: the Keras recipe, or char-rnn's stream.
 MODE_DEFAULTS = {
-    "window": dict(seq_len=20, batch_size=128, clip_norm=None),
+    "window": dict(seq_len=20, batch_size=128, clip_norm=0.0),
     "stream": dict(seq_len=100, batch_size=64, clip_norm=5.0),
 }
 
 # TrainConfig.data of a run trained on a string passed to lstm_scratch.train().
 TEXT_GIVEN = "<text passed to lstm_scratch.train()>"
+
+MAX_THREADS = 1024
 
 # What a checkpoint fixes: resuming may not change these.
 FIXED_ON_RESUME = ("mode", "hidden_size", "num_layers", "dropout", "seq_len", "step",
@@ -28,6 +34,10 @@ def require_int(name, value, minimum=1):
     if not (isinstance(value, int) and value >= minimum):
         raise UserError(f"--{name.replace('_', '-')} must be an integer >= {minimum}, "
                         f"got {value!r}")
+
+
+def _is_number(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
 @dataclass
@@ -45,7 +55,7 @@ class TrainConfig:
     max_steps: Optional[int] = None     # stop after this many updates, whatever the epoch
     lr: float = 1e-3
     rho: float = 0.9
-    clip_norm: Optional[float] = None   # None: 5.0 (stream) or off (window); 0 = off
+    clip_norm: Optional[float] = None   # 0 = off; None: the mode's, 5.0 (stream) or 0 (window)
     lr_decay: float = 1.0               # lr *= lr_decay every lr_decay_every epochs
     lr_decay_every: Optional[int] = None
     plateau_decay: float = 1.0          # lr *= plateau_decay after each evaluation that is not a new best
@@ -66,9 +76,10 @@ class TrainConfig:
             raise UserError(f"--mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         filled = {k: v for k, v in MODE_DEFAULTS[self.mode].items() if getattr(self, k) is None}
         config = dataclasses.replace(self, **filled)
-        if config.clip_norm == 0:
-            config.clip_norm = None
-        config.sample_temperatures = tuple(float(t) for t in config.sample_temperatures)
+        temperatures = config.sample_temperatures
+        if not isinstance(temperatures, (list, tuple)) or not all(map(_is_number, temperatures)):
+            raise UserError(f"--sample-temperatures must be numbers, got {temperatures!r}")
+        config.sample_temperatures = tuple(float(t) for t in temperatures)
         config.check()
         return config
 
@@ -79,14 +90,26 @@ class TrainConfig:
         for name in ("hidden_size", "num_layers", "seq_len", "step", "batch_size", "epochs",
                      "sample_length"):
             require_int(name, getattr(self, name), 0 if name == "sample_length" else 1)
+        require_int("seed", self.seed, 0)                      # NumPy's SeedSequence takes >= 0
         for name in ("max_steps", "eval_every", "lr_decay_every", "patience", "threads"):
             if getattr(self, name) is not None:
                 require_int(name, getattr(self, name))
+        # each thread gets its own buffers: a typo like 100000 would hang making them
+        need(self.threads is None or self.threads <= MAX_THREADS, "threads",
+             f"at most {MAX_THREADS}", self.threads)
+        for name in ("data", "out_dir"):          # (open() would take an int as a file descriptor)
+            value = getattr(self, name)
+            need(value is None or isinstance(value, (str, os.PathLike)), name.replace("_", "-"),
+                 "a path", value)
+        for name in ("dropout", "val_frac", "lr", "rho", "clip_norm", "lr_decay"):
+            # a str from a notebook or a damaged checkpoint: one line, not a TypeError
+            need(_is_number(getattr(self, name)), name.replace("_", "-"), "a number",
+                 getattr(self, name))
         need(0.0 <= self.dropout < 1.0, "dropout", "in [0, 1)", self.dropout)
         need(0.0 <= self.val_frac < 1.0, "val-frac", "in [0, 1)", self.val_frac)
         need(self.lr > 0, "lr", "> 0", self.lr)
         need(0.0 <= self.rho < 1.0, "rho", "in [0, 1)", self.rho)
-        need(self.clip_norm is None or self.clip_norm > 0, "clip-norm", "> 0 (0 = off)",
+        need(self.clip_norm is not None and self.clip_norm >= 0, "clip-norm", ">= 0 (0 = off)",
              self.clip_norm)
         need(0.0 < self.lr_decay <= 1.0, "lr-decay", "in (0, 1]", self.lr_decay)
         need(0.0 < self.plateau_decay <= 1.0, "plateau-decay", "in (0, 1]", self.plateau_decay)

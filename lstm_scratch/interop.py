@@ -29,7 +29,8 @@ def torch_names(num_layers):
 
 
 def to_torch(model, tensors=None):
-    """Our arrays -> dict of PyTorch names -> host NumPy arrays.
+    """Our arrays -> dict of PyTorch names -> new host NumPy arrays (C-ordered copies:
+    training on does not change them).
 
     model : CharLSTM
     tensors : None to export ``model.params``; or a grads dict (keys of
@@ -39,13 +40,20 @@ def to_torch(model, tensors=None):
     src = {name: to_host(a) for name, a in (tensors if grads else model.params).items()}
     out = {}
     for l in range(model.num_layers):
-        out[f"lstm.weight_ih_l{l}"] = np.ascontiguousarray(src[f"Wx{l}"].T)   # (4H, D)
-        out[f"lstm.weight_hh_l{l}"] = np.ascontiguousarray(src[f"Wh{l}"].T)   # (4H, H)
-        out[f"lstm.bias_ih_l{l}"] = src[f"b{l}"].copy()
-        out[f"lstm.bias_hh_l{l}"] = src[f"b{l}"].copy() if grads else np.zeros_like(src[f"b{l}"])
-    out["fc.weight"] = np.ascontiguousarray(src["Wy"].T)                      # (V, H)
-    out["fc.bias"] = src["by"].copy()
+        out[f"lstm.weight_ih_l{l}"] = _c_copy(src[f"Wx{l}"].T)              # (4H, D)
+        out[f"lstm.weight_hh_l{l}"] = _c_copy(src[f"Wh{l}"].T)              # (4H, H)
+        out[f"lstm.bias_ih_l{l}"] = _c_copy(src[f"b{l}"])
+        out[f"lstm.bias_hh_l{l}"] = _c_copy(src[f"b{l}"]) if grads else np.zeros_like(src[f"b{l}"])
+    out["fc.weight"] = _c_copy(src["Wy"].T)                                 # (V, H)
+    out["fc.bias"] = _c_copy(src["by"])
     return out
+
+
+def _c_copy(a):
+    """A C-ordered copy, always: as PyTorch lays out parameters, and never a view of
+    the model (Wh is column-major inside it, so Wh.T is already C-ordered and
+    ``ascontiguousarray`` would hand out a live view)."""
+    return np.array(a, order="C", copy=True)
 
 
 def load_torch(model, state_dict):

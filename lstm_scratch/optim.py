@@ -5,8 +5,11 @@ For every parameter p with gradient g (Keras's and PyTorch's RMSprop)::
     v ← ρ v + (1 - ρ) g²
     p ← p - lr g / (√v + ε)
 
-With ``clip_norm``, every g is first scaled by min(1, clip_norm / ‖g‖),
-where ‖g‖ is the norm of all gradients together.
+With ``clip_norm`` > 0, every g is first scaled by min(1, clip_norm / ‖g‖),
+where ‖g‖ is the norm of all gradients together. "No clipping" has one
+spelling everywhere: 0 (``--clip-norm 0``, ``ls.train(clip_norm=0)``, the
+saved config and optimizer state). None is read as 0 here, and so is the
+-1.0 that older checkpoints saved.
 """
 import numpy as np
 
@@ -20,25 +23,27 @@ class RMSprop:
 
     params : dict name -> array (the model's ``params``)
     lr : learning rate; rho : decay of the running mean of g²; eps : added to √v
-    clip_norm : None, or the largest global gradient norm let through
+    clip_norm : the largest global gradient norm let through; 0 = no clipping
     map_fn : optional parallel ``map(fn, items)`` (e.g. ThreadedDataParallel.map)
         to update slices of the parameters on several cores
     Defaults are Keras's (lr 1e-3, rho 0.9, eps 1e-7); with ``alpha=rho`` they
     match ``torch.optim.RMSprop`` exactly.
     """
 
-    def __init__(self, params, lr=1e-3, rho=0.9, eps=1e-7, clip_norm=None, map_fn=None):
+    def __init__(self, params, lr=1e-3, rho=0.9, eps=1e-7, clip_norm=0.0, map_fn=None):
         if not lr > 0:
             raise UserError(f"lr must be > 0, got {lr!r}")
         if not 0.0 <= rho < 1.0:
             raise UserError(f"rho must be in [0, 1), got {rho!r}")
         if not eps > 0:
             raise UserError(f"eps must be > 0, got {eps!r}")
-        if clip_norm is not None and not clip_norm > 0:
-            raise UserError(f"clip_norm must be > 0 (or None), got {clip_norm!r}")
+        clip_norm = 0.0 if clip_norm is None else clip_norm
+        if not clip_norm >= 0:
+            raise UserError(f"clip_norm must be >= 0 (0 = no clipping), got {clip_norm!r}")
         self.params = params
         self.map_fn = map_fn
-        self.lr, self.rho, self.eps, self.clip_norm = float(lr), float(rho), float(eps), clip_norm
+        self.lr, self.rho, self.eps = float(lr), float(rho), float(eps)
+        self.clip_norm = float(clip_norm)
         self.v = {name: array_module(p).zeros_like(p) for name, p in params.items()}
         self._scratch = {}          # per parameter, made when the NumPy update first needs it
         self.steps = 0
@@ -56,7 +61,7 @@ class RMSprop:
         if not np.isfinite(norm):
             raise FloatingPointError(f"gradient norm is {norm}")
         scale = 1.0
-        if self.clip_norm is not None and norm > self.clip_norm:
+        if self.clip_norm and norm > self.clip_norm:
             scale = self.clip_norm / norm
         work = []
         for name, p in self.params.items():
@@ -101,7 +106,7 @@ class RMSprop:
         """Everything needed to resume exactly, as host NumPy arrays and numbers."""
         state = {f"v.{name}": to_host(v) for name, v in self.v.items()}
         state.update(lr=self.lr, rho=self.rho, eps=self.eps, steps=self.steps,
-                     clip_norm=-1.0 if self.clip_norm is None else float(self.clip_norm))
+                     clip_norm=float(self.clip_norm or 0.0))
         return state
 
     def load_state_dict(self, state):
@@ -114,8 +119,7 @@ class RMSprop:
             v[...] = array_module(v).asarray(saved, dtype=v.dtype)
         self.lr, self.rho, self.eps = float(state["lr"]), float(state["rho"]), float(state["eps"])
         self.steps = int(state["steps"])
-        clip = float(state["clip_norm"])
-        self.clip_norm = None if clip < 0 else clip
+        self.clip_norm = max(0.0, float(state["clip_norm"]))     # older files: -1.0 = off
 
 
 def _flat_views(*arrays):

@@ -31,14 +31,18 @@ def load_metrics(run_dir):
     if not os.path.exists(path):
         raise UserError(f"{path}: no such file (expected a run folder holding metrics.jsonl)")
     records = []
-    with open(path, encoding="utf-8") as f:
+    with open(path, "rb") as f:
         for n, line in enumerate(f, 1):
             if not line.strip():
                 continue
             try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise UserError(f"{path}:{n}: not a JSON line ({exc.msg})") from None
+                record = json.loads(line.decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                why = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
+                raise UserError(f"{path}:{n}: not a JSON line ({why})") from None
+            if not isinstance(record, dict):
+                raise UserError(f"{path}:{n}: not a JSON object, expected one per evaluation")
+            records.append(record)
     if not records:
         raise UserError(f"{path}: holds no evaluations yet")
     keys = ("step", "epoch", "train_loss", "val_loss", "val_bpc")

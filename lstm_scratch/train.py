@@ -20,7 +20,7 @@ import numpy as np
 from .checkpoint import atomic_write, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .data import Vocab, make_batches, read_text, split_train_val
-from .errors import UserError
+from .errors import UserError, naming_file, stream_name
 from .model import CharLSTM
 from .optim import RMSprop
 from .engine.fused import describe as describe_cell
@@ -97,10 +97,15 @@ class Trainer:
         self.batches = make_batches(train_ids, config.mode, config.seq_len, config.batch_size,
                                     config.step, config.seed)
         self.val_batches = validation_batches(val_ids, config)
-        self.model = CharLSTM(len(self.vocab), config.hidden_size, config.num_layers,
-                              config.dropout, config.dtype, config.backend, config.seed,
-                              engine=config.engine)
+        try:
+            self.model = CharLSTM(len(self.vocab), config.hidden_size, config.num_layers,
+                                  config.dropout, config.dtype, config.backend, config.seed,
+                                  engine=config.engine)
+        except (MemoryError, ValueError) as exc:                # NumPy's, for a huge model
+            raise UserError(f"cannot make a model of {config.num_layers} layer(s) of "
+                            f"hidden size {config.hidden_size}: {exc}") from None
         workers = config.threads or auto_workers(self.model, config.batch_size)
+        # Its threads start with the first step and end with run().
         self.runner = ThreadedDataParallel(self.model, workers)   # loss_and_grads on N cores
         self.optimizer = RMSprop(self.model.params, config.lr, config.rho, 1e-7, config.clip_norm,
                                  map_fn=self.runner.map)
@@ -127,7 +132,14 @@ class Trainer:
         return bool(self.config.patience) and self.stale_evals >= self.config.patience
 
     def run(self):
-        """Train until the epochs or max_steps are used up, or Ctrl-C. Returns history."""
+        """Train until the epochs or max_steps are used up, or Ctrl-C. Returns history.
+
+        An OSError names its file: checkpoints and metrics.jsonl name theirs; any
+        other is from writing progress and samples to ``out``."""
+        with naming_file(stream_name(self.out)):
+            return self._run()
+
+    def _run(self):
         cfg, model = self.config, self.model
         self._print(f"training {model.num_params():,} parameters on {model.backend.name} "
                     f"with {self.runner.workers} worker thread(s), "
@@ -141,6 +153,7 @@ class Trainer:
                 self._loop(sigint, progress)
         finally:
             progress.close()           # leave the terminal on a fresh line, even on an error
+            self.runner.close()        # a notebook calling ls.train() again keeps no idle threads
         if self.interrupted:
             where = f"; saved {self._latest_path()}" if cfg.out_dir else ""
             self._print(f"interrupted at step {self.step}{where}")
@@ -215,7 +228,8 @@ class Trainer:
         self.history.append(record)
         progress.report(record)
         if self.config.out_dir:
-            with open(os.path.join(self.config.out_dir, "metrics.jsonl"), "a") as f:
+            path = os.path.join(self.config.out_dir, "metrics.jsonl")
+            with naming_file(path), open(path, "a") as f:
                 f.write(json.dumps(record) + "\n")
 
     def _watch_plateau(self, val):
@@ -272,18 +286,30 @@ class Trainer:
             atomic_write(os.path.join(self.config.out_dir, "best.npz"), lambda f: f.write(data))
 
     def _restore(self, saved, checkpoint):
+        """Continue where the checkpoint stopped (loaded and shape-checked already)."""
+        if not saved["optim"]:
+            raise UserError(f"{checkpoint}: holds no optimizer state, so a run cannot "
+                            "continue from it (it can still be sampled and evaluated)")
         m = self.model
         m.load_params(saved["params"], source=checkpoint)
         self.optimizer.load_state_dict(saved["optim"])
-        if self.config.lr != saved["meta"]["train"]["lr"]:
+        if self.config.lr != saved["meta"]["train"].get("lr"):
             self.optimizer.lr = self.config.lr                  # --lr given on resume wins
         self.optimizer.clip_norm = self.config.clip_norm
-        progress = saved["meta"]["progress"]
-        self.step, self.epoch = progress["step"], progress["epoch"]
-        self.batch_index, self.elapsed = progress["batch_index"], progress["elapsed_s"]
-        self.best_val = math.inf if progress["best_val"] is None else progress["best_val"]
-        self.lowest_val, self.stale_evals = self.best_val, progress.get("stale_evals", 0)
-        m.dropout_rng.bit_generator.state = saved["meta"]["rng"]["dropout"]
+        try:                                                    # the progress part of meta
+            progress = saved["meta"]["progress"]
+            self.step, self.epoch, self.batch_index = (
+                _count(progress[k], k) for k in ("step", "epoch", "batch_index"))
+            if self.batch_index >= self.batches.batches_per_epoch:
+                raise ValueError(f"batch_index {self.batch_index} is past the epoch's end")
+            self.elapsed = float(progress["elapsed_s"])
+            self.best_val = math.inf if progress["best_val"] is None else float(progress["best_val"])
+            self.lowest_val = self.best_val
+            self.stale_evals = _count(progress.get("stale_evals", 0), "stale_evals")
+            m.dropout_rng.bit_generator.state = saved["meta"]["rng"]["dropout"]
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
+            raise UserError(f"{checkpoint}: damaged metadata, cannot resume "
+                            f"({type(exc).__name__}: {exc})") from None
         if saved["carry"] is not None:
             self.carry = [(m.backend.asarray(h, m.dtype), m.backend.asarray(c, m.dtype))
                           for h, c in saved["carry"]]
@@ -306,9 +332,24 @@ def prepare_out_dir(out_dir, resuming):
         raise UserError(f"{out_dir}: cannot create the output directory: {exc.strerror}") from None
 
 
-def saved_config(saved):
-    """The TrainConfig stored in a checkpoint already read by ``load_checkpoint``."""
-    return TrainConfig.from_dict(saved["meta"]["train"])
+def _count(value, name):
+    if type(value) is not int or not 0 <= value < 2**53:
+        raise ValueError(f"{name} is {value!r}, expected a count")
+    return value
+
+
+def saved_config(saved, source="checkpoint"):
+    """The TrainConfig stored in a checkpoint already read by ``load_checkpoint``
+    (``source`` names it in errors)."""
+    train = dict(saved["meta"]["train"])
+    if train.get("clip_norm", 0) is None:
+        train["clip_norm"] = 0.0        # older files saved "off" as null, here the mode's default
+    model = saved["meta"]["model"]                          # checked by load_checkpoint
+    for name in ("hidden_size", "num_layers", "dropout", "dtype"):
+        if train.get(name) != model[name]:
+            raise UserError(f"{source}: damaged metadata: the training config's {name} is "
+                            f"{train.get(name)!r}, the model's {model[name]!r}")
+    return TrainConfig.from_dict(train)
 
 
 class _StopOnSigint:

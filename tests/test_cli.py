@@ -1,4 +1,5 @@
 """End to end, in a subprocess, as a user types it."""
+import errno
 import json
 import os
 import signal
@@ -134,9 +135,21 @@ def test_bad_data_files(tmp_path):
     (["train", "--sample-temperatures", "0.5,x"], "expected numbers separated by commas"),
     (["sample", "missing.npz"], "missing.npz: no such checkpoint"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),
+    (["trian"], "invalid choice: 'trian'"),
+    (["trian"], "(did you mean train?)"),
+    (["train", "--mode", "strem"], "(did you mean stream?)"),
 ])
 def test_bad_flags(args, fragment):
     one_line_error(cli(*args), fragment)
+
+
+def test_threads_help_says_what_auto_workers_does():
+    from lstm_scratch.cli import build_parser
+    train = build_parser()._subparsers._group_actions[0].choices["train"]
+    text = next(a.help for a in train._actions if "--threads" in a.option_strings)
+    # auto_workers: NumPy only; H >= 128 compiled, 256 plain; min(cores, batch_size // 8)
+    for fragment in ("NumPy", "one per core", "batch-size/8", "H >= 128", "H >= 256"):
+        assert fragment in text
 
 
 def test_bad_sampling_requests(trained, tmp_path):
@@ -154,8 +167,12 @@ def test_bad_sampling_requests(trained, tmp_path):
                    "--beam-width does not combine with --temperature")
     one_line_error(cli("sample", ckpt, "--beam-width", "0"), "--beam-width must be an integer >= 1")
     evil = tmp_path / "evil.npz"
-    np.savez(evil, magic=np.array("lstm-scratch checkpoint"), x=np.array([object()], dtype=object))
+    with np.load(ckpt) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    np.savez(evil, **dict(arrays, vocab=np.array([object()], dtype=object)))
     one_line_error(cli("sample", evil), "refusing to load it")
+    np.savez(evil, magic=np.array("lstm-scratch checkpoint"), x=np.array([object()], dtype=object))
+    one_line_error(cli("sample", evil), "lacks member 'format_version'")   # x: never read
     one_line_error(cli("sample", trained["corpus"]), "not an lstm-scratch checkpoint")
 
 
@@ -216,3 +233,49 @@ def test_unwritable_outputs_are_one_line_errors(trained, tmp_path):
                    "loss.png: No such file or directory")
     one_line_error(cli("visualize", trained["ckpt"], "--length", 20, "--out",
                        tmp_path / "missing" / "cells.html"), "cells.html: No such file or directory")
+
+
+def test_a_full_disk_is_one_line_naming_the_file(trained, tmp_path, monkeypatch, capsys):
+    from lstm_scratch.cli import main
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    monkeypatch.setattr(np, "savez", full_disk)
+    out = tmp_path / "run"
+    rc = main(["train", str(trained["corpus"]), "--out", str(out), "--max-steps", "2",
+               "--no-samples", *map(str, SMALL)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and err == [f"lstm-scratch: error: {out / 'latest.npz'}: "
+                               "No space left on device"]
+    assert not (out / "latest.npz").exists()
+
+
+def test_visualize_title_names_the_text_as_given(trained, tmp_path):
+    # the title showed the absolute path of the machine that trained the model
+    page = tmp_path / "cells.html"
+    cli("visualize", trained["ckpt"], "--length", 40, "--out", page, check_rc=0)
+    title = page.read_text(encoding="utf-8").split("<title>")[1].split("</title>")[0]
+    assert title.startswith("lstm-scratch: inside latest.npz (the held-out text of corpus.txt, chars ")
+    assert str(trained["corpus"].parent) not in page.read_text(encoding="utf-8")
+    typed = os.path.relpath(trained["corpus"], ROOT)            # cli() runs in ROOT
+    cli("visualize", trained["ckpt"], "--length", 40, "--text", typed, "--out", page, check_rc=0)
+    title = page.read_text(encoding="utf-8").split("<title>")[1].split("</title>")[0]
+    assert title == f"lstm-scratch: inside latest.npz ({typed}, chars 0-40)"
+
+
+def test_visualize_text_of_another_vocabulary_names_the_file(trained, tmp_path):
+    other = tmp_path / "other.txt"
+    other.write_text("\u00e9\u00e8\n" * 50, encoding="utf-8")
+    one_line_error(cli("visualize", trained["ckpt"], "--text", other, "--out", tmp_path / "c.html"),
+                   f"{other} has 100 character(s) not in the vocabulary")
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs Linux's /dev/full")
+def test_sample_into_a_full_disk_is_one_line(trained):
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([sys.executable, "-m", "lstm_scratch", "sample", str(trained["ckpt"]),
+                               "--length", "200"], stdout=full, stderr=subprocess.PIPE,
+                              text=True, env=env, cwd=ROOT, timeout=300)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "lstm-scratch: error: standard output: No space left on device"

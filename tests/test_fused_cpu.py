@@ -49,8 +49,19 @@ def test_tanh32_is_within_float32_rounding_of_tanh(tanh32_array):
     assert np.abs(t).max() <= 1.0
     tiny = np.abs(x) < 1e-3                                 # tanh x ≈ x: relative error there too
     np.testing.assert_allclose(t[tiny], exact[tiny], rtol=1e-6)
-    # odd, to 1 ulp: the scalar remainder of the SIMD loop may round x and -x apart
-    np.testing.assert_array_max_ulp(t[: x.size // 2], -t[x.size // 2:], maxulp=1)
+    # Odd, to within 16 float32 ulps, not bit for bit. tanh32 computes x P(u) / Q(u) from
+    # u = x², the same for x and -x; but the compiled loop over the array runs most
+    # elements in SIMD lanes and the rest in a scalar tail, and the compiler may fuse a
+    # Horner step ``a u + b`` into one FMA (one rounding instead of two) in one and not
+    # the other (seen on AVX-512: 3 of 402,005 values 1 ulp apart). Evaluating P and Q
+    # in float32 with every step fused, and with none, differs by at most 8 ulps of the
+    # result over 5M points of [0, 9.5] (the worst near x = 6, where tanh x ≈ 1 - 1e-5); 16
+    # leaves room for a compiler that fuses some steps and not others. A sign or clamp
+    # that is not symmetric would be off by far more.
+    pos, neg = t[: x.size // 2], t[x.size // 2:]
+    ulp = np.spacing(np.abs(pos))
+    assert (np.abs(pos + neg) <= 16 * ulp).all()
+    assert (np.sign(pos) == -np.sign(neg)).all()
 
 
 def _cell_inputs(rng, N, H, dtype):

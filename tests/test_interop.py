@@ -19,6 +19,23 @@ def test_names_and_shapes():
     assert (sd["lstm.bias_hh_l0"] == 0).all()
 
 
+def test_export_is_a_copy_in_c_order():
+    # PyTorch's parameters are C-contiguous and torch's exports own their memory;
+    # Wh is column-major inside the model, so Wh.T was a live, C-ordered *view*.
+    model = CharLSTM(6, 4, 2)
+    for grads in (None, {k: v.copy() for k, v in model.params.items()}):
+        sd = to_torch(model, grads)
+        before = {k: v.copy() for k, v in sd.items()}
+        for k, v in sd.items():
+            assert v.flags.c_contiguous and v.flags.owndata, k
+            for p in list(model.params.values()) + list((grads or {}).values()):
+                assert not np.shares_memory(v, p), k
+        for p in model.params.values():
+            p += 1.0                                    # training on
+        for k in sd:
+            np.testing.assert_array_equal(sd[k], before[k], err_msg=k)
+
+
 def test_round_trip_and_bias_sum():
     a, b = CharLSTM(6, 4, 3, seed=0), CharLSTM(6, 4, 3, seed=1)
     sd = to_torch(a)

@@ -53,7 +53,20 @@ def test_state_dict_resumes_exactly():
     assert p3["w"].dtype == np.float32
 
 
-@pytest.mark.parametrize("kwargs", [dict(lr=0), dict(rho=1.0), dict(eps=-1), dict(clip_norm=0)])
+def test_no_clipping_is_spelled_0_everywhere():
+    g = {"w": np.array([30.0, 40.0])}
+    for off in (0, 0.0, None):                                   # None: read as 0
+        opt = RMSprop({"w": np.zeros(2)}, rho=0.0, clip_norm=off)
+        opt.step(g)
+        np.testing.assert_allclose(opt.v["w"], [900.0, 1600.0])     # unscaled
+        assert opt.clip_norm == 0.0 and opt.state_dict()["clip_norm"] == 0.0
+    old = dict(RMSprop({"w": np.zeros(2)}, clip_norm=2.0).state_dict(), clip_norm=-1.0)
+    opt = RMSprop({"w": np.zeros(2)}, clip_norm=2.0)
+    opt.load_state_dict(old)                                     # older files: -1.0 = off
+    assert opt.clip_norm == 0.0
+
+
+@pytest.mark.parametrize("kwargs", [dict(lr=0), dict(rho=1.0), dict(eps=-1), dict(clip_norm=-1)])
 def test_bad_hyperparameters(kwargs):
     with pytest.raises(UserError):
         RMSprop({"w": np.zeros(1)}, **kwargs)

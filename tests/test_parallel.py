@@ -73,3 +73,15 @@ def test_training_with_threads_resumes_exactly(corpus_file, tmp_path, capsys):
     for name in a.params:
         np.testing.assert_array_equal(a.params[name], b.params[name])
     assert "with 2 worker thread(s)" in capsys.readouterr().out
+
+
+def test_a_training_run_leaves_no_threads_behind(corpus_file):
+    # each ls.train() in a notebook left its 2 idle pool threads alive
+    import threading
+    options = dict(hidden_size=12, seq_len=16, batch_size=8, backend="numpy", threads=2,
+                   sample_temperatures=(), max_steps=3, val_frac=0.0)
+    before = threading.active_count()
+    for _ in range(2):
+        model, vocab, _ = ls.train(corpus_file, **options)
+    assert threading.active_count() == before
+    assert ls.generate(model, vocab, "a", 5, seed=0)          # the model still works after

@@ -49,6 +49,12 @@ def test_load_metrics_errors(tmp_path):
     (tmp_path / "metrics.jsonl").write_text('{"step": 1}\n{oops\n')
     with pytest.raises(UserError, match=r"metrics.jsonl:2: not a JSON line"):
         load_metrics(str(tmp_path))
+    (tmp_path / "metrics.jsonl").write_bytes(b'{"step": 1}\n\xff\xfe\n')
+    with pytest.raises(UserError, match=r"metrics.jsonl:2: not a JSON line \(not UTF-8\)"):
+        load_metrics(str(tmp_path))
+    (tmp_path / "metrics.jsonl").write_text('{"step": 1}\n[1, 2]\n')
+    with pytest.raises(UserError, match=r"metrics.jsonl:2: not a JSON object"):
+        load_metrics(str(tmp_path))
 
 
 def test_pictures_are_written(tmp_path):

@@ -1,3 +1,5 @@
+import errno
+import io
 import json
 import os
 import signal
@@ -145,6 +147,45 @@ def test_resume_may_not_change_the_model(corpus_file, tmp_path):
         ls.train(corpus_file, resume=str(tmp_path / "run" / "latest.npz"), hidden_size=64)
 
 
+def test_resume_from_damaged_progress_is_a_one_line_error(corpus_file, tmp_path):
+    ls.train(corpus_file, str(tmp_path / "run"), max_steps=2, **SMALL)
+    path = str(tmp_path / "run" / "latest.npz")
+    with np.load(path) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    meta = json.loads(str(arrays["meta"]))
+    del meta["progress"]["batch_index"]
+    np.savez(path, **dict(arrays, meta=np.array(json.dumps(meta))))
+    with pytest.raises(UserError, match="damaged metadata, cannot resume .*batch_index"):
+        ls.train(corpus_file, resume=path, max_steps=4)
+    meta["progress"].update(batch_index=0, step="two")
+    np.savez(path, **dict(arrays, meta=np.array(json.dumps(meta))))
+    with pytest.raises(UserError, match="damaged metadata, cannot resume .*step is 'two'"):
+        ls.train(corpus_file, resume=path, max_steps=4)
+    np.savez(path, **{k: v for k, v in arrays.items() if not k.startswith("optim/")})
+    with pytest.raises(UserError, match="holds no optimizer state"):
+        ls.train(corpus_file, resume=path, max_steps=4)
+
+
+def test_no_clipping_survives_a_resume(corpus_file, tmp_path):
+    # "off" was saved as null in the config and -1.0 in the optimizer state; a resumed
+    # stream run read null as "the mode's default" and clipped at 5 again
+    ls.train(corpus_file, str(tmp_path / "run"), max_steps=2, clip_norm=0, **SMALL)
+    path = str(tmp_path / "run" / "latest.npz")
+    saved = ls.checkpoint.load_checkpoint(path)
+    assert saved["meta"]["train"]["clip_norm"] == 0 and float(saved["optim"]["clip_norm"]) == 0
+    trainer = ls.api.make_trainer(corpus_file, resume=path, max_steps=4)
+    assert trainer.config.clip_norm == 0 and trainer.optimizer.clip_norm == 0
+    with np.load(path) as npz:                                  # as older versions wrote it
+        arrays = {k: npz[k] for k in npz.files}
+    meta = json.loads(str(arrays["meta"]))
+    meta["train"]["clip_norm"] = None
+    np.savez(path, **dict(arrays, meta=np.array(json.dumps(meta)),
+                          **{"optim/clip_norm": np.array(-1.0)}))
+    trainer = ls.api.make_trainer(corpus_file, resume=path, max_steps=4)
+    assert trainer.config.clip_norm == 0 and trainer.optimizer.clip_norm == 0
+    assert Trainer(TrainConfig(data=str(corpus_file), **SMALL)).optimizer.clip_norm == 5.0
+
+
 def test_lr_decays_each_epoch(corpus_file):
     trainer = Trainer(TrainConfig(data=str(corpus_file), max_steps=1, **SMALL))
     steps = 2 * trainer.batches.batches_per_epoch
@@ -217,3 +258,76 @@ def test_reference_engine_trains_the_same_run(corpus_file, tmp_path, capsys):
                              max_steps=7, engine="fast")
     assert resumed.engine == "fast"
     capsys.readouterr()
+
+
+def full_disk(*args, **kwargs):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def test_a_full_disk_names_the_file_and_leaves_nothing_half_written(corpus_file, tmp_path,
+                                                                     monkeypatch):
+    out = tmp_path / "run"
+    ls.train(corpus_file, str(out), max_steps=5, **SMALL)
+    before = open(out / "latest.npz", "rb").read()
+    monkeypatch.setattr(np, "savez", lambda f, **arrays: (f.write(b"PK\3\4 half"), full_disk()))
+    with pytest.raises(OSError, match="No space left on device") as info:
+        ls.train(corpus_file, resume=str(out / "latest.npz"), max_steps=10)
+    assert info.value.filename == str(out / "latest.npz")
+    assert open(out / "latest.npz", "rb").read() == before
+    assert not [name for name in os.listdir(out) if name.startswith(".tmp")]
+
+
+def test_a_full_disk_while_logging_names_the_file(corpus_file, tmp_path, monkeypatch):
+    import builtins
+    import sys
+    train_module = sys.modules["lstm_scratch.train"]        # (ls.train is the function)
+
+    class FullFile:
+        def __init__(self, f):
+            self.f = f
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+        def write(self, text):
+            full_disk()
+
+    def open_metrics_on_a_full_disk(path, *args, **kwargs):
+        f = builtins.open(path, *args, **kwargs)
+        return FullFile(f) if str(path).endswith("metrics.jsonl") else f
+
+    monkeypatch.setattr(train_module, "open", open_metrics_on_a_full_disk, raising=False)
+    with pytest.raises(OSError) as info:
+        ls.train(corpus_file, str(tmp_path / "run"), max_steps=5, **SMALL)
+    assert info.value.filename == str(tmp_path / "run" / "metrics.jsonl")
+    monkeypatch.undo()
+
+    class FullStream(io.StringIO):
+        name = "train.log"
+
+        def write(self, text):
+            full_disk()
+
+    with pytest.raises(OSError) as info:                    # progress and samples
+        ls.train(corpus_file, max_steps=5, out=FullStream(), **SMALL)
+    assert info.value.filename == "train.log" and info.value.errno == errno.ENOSPC
+
+
+def test_a_model_too_big_to_make_is_a_one_line_error(corpus_file):
+    with pytest.raises(UserError, match="cannot make a model of 1 layer"):
+        ls.train(corpus_file, max_steps=1, hidden_size=2**40, num_layers=1, backend="numpy")
+
+
+def test_a_saved_config_that_disagrees_with_the_model_is_damaged(corpus_file, tmp_path):
+    ls.train(corpus_file, str(tmp_path / "run"), max_steps=2, **SMALL)
+    path = str(tmp_path / "run" / "latest.npz")
+    with np.load(path) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    meta = json.loads(str(arrays["meta"]))
+    meta["train"]["hidden_size"] = 2**40
+    np.savez(path, **dict(arrays, meta=np.array(json.dumps(meta))))
+    with pytest.raises(UserError, match="damaged metadata: the training config's hidden_size"):
+        ls.train(corpus_file, resume=path, max_steps=4)

@@ -36,8 +36,10 @@ def test_trace_matches_the_model(model_vocab):
     for n in (1, 7, T - 1):          # position n-1's prediction = the model run over TEXT[:n]
         z, state = model.logits(ids[None, :n])
         p = np.exp(log_softmax(z[0]))
-        np.testing.assert_array_equal(t["top_ids"][n - 1], np.argsort(-p)[:5])
+        # The trace runs all of TEXT at once, logits() a prefix: GEMMs of other sizes,
+        # which BLAS may round differently. Compare probabilities, not the order of near-ties.
         np.testing.assert_allclose(t["top_probs"][n - 1], np.sort(p)[::-1][:5], rtol=1e-9)
+        np.testing.assert_allclose(p[t["top_ids"][n - 1]], t["top_probs"][n - 1], rtol=1e-9)
         np.testing.assert_allclose(t["cells"][1][n - 1], np.tanh(state[1][1][0]), atol=1e-6)
         if n < T:
             assert t["loss"][n - 1] == pytest.approx(-np.log(p[ids[n]]))

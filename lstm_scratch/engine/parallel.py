@@ -140,5 +140,7 @@ class ThreadedDataParallel:
                 for l in range(self.model.num_layers)]
 
     def close(self):
+        """End the worker threads; the runner still works after, on this thread."""
         if self._pool is not None:
             self._pool.shutdown()
+            self._pool = None
