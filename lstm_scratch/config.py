@@ -50,6 +50,7 @@ class TrainConfig:
     lr_decay_every: Optional[int] = None
     val_frac: float = 0.05
     eval_every: Optional[int] = None    # steps between evaluations; None = each epoch end
+    eval_chars: Optional[int] = 1_000_000   # validation chars scored per evaluation; None = all
     sample_temperatures: Tuple[float, ...] = field(default=(0.2, 0.5, 1.0, 1.2))
     sample_length: int = 200
     seed: int = 0
@@ -76,7 +77,7 @@ class TrainConfig:
         for name in ("hidden_size", "num_layers", "seq_len", "step", "batch_size", "epochs",
                      "sample_length"):
             require_int(name, getattr(self, name), 0 if name == "sample_length" else 1)
-        for name in ("max_steps", "eval_every", "lr_decay_every", "threads"):
+        for name in ("max_steps", "eval_every", "eval_chars", "lr_decay_every", "threads"):
             if getattr(self, name) is not None:
                 require_int(name, getattr(self, name))
         need(0.0 <= self.dropout < 1.0, "dropout", "in [0, 1)", self.dropout)

@@ -19,10 +19,11 @@ import numpy as np
 
 from .checkpoint import atomic_write, load_checkpoint, save_checkpoint
 from .config import TrainConfig
-from .data import Vocab, make_batches, read_text, split_train_val
+from .data import Vocab, make_batches, split_train_val
 from .errors import UserError
 from .model import CharLSTM
 from .optim import RMSprop
+from .prepared import open_corpus
 from .engine.fused import describe as describe_cell
 from .engine.parallel import ThreadedDataParallel, auto_workers
 from .progress import Progress
@@ -52,9 +53,12 @@ def evaluate(model, batches):
 
 
 def validation_batches(val_ids, config):
-    """Batches over the held-out text, or None when there is none (val_frac = 0)."""
+    """Batches over the held-out text (its first ``config.eval_chars`` chars), or None
+    when there is none (val_frac = 0)."""
     if config.val_frac == 0:
         return None
+    if config.eval_chars:               # each evaluation bounded, however big the split
+        val_ids = val_ids[:config.eval_chars]
     need = config.seq_len + 1 if config.mode == "window" else 2
     if len(val_ids) < need:
         raise UserError(f"the validation part (last {config.val_frac:g} of the text) has "
@@ -79,14 +83,14 @@ class Trainer:
         self.out = out or sys.stdout
         if checkpoint and saved is None:
             saved = load_checkpoint(checkpoint)
-        if text is None:
-            path = config.data_path(checkpoint or "this run")
-            text, what = read_text(path), path
+        vocab = Vocab.from_codes(saved["vocab_codes"]) if saved else None
+        if text is None:                # a text file, or a prepared folder (memory-mapped)
+            vocab, train_ids, val_ids = open_corpus(config.data_path(checkpoint or "this run"),
+                                                    config.val_frac, vocab)
         else:
-            what = "text"
-        self.vocab = Vocab.from_codes(saved["vocab_codes"]) if saved else Vocab.from_text(text)
-        ids = self.vocab.encode(text, what=what)
-        train_ids, val_ids = split_train_val(ids, config.val_frac)
+            vocab = vocab or Vocab.from_text(text)
+            train_ids, val_ids = split_train_val(vocab.encode(text, what="text"), config.val_frac)
+        self.vocab, self.train_ids = vocab, train_ids
         self.batches = make_batches(train_ids, config.mode, config.seq_len, config.batch_size,
                                     config.step, config.seed)
         self.val_batches = validation_batches(val_ids, config)
@@ -96,7 +100,6 @@ class Trainer:
         self.runner = ThreadedDataParallel(self.model, workers)   # loss_and_grads on N cores
         self.optimizer = RMSprop(self.model.params, config.lr, config.rho, 1e-7, config.clip_norm,
                                  map_fn=self.runner.map)
-        self.sample_text = text[:len(train_ids)]
         self.step, self.epoch, self.batch_index = 0, 0, 0
         self.carry, self.best_val, self.elapsed = None, math.inf, 0.0
         self.history, self.interrupted = [], False
@@ -206,8 +209,8 @@ class Trainer:
         if not cfg.sample_temperatures or not cfg.sample_length:
             return
         rng = np.random.default_rng([cfg.seed, self.epoch, 1])    # samples leave training alone
-        start = int(rng.integers(0, max(1, len(self.sample_text) - 40)))
-        prime = self.sample_text[start:start + 40]
+        start = int(rng.integers(0, max(1, len(self.train_ids) - 40)))
+        prime = self.vocab.decode(self.train_ids[start:start + 40])
         self._print(f"----- epoch {self.epoch} samples, prime: {prime!r}")
         for temperature in cfg.sample_temperatures:
             text = generate(self.model, self.vocab, prime, cfg.sample_length, temperature,
