@@ -15,6 +15,7 @@ from .api import load, make_trainer, model_from_saved
 from .backend import BACKEND_NAMES
 from .checkpoint import load_checkpoint
 from .config import TrainConfig, require_int
+from .distributed import _everywhere, launched
 from .data import MODES, builtin_corpus_path, read_text, split_train_val
 from .errors import UserError
 from .model import DTYPES
@@ -278,14 +279,22 @@ COMMANDS = {"train": cmd_train, "prepare": cmd_prepare, "sample": cmd_sample, "e
 
 
 def main(argv=None):
+    size, rank = launched()                 # under mpiexec: this process's place, from its env
     try:
         args = build_parser().parse_args(argv)
+        if size > 1 and args.command != "train":
+            raise _everywhere(f"only train runs on several processes; run {args.command} "
+                              f"without mpiexec (launched as {size})")
         return COMMANDS[args.command](args)
     except TrainingDiverged as exc:
-        print(f"lstm-scratch: {exc}", file=sys.stderr)
+        if rank == 0:
+            print(f"lstm-scratch: {exc}", file=sys.stderr)
         return 1
     except UserError as exc:
-        print(f"lstm-scratch: error: {exc}", file=sys.stderr)
+        # Every process meets a bad option or file alike: one line, from rank 0. (An
+        # error only one process met is agreed on, or stops all, in train.py.)
+        if rank == 0:
+            print(f"lstm-scratch: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("lstm-scratch: interrupted", file=sys.stderr)
