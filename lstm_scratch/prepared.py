@@ -84,6 +84,12 @@ def prepare(path, out_dir, val_frac=0.05, chunk_bytes=CHUNK_BYTES):
     """
     if not 0.0 <= val_frac < 1.0:
         raise UserError(f"--val-frac must be in [0, 1), got {val_frac!r}")
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise UserError(f"{out_dir}: exists and is not a directory; choose another --out")
+    names = [os.path.join(out_dir, name) for name in ("vocab.json", "train.bin", "val.bin")]
+    if any(os.path.exists(name) for name in names):     # a run may be training from it
+        raise UserError(f"{out_dir}: already holds a prepared corpus; choose another --out "
+                        f"(or delete it first)")
     seen = np.zeros(1 << 16, dtype=bool)           # the Basic Multilingual Plane, as a bitmap
     astral, n_chars = set(), 0
     for text in _decoded_chunks(path, chunk_bytes):
@@ -99,23 +105,31 @@ def prepare(path, out_dir, val_frac=0.05, chunk_bytes=CHUNK_BYTES):
     lookup[vocab._codes] = np.arange(len(vocab), dtype=dtype)
     n_val = int(n_chars * val_frac)                              # as split_train_val
     n_train = n_chars - n_val
-    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
-        raise UserError(f"{out_dir}: exists and is not a directory; choose another --out")
     os.makedirs(out_dir, exist_ok=True)
-    written = 0
-    with open(os.path.join(out_dir, "train.bin"), "wb") as train, \
-            open(os.path.join(out_dir, "val.bin"), "wb") as val:
-        for text in _decoded_chunks(path, chunk_bytes):
-            ids = lookup[_code_points(text)]
-            cut = max(0, min(len(ids), n_train - written))
-            train.write(ids[:cut].tobytes())
-            val.write(ids[cut:].tobytes())
-            written += len(ids)
-    meta = dict(format=FORMAT, version=VERSION, source=os.path.abspath(path),
-                vocab=vocab.codes.tolist(), dtype=dtype.name, train_chars=n_train,
-                val_chars=n_val, val_frac=val_frac)
-    with open(os.path.join(out_dir, "vocab.json"), "w") as f:   # last: marks the folder done
-        json.dump(meta, f)
+    written, partial = 0, [name + ".partial" for name in names]
+    try:
+        with open(partial[1], "wb") as train, open(partial[2], "wb") as val:
+            for text in _decoded_chunks(path, chunk_bytes):
+                ids = lookup[_code_points(text)]
+                cut = max(0, min(len(ids), n_train - written))
+                train.write(ids[:cut].tobytes())
+                val.write(ids[cut:].tobytes())
+                written += len(ids)
+        if written != n_chars:
+            raise UserError(f"{path}: changed while being prepared ({n_chars} chars, then "
+                            f"{written}); prepare it again")
+        meta = dict(format=FORMAT, version=VERSION, source=os.path.abspath(path),
+                    vocab=vocab.codes.tolist(), dtype=dtype.name, train_chars=n_train,
+                    val_chars=n_val, val_frac=val_frac)
+        with open(partial[0], "w") as f:
+            json.dump(meta, f)
+    except BaseException:               # an interrupted prepare leaves no half corpus
+        for name in partial:
+            if os.path.exists(name):
+                os.unlink(name)
+        raise
+    for name in (1, 2, 0):              # vocab.json last: it marks the folder complete
+        os.replace(partial[name], names[name])
     return meta
 
 

@@ -91,6 +91,8 @@ def test_damaged_folders_are_one_line_errors(corpus_file, tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert main(["train", str(tmp_path / "empty"), "--max-steps", "1"]) == 2
     assert "without vocab.json" in capsys.readouterr().err
+    assert main(["prepare", str(corpus_file), "--out", str(p)]) == 2      # never overwritten
+    assert "already holds a prepared corpus" in capsys.readouterr().err
     (tmp_path / "e.txt").write_bytes(b"")
     assert main(["prepare", str(tmp_path / "e.txt"), "--out", str(tmp_path / "q")]) == 2
     assert "is empty" in capsys.readouterr().err
@@ -100,3 +102,13 @@ def test_each_evaluation_is_bounded(corpus_file, tmp_path):
     _, _, capped = ls.train(str(corpus_file), **dict(OPTIONS, eval_chars=100, max_steps=5))
     _, _, whole = ls.train(str(corpus_file), **dict(OPTIONS, eval_chars=None, max_steps=5))
     assert capped[-1]["val_loss"] != whole[-1]["val_loss"]
+
+
+def test_visualize_reads_the_held_out_ids_of_a_prepared_folder(corpus_file, tmp_path, capsys):
+    p = str(tmp_path / "p")
+    prepare(str(corpus_file), p)
+    ls.train(p, str(tmp_path / "run"), **dict(OPTIONS, max_steps=2))
+    out = str(tmp_path / "cells.html")
+    assert main(["visualize", str(tmp_path / "run" / "latest.npz"), "--length", "50",
+                 "--out", out, "--backend", "numpy"]) == 0
+    assert "50 chars of" in capsys.readouterr().out and os.path.getsize(out) > 0
