@@ -22,6 +22,7 @@ process (its environment variables), so a plain run never loads MPI.
 """
 import functools
 import os
+import sys
 
 import numpy as np
 
@@ -153,7 +154,9 @@ class World:
 
     def abort(self, code):
         """Stop every process now (an error only this process saw)."""
+        sys.stderr.flush()
         self.comm.Abort(code)
+        os._exit(code)                  # MPICH's Abort may return before the launcher kills us
 
 
 class DistributedDataParallel:

@@ -310,7 +310,10 @@ def _abort(world, exc):
     for a bug), then stop every process, which would otherwise wait forever."""
     if isinstance(exc, KeyboardInterrupt):
         code, line = 130, "interrupted"
-    elif isinstance(exc, (UserError, OSError)):
+    elif isinstance(exc, OSError):                      # a file we could not write or read
+        where = f"{exc.filename}: " if exc.filename else ""
+        code, line = 2, f"error: {where}{exc.strerror or exc}"
+    elif isinstance(exc, UserError):
         code, line = 2, f"error: {exc}"
     else:
         traceback.print_exc()

@@ -113,6 +113,28 @@ def test_bad_launches_are_one_line_on_every_process(corpus_file, tmp_path):
         assert "Traceback" not in done.stderr
 
 
+def test_an_error_one_process_meets_mid_run_stops_all(corpus_file, tmp_path):
+    needs_mpi()
+    run = tmp_path / "run"
+    (run / "metrics.jsonl").mkdir(parents=True)        # rank 0 alone fails, at its first report
+    done = mpiexec(2, ["train", str(corpus_file), "--out", str(run), "--max-steps", "100000"]
+                   + flags(OPTIONS), timeout=60)
+    assert done.returncode == 2, done.stderr
+    ours = [line for line in done.stderr.splitlines() if line.startswith("lstm-scratch")]
+    assert ours == [f"lstm-scratch: process 0: error: {run / 'metrics.jsonl'}: Is a directory"]
+    assert "Traceback" not in done.stderr
+
+
+def test_processes_on_one_machine_share_its_cores(monkeypatch):
+    from lstm_scratch import distributed
+    monkeypatch.setattr(distributed, "available_cores", lambda: 16)
+    world = distributed.World()
+    world.local_size = 4
+    assert world.cores() == 4
+    world.local_size = 32
+    assert world.cores() == 1
+
+
 def test_ctrl_c_stops_every_process_after_the_same_step_and_saves_once(corpus_file, tmp_path):
     needs_mpi()
     run = str(tmp_path / "run")
