@@ -179,3 +179,31 @@ def test_rows_split_like_the_threads():
     from lstm_scratch.distributed import World
     world = World()
     assert world.rows(7) == (0, 7) and world.cores() >= 1
+
+
+def test_rows_of_a_batch_with_their_masks_add_up_to_the_batch():
+    """What each process computes (no MPI needed): its rows, with its rows of the
+    masks drawn for the whole batch; weighted by their share, they sum to the whole."""
+    from lstm_scratch import CharLSTM
+    from lstm_scratch.engine.parallel import ThreadedDataParallel
+    model = CharLSTM(7, 5, 2, dropout=0.3, dtype="float64", seed=3)
+    rng = np.random.default_rng(0)
+    B, T = 5, 4
+    inputs, targets = rng.integers(0, 7, (B, T)), rng.integers(0, 7, (B, T))
+    state = [(rng.standard_normal((B, 5)), rng.standard_normal((B, 5))) for _ in range(2)]
+    runner = ThreadedDataParallel(model, 1)
+    loss, grads, _ = runner.loss_and_grads(inputs, targets, state,
+                                           dropout_rng=np.random.default_rng(9))
+    grads = {k: v.copy() for k, v in grads.items()}
+    total_loss, total = 0.0, {k: np.zeros_like(v) for k, v in grads.items()}
+    for lo, hi in ((0, 2), (2, 5)):
+        part = runner.loss_and_grads(inputs[lo:hi], targets[lo:hi],
+                                     [(h[lo:hi], c[lo:hi]) for h, c in state],
+                                     dropout_rng=np.random.default_rng(9), rows=(lo, hi, B))
+        share = (hi - lo) / B
+        total_loss += share * part[0]
+        for k in total:
+            total[k] += share * part[1][k]
+    assert total_loss == pytest.approx(loss, rel=1e-12)
+    for k in grads:
+        np.testing.assert_allclose(total[k], grads[k], rtol=1e-10, atol=1e-13)
