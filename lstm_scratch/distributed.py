@@ -23,12 +23,13 @@ process (its environment variables), so a plain run never loads MPI.
 import functools
 import os
 import sys
+import traceback
 
 import numpy as np
 
 from .backend import array_module, nccl_all_reducer, to_host
 from .errors import UserError
-from .engine.parallel import available_cores
+from .engine.parallel import _blas_controller, available_cores
 
 # (size, rank) variables set by launchers: MPICH/Hydra and Intel MPI, Open MPI,
 # MVAPICH, and Slurm's srun (only for a step it launched).
@@ -152,9 +153,25 @@ class World:
         agreed.everywhere = True
         return agreed
 
-    def abort(self, code):
-        """Stop every process now (an error only this process saw)."""
-        sys.stderr.flush()
+    def share_cores(self):
+        """Hold BLAS to this process's share of the cores, for the rest of the process."""
+        if self.local_size > 1:
+            self._blas_limit = _blas_controller().limit(limits=self.cores(), user_api="blas")
+
+    def stop_all(self, exc):
+        """One process met an error the others did not (they wait in a collective):
+        say it in one line (a traceback first, for a bug), then stop every process."""
+        if isinstance(exc, KeyboardInterrupt):
+            code, line = 130, "interrupted"
+        elif isinstance(exc, OSError):                  # a file we could not write or read
+            where = f"{exc.filename}: " if exc.filename else ""
+            code, line = 2, f"error: {where}{exc.strerror or exc}"
+        elif isinstance(exc, UserError):
+            code, line = 2, f"error: {exc}"
+        else:
+            traceback.print_exc()
+            code, line = 1, f"error: {type(exc).__name__}: {exc}"
+        print(f"lstm-scratch: process {self.rank}: {line}", file=sys.stderr, flush=True)
         self.comm.Abort(code)
         os._exit(code)                  # MPICH's Abort may return before the launcher kills us
 

@@ -14,7 +14,6 @@ import signal
 import sys
 import threading
 import time
-import traceback
 
 import numpy as np
 
@@ -28,7 +27,7 @@ from .model import CharLSTM
 from .optim import RMSprop
 from .prepared import open_corpus
 from .engine.fused import describe as describe_cell
-from .engine.parallel import ThreadedDataParallel, _blas_controller, auto_workers
+from .engine.parallel import ThreadedDataParallel, auto_workers
 from .progress import Progress
 from .sampling import generate
 
@@ -120,8 +119,7 @@ class Trainer:
         workers = config.threads or auto_workers(self.model, rows, cores=world.cores())
         self.runner = ThreadedDataParallel(self.model, workers)   # loss_and_grads on N cores
         if world.size > 1:
-            # BLAS too gets this process's share of the cores: oversubscribed, a step is 100x slower
-            self._blas_limit = _blas_controller().limit(limits=world.cores(), user_api="blas")
+            world.share_cores()             # BLAS too: oversubscribed, a step is 100x slower
             self.runner = DistributedDataParallel(self.runner, world)
             world.broadcast(self.model.params)                  # identical initial weights
         self.optimizer = RMSprop(self.model.params, config.lr, config.rho, 1e-7, config.clip_norm,
@@ -158,7 +156,7 @@ class Trainer:
                 self._loop(sigint, progress)
         except BaseException as exc:
             if world.size > 1 and not getattr(exc, "everywhere", False):
-                _abort(world, exc)              # the others wait in a collective: stop them
+                world.stop_all(exc)             # the others wait in a collective: stop them
             raise
         finally:
             progress.close()           # leave the terminal on a fresh line, even on an error
@@ -303,23 +301,6 @@ class Trainer:
 
     def _print(self, line):
         print(line, file=self.out, flush=True)
-
-
-def _abort(world, exc):
-    """One process met an error the others did not: say it in one line (a traceback
-    for a bug), then stop every process, which would otherwise wait forever."""
-    if isinstance(exc, KeyboardInterrupt):
-        code, line = 130, "interrupted"
-    elif isinstance(exc, OSError):                      # a file we could not write or read
-        where = f"{exc.filename}: " if exc.filename else ""
-        code, line = 2, f"error: {where}{exc.strerror or exc}"
-    elif isinstance(exc, UserError):
-        code, line = 2, f"error: {exc}"
-    else:
-        traceback.print_exc()
-        code, line = 1, f"error: {type(exc).__name__}: {exc}"
-    print(f"lstm-scratch: process {world.rank}: {line}", file=sys.stderr, flush=True)
-    world.abort(code)
 
 
 def prepare_out_dir(out_dir, resuming):
