@@ -13,7 +13,10 @@ steps      a training step of a model at one global batch, on 1 process and on
            N, each process with one thread: milliseconds per step.
 
 ``check(backend, n)`` runs the equality check alone and returns its dict (True
-in "ok" when it holds); bench/gpu_check.py can call it for the NCCL path.
+in "ok" when it holds), and ``nccl_smoke()`` runs NCCL's calls on one GPU:
+bench/gpu_check.py can call both. With fewer GPUs than processes (one GPU, two
+processes) the sum goes through the host, since NCCL refuses two ranks on one
+GPU; "path" in the all-reduce rows says which ran.
 """
 import argparse
 import json
@@ -52,7 +55,8 @@ for _ in range({reps}):
     to_host(buf[:1])                    # the device's sum is done
     times.append(time.perf_counter() - t0)
 if world.rank == 0:
-    print(json.dumps(dict(ms=1e3 * float(np.median(times)), mb=4 * {size} / 1e6)))
+    print(json.dumps(dict(ms=1e3 * float(np.median(times)), mb=4 * {size} / 1e6,
+                          path=world.device_path or "mpi")))
 '''
 
 STEPS_CHILD = r'''
@@ -115,6 +119,21 @@ def check(backend="numpy", n=2, steps=20):
                 val_loss_n=losses[n], rel_diff=rel, ok=rel < 1e-6)
 
 
+def nccl_smoke():
+    """NCCL's calls (unique id, communicator, all-reduce) on this machine's GPU, in a
+    communicator of one, whose sum is the identity: needs no second GPU. (Two
+    processes on one GPU sum through the host instead: NCCL refuses them.)"""
+    import numpy as np
+    from lstm_scratch.backend import get_backend, nccl_all_reducer, to_host
+    xp = get_backend("cupy").xp
+    out = {}
+    for dtype in (np.float32, np.float64):
+        buf = xp.arange(10, dtype=dtype)
+        nccl_all_reducer(1, 0, lambda obj, root: obj)(buf)
+        out[np.dtype(dtype).name] = bool((to_host(buf) == np.arange(10)).all())
+    return out
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--backend", default="numpy", choices=("numpy", "cupy"))
@@ -123,13 +142,17 @@ def main():
     args = parser.parse_args()
     from common import machine_info, write_json
     results = dict(machine=machine_info(), backend=args.backend, processes=args.n)
+    if args.backend == "cupy":
+        results["nccl_smoke"] = nccl_smoke()
+        print(f"NCCL on one GPU: {results['nccl_smoke']}")
     results["equality"] = check(args.backend, args.n)
     print(f"equality: {results['equality']}")
     results["allreduce"] = {}
     for name, size in MODEL_PARAMS.items():
         code = ALLREDUCE_CHILD.format(root=ROOT, backend=args.backend, size=size, reps=30)
         results["allreduce"][name] = row = mpiexec(args.n, code)
-        print(f"all-reduce of {name}'s gradients ({row['mb']:.1f} MB float32): {row['ms']:.2f} ms")
+        print(f"all-reduce of {name}'s gradients ({row['mb']:.1f} MB float32, {row['path']}): "
+              f"{row['ms']:.2f} ms")
     results["steps"] = {}
     for name, (H, B, T) in {"2x128 batch 64 seq 50": (128, 64, 50),
                             "2x512 batch 64 seq 50": (512, 64, 50)}.items():

@@ -200,15 +200,21 @@ def get_backend(name="auto"):
     return Backend("cupy", cupy)
 
 
+def gpu_count():
+    """CUDA devices CuPy sees here (0 without CuPy or a GPU)."""
+    try:
+        import cupy
+        return cupy.cuda.runtime.getDeviceCount()
+    except Exception:       # ImportError, CUDARuntimeError
+        return 0
+
+
 def use_gpu(index):
     """Make GPU ``index`` (modulo the GPUs present) CuPy's current device: one GPU per
     process of a machine. Without CuPy or a GPU, nothing happens."""
-    try:
-        import cupy
-        count = cupy.cuda.runtime.getDeviceCount()
-    except Exception:       # ImportError, CUDARuntimeError: the backend check says why
-        return
+    count = gpu_count()
     if count > 0:
+        import cupy
         cupy.cuda.Device(index % count).use()
 
 

@@ -15,7 +15,7 @@ sums it (Horovod's tensor fusion, ChainerMN's pure_nccl)::
 Every process then takes the same RMSprop step from the same gradient, so
 the weights stay identical, and the run does not depend on N. On NumPy the
 sum is MPI's Allreduce; on CuPy it is NCCL's, on the device, its unique id
-sent over MPI.
+sent over MPI (or MPI's through the host, where processes share a GPU).
 
 Nothing here imports mpi4py unless a launcher announced more than one
 process (its environment variables), so a plain run never loads MPI.
@@ -27,7 +27,7 @@ import traceback
 
 import numpy as np
 
-from .backend import array_module, nccl_all_reducer, to_host
+from .backend import array_module, gpu_count, nccl_all_reducer, to_host
 from .errors import UserError
 from .engine.parallel import _blas_controller, available_cores
 
@@ -87,7 +87,7 @@ class World:
             local = comm.Split_type(MPI.COMM_TYPE_SHARED)
             self.local_rank, self.local_size = local.Get_rank(), local.Get_size()
             local.Free()
-        self._device_all_reduce = None
+        self._device_all_reduce, self.device_path = None, None
 
     def cores(self):
         """The cores this process may use: its share of the machine's, so that N
@@ -106,11 +106,28 @@ class World:
         if array_module(buf) is np:
             from mpi4py import MPI
             self.comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.SUM)
-        else:
-            if self._device_all_reduce is None:
-                self._device_all_reduce = nccl_all_reducer(self.size, self.rank, self.comm.bcast)
-            self._device_all_reduce(buf)
+            return buf
+        if self._device_all_reduce is None:
+            self._device_all_reduce = self._choose_device_all_reduce()
+        self._device_all_reduce(buf)
         return buf
+
+    def _choose_device_all_reduce(self):
+        """NCCL, on the devices, when every process has a GPU of its own; else (NCCL
+        refuses two ranks on one GPU) through the host with MPI. Decided together,
+        since all must take the same path."""
+        from mpi4py import MPI
+        own_gpu = self.comm.allreduce(int(gpu_count() >= self.local_size), op=MPI.MIN)
+        if own_gpu:
+            self.device_path = "nccl"
+            return nccl_all_reducer(self.size, self.rank, self.comm.bcast)
+        self.device_path = "mpi via host (processes share a GPU)"
+
+        def through_host(buf):
+            host = np.ascontiguousarray(to_host(buf))
+            self.comm.Allreduce(MPI.IN_PLACE, host, op=MPI.SUM)
+            buf[...] = array_module(buf).asarray(host)
+        return through_host
 
     def broadcast(self, arrays):
         """Overwrite every process's arrays (dict of same-shaped arrays) with rank 0's."""
