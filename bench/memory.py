@@ -10,8 +10,10 @@ then reports its own peak RSS (getrusage ru_maxrss).
 """
 import argparse
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 
 from common import machine_info, write_json
 
@@ -86,10 +88,15 @@ def main():
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--json", default="bench/results/memory.json")
     parser.add_argument("--corpus", help="a big UTF-8 text: measure prepare and training "
-                        "from the prepared folder (written beside it) against the plain file")
+                        "from the prepared folder (written beside it, then removed) against "
+                        "the plain file")
     args = parser.parse_args()
     if args.corpus:
-        rows = corpus_rows(args.corpus, 20, args.corpus + ".prepared")
+        prepared = tempfile.mkdtemp(prefix="prepared-", dir=os.path.dirname(args.corpus))
+        try:
+            rows = corpus_rows(args.corpus, 20, prepared)
+        finally:
+            shutil.rmtree(prepared)
         for name, row in rows.items():
             print(f"  {name:15s} {row}")
         write_json(args.json.replace(".json", "_corpus.json"),

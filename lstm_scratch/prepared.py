@@ -77,6 +77,20 @@ def _code_points(text):
     return np.frombuffer(text.encode("utf-32-le"), dtype="<u4")
 
 
+def _scan(path, chunk_bytes):
+    """The first read: every byte checked, (the vocabulary, the number of chars)."""
+    seen = np.zeros(1 << 16, dtype=bool)           # the Basic Multilingual Plane, as a bitmap
+    astral, n_chars = set(), 0
+    for text in _decoded_chunks(path, chunk_bytes):
+        codes = _code_points(text)
+        seen[codes[codes < (1 << 16)]] = True
+        astral.update(np.unique(codes[codes >= (1 << 16)]).tolist())
+        n_chars += len(codes)
+    if n_chars == 0:
+        raise UserError(f"{path}: is empty, expected some text to learn from")
+    return Vocab.from_codes(np.flatnonzero(seen).tolist() + sorted(astral)), n_chars
+
+
 def prepare(path, out_dir, val_frac=0.05, chunk_bytes=CHUNK_BYTES):
     """Write ``out_dir``/vocab.json, train.bin, val.bin from the UTF-8 file ``path``.
 
@@ -90,19 +104,10 @@ def prepare(path, out_dir, val_frac=0.05, chunk_bytes=CHUNK_BYTES):
     if any(os.path.exists(name) for name in names):     # a run may be training from it
         raise UserError(f"{out_dir}: already holds a prepared corpus; choose another --out "
                         f"(or delete it first)")
-    seen = np.zeros(1 << 16, dtype=bool)           # the Basic Multilingual Plane, as a bitmap
-    astral, n_chars = set(), 0
-    for text in _decoded_chunks(path, chunk_bytes):
-        codes = _code_points(text)
-        seen[codes[codes < (1 << 16)]] = True
-        astral.update(np.unique(codes[codes >= (1 << 16)]).tolist())
-        n_chars += len(codes)
-    if n_chars == 0:
-        raise UserError(f"{path}: is empty, expected some text to learn from")
-    vocab = Vocab.from_codes(sorted(np.flatnonzero(seen).tolist() + sorted(astral)))
+    vocab, n_chars = _scan(path, chunk_bytes)
     dtype = ids_dtype(len(vocab))
-    lookup = np.zeros(int(vocab._codes[-1]) + 1, dtype=dtype)   # code point -> id
-    lookup[vocab._codes] = np.arange(len(vocab), dtype=dtype)
+    lookup = np.full(int(vocab._codes[-1]) + 1, -1, dtype=np.int32)   # code point -> id
+    lookup[vocab._codes] = np.arange(len(vocab), dtype=np.int32)
     n_val = int(n_chars * val_frac)                              # as split_train_val
     n_train = n_chars - n_val
     os.makedirs(out_dir, exist_ok=True)
@@ -110,7 +115,12 @@ def prepare(path, out_dir, val_frac=0.05, chunk_bytes=CHUNK_BYTES):
     try:
         with open(partial[1], "wb") as train, open(partial[2], "wb") as val:
             for text in _decoded_chunks(path, chunk_bytes):
-                ids = lookup[_code_points(text)]
+                codes = _code_points(text)
+                ids = lookup[np.minimum(codes, len(lookup) - 1)]
+                if ids.min() < 0 or codes.max() >= len(lookup):
+                    raise UserError(f"{path}: changed while being prepared (new characters); "
+                                    f"prepare it again")
+                ids = ids.astype(dtype)
                 cut = max(0, min(len(ids), n_train - written))
                 train.write(ids[:cut].tobytes())
                 val.write(ids[cut:].tobytes())
