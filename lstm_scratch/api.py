@@ -25,9 +25,9 @@ def train(path_or_text=None, out_dir=None, *, resume=None, out=None, **options):
     """Train a model; returns (model, vocab, history).
 
     path_or_text : a path to a UTF-8 text file, or to a folder written by
-        ``lstm-scratch prepare`` (memory-mapped: the corpus is never held); or the training text itself
-        (a str containing a newline is taken as text); None = the built-in
-        tinyshakespeare corpus
+        ``lstm-scratch prepare`` (memory-mapped: the corpus is never held); or
+        the training text itself (a str containing a newline is taken as
+        text); None = the built-in tinyshakespeare corpus
     out_dir : folder for checkpoints (latest.npz, best.npz) and metrics.jsonl;
         None keeps nothing on disk
     resume : a checkpoint to continue from (options may extend epochs/max_steps)

@@ -15,7 +15,7 @@ from .api import load, make_trainer, model_from_saved
 from .backend import BACKEND_NAMES
 from .checkpoint import load_checkpoint
 from .config import TrainConfig, require_int
-from .distributed import _everywhere, launched
+from .distributed import error_everywhere, launched
 from .data import MODES, builtin_corpus_path, read_text, split_train_val
 from .errors import UserError
 from .model import DTYPES
@@ -274,8 +274,8 @@ def cmd_visualize(args):
     return 0
 
 
-COMMANDS = {"train": cmd_train, "prepare": cmd_prepare, "sample": cmd_sample, "eval": cmd_eval, "plot": cmd_plot,
-            "show-batch": cmd_show_batch, "visualize": cmd_visualize}
+COMMANDS = {"train": cmd_train, "prepare": cmd_prepare, "sample": cmd_sample, "eval": cmd_eval,
+            "plot": cmd_plot, "show-batch": cmd_show_batch, "visualize": cmd_visualize}
 
 
 def main(argv=None):
@@ -283,8 +283,8 @@ def main(argv=None):
     try:
         args = build_parser().parse_args(argv)
         if size > 1 and args.command != "train":
-            raise _everywhere(f"only train runs on several processes; run {args.command} "
-                              f"without mpiexec (launched as {size})")
+            raise error_everywhere(f"only train runs on several processes; run "
+                                   f"{args.command} without mpiexec (launched as {size})")
         return COMMANDS[args.command](args)
     except TrainingDiverged as exc:
         if rank == 0:

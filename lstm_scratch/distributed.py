@@ -57,17 +57,17 @@ def current_world():
     try:
         from mpi4py import MPI
     except ImportError as exc:
-        raise _everywhere(f"launched as {size} processes, but mpi4py is missing ({exc}); "
+        raise error_everywhere(f"launched as {size} processes, but mpi4py is missing ({exc}); "
                           f"install it with: pip install 'lstm-scratch[mpi]'") from None
     comm = MPI.COMM_WORLD
     if comm.Get_size() != size:
-        raise _everywhere(f"launched as {size} processes, but MPI sees {comm.Get_size()}: "
+        raise error_everywhere(f"launched as {size} processes, but MPI sees {comm.Get_size()}: "
                           f"mpi4py's MPI is not the launcher's (with srun, pass --mpi=pmi2 or "
                           f"--mpi=pmix; with mpiexec, use the one installed with mpi4py)")
     return World(comm)
 
 
-def _everywhere(message):
+def error_everywhere(message):
     """A UserError every process meets alike: only rank 0 reports it."""
     error = UserError(message)
     error.everywhere = True

@@ -296,8 +296,8 @@ class Trainer:
         m.dropout_rng.bit_generator.state = saved["meta"]["rng"]["dropout"]
         if saved["carry"] is not None:                  # this process's rows of it
             lo, hi = self.world.rows(self.config.batch_size)
-            self.carry = [(m.backend.asarray(h[lo:hi], m.dtype), m.backend.asarray(c[lo:hi], m.dtype))
-                          for h, c in saved["carry"]]
+            self.carry = [(m.backend.asarray(h[lo:hi], m.dtype),
+                           m.backend.asarray(c[lo:hi], m.dtype)) for h, c in saved["carry"]]
 
     def _print(self, line):
         print(line, file=self.out, flush=True)

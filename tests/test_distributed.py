@@ -106,7 +106,7 @@ def test_bad_launches_are_one_line_on_every_process(corpus_file, tmp_path):
     (run / "latest.npz").write_bytes(b"")              # seen by rank 0 alone, agreed by all
     cases.append((["train", str(corpus_file), "--out", str(run)], "already holds a run"))
     for args, expected in cases:
-        done = mpiexec(2, args, timeout=60)
+        done = mpiexec(2, args)
         assert done.returncode == 2, done.stderr
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1 and expected in lines[0], done.stderr
@@ -118,7 +118,7 @@ def test_an_error_one_process_meets_mid_run_stops_all(corpus_file, tmp_path):
     run = tmp_path / "run"
     (run / "metrics.jsonl").mkdir(parents=True)        # rank 0 alone fails, at its first report
     done = mpiexec(2, ["train", str(corpus_file), "--out", str(run), "--max-steps", "100000"]
-                   + flags(OPTIONS), timeout=60)
+                   + flags(OPTIONS))
     assert done.returncode == 2, done.stderr
     ours = [line for line in done.stderr.splitlines() if line.startswith("lstm-scratch")]
     assert ours == [f"lstm-scratch: process 0: error: {run / 'metrics.jsonl'}: Is a directory"]

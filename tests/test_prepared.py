@@ -17,7 +17,7 @@ OPTIONS = dict(hidden_size=12, seq_len=16, batch_size=8, backend="numpy", dtype=
 
 @pytest.mark.parametrize("chunk_bytes", [7, 1 << 20])
 def test_prepared_ids_equal_the_text_split(tmp_path, chunk_bytes):
-    text = "\ufeff" + make_text(50) + "Zoë, naïve 🎭 café\n" * 3      # multibyte chars cut by chunks
+    text = "\ufeff" + make_text(50) + "Zoë, naïve 🎭 café\n" * 3   # multibyte chars cut by chunks
     path = tmp_path / "t.txt"
     path.write_text(text, encoding="utf-8")
     meta = prepare(str(path), str(tmp_path / "p"), val_frac=0.1, chunk_bytes=chunk_bytes)
