@@ -126,10 +126,13 @@ class WindowBatches:
         on a memory-mapped corpus of 10^9 chars this array is what takes memory.)"""
         if self._order_epoch != epoch:
             dtype = np.int32 if self.n_windows < 2**31 else np.int64
+            self._order = None                  # the last epoch's order is garbage now
             numbers = np.arange(self.n_windows, dtype=dtype)
-            # The shuffle's draws do not depend on the dtype: the same order as permuting starts.
-            self._order = (np.random.default_rng([self.seed, epoch]).permutation(numbers)
-                           if self.shuffle else numbers)
+            # In place (permutation would copy), and the shuffle's draws do not depend on
+            # the dtype: the same order as permuting the starts.
+            if self.shuffle:
+                np.random.default_rng([self.seed, epoch]).shuffle(numbers)
+            self._order = numbers
             self._order_epoch = epoch
         return self._order
 
