@@ -14,6 +14,7 @@ from .config import TEXT_GIVEN, TrainConfig
 from .data import Vocab
 from .errors import UserError
 from .model import CharLSTM
+from .prepared import prepared_val_frac
 from .sampling import generate
 from .train import Trainer, saved_config
 
@@ -23,9 +24,10 @@ __all__ = ["train", "load", "generate"]
 def train(path_or_text=None, out_dir=None, *, resume=None, out=None, **options):
     """Train a model; returns (model, vocab, history).
 
-    path_or_text : a path to a UTF-8 text file; or the training text itself
-        (a str containing a newline is taken as text); None = the built-in
-        tinyshakespeare corpus
+    path_or_text : a path to a UTF-8 text file, or to a folder written by
+        ``lstm-scratch prepare`` (memory-mapped: the corpus is never held); or
+        the training text itself (a str containing a newline is taken as
+        text); None = the built-in tinyshakespeare corpus
     out_dir : folder for checkpoints (latest.npz, best.npz) and metrics.jsonl;
         None keeps nothing on disk
     resume : a checkpoint to continue from (options may extend epochs/max_steps)
@@ -48,6 +50,10 @@ def make_trainer(path_or_text=None, out_dir=None, *, resume=None, out=None, **op
         text, data = path_or_text, TEXT_GIVEN
     elif path_or_text is not None:
         data = os.path.abspath(os.fspath(path_or_text))     # a resumed run may start elsewhere
+    if data is not None and "val_frac" not in options:
+        val_frac = prepared_val_frac(data)              # a prepared folder's split is fixed
+        if val_frac is not None and not resume:
+            options["val_frac"] = val_frac
     saved = load_checkpoint(resume) if resume else None        # read once, used twice
     if saved:
         overrides = dict(options, out_dir=out_dir or os.path.dirname(os.path.abspath(resume)))

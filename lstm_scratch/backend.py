@@ -198,3 +198,39 @@ def get_backend(name="auto"):
             return Backend("numpy", np)
         raise
     return Backend("cupy", cupy)
+
+
+def gpu_count():
+    """CUDA devices CuPy sees here (0 without CuPy or a GPU)."""
+    try:
+        import cupy
+        return cupy.cuda.runtime.getDeviceCount()
+    except Exception:       # ImportError, CUDARuntimeError
+        return 0
+
+
+def use_gpu(index):
+    """Make GPU ``index`` (modulo the GPUs present) CuPy's current device: one GPU per
+    process of a machine. Without CuPy or a GPU, nothing happens."""
+    count = gpu_count()
+    if count > 0:
+        import cupy
+        cupy.cuda.Device(index % count).use()
+
+
+def nccl_all_reducer(size, rank, bcast):
+    """A function summing a CuPy array in place over ``size`` processes, with NCCL.
+
+    bcast : rank 0's object to every process (MPI's ``comm.bcast``), to share
+        NCCL's unique id; the sum then runs on the devices, on the current stream.
+    """
+    import cupy
+    from cupy.cuda import nccl
+    uid = bcast(nccl.get_unique_id() if rank == 0 else None, root=0)
+    comm = nccl.NcclCommunicator(size, uid, rank)
+    types = {np.dtype(np.float32): nccl.NCCL_FLOAT32, np.dtype(np.float64): nccl.NCCL_FLOAT64}
+
+    def all_reduce(buf):
+        comm.allReduce(buf.data.ptr, buf.data.ptr, buf.size, types[np.dtype(buf.dtype)],
+                       nccl.NCCL_SUM, cupy.cuda.get_current_stream().ptr)
+    return all_reduce

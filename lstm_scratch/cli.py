@@ -17,11 +17,13 @@ from .api import load, make_trainer, model_from_saved
 from .backend import BACKEND_NAMES
 from .checkpoint import atomic_write, load_checkpoint
 from .config import TrainConfig, require_int
+from .distributed import error_everywhere, launched
 from .data import MODES, builtin_corpus_path, read_text, split_train_val
 from .errors import UserError, naming_file
 from .model import DTYPES, ENGINES
 from .beam import beam_search
 from .sampling import check_sampling_options, generate, generate_iter, resolve_prime
+from .prepared import open_corpus, prepare, prepared_val_frac
 from .train import (NATS_PER_BIT, TrainingDiverged, evaluate, saved_config,
                     validation_batches)
 
@@ -71,7 +73,8 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
     t = sub.add_parser("train", help="train on a UTF-8 text file (default: built-in Shakespeare)")
-    t.add_argument("data", nargs="?", help="UTF-8 text file (default: the built-in corpus)")
+    t.add_argument("data", nargs="?", help="UTF-8 text file, or a folder made by prepare "
+                   "(default: the built-in corpus)")
     t.add_argument("--out", dest="out_dir", help="run folder (default: runs/<date-time>)")
     t.add_argument("--mode", choices=MODES, help="stream (TBPTT, default) or window (Keras recipe)")
     t.add_argument("--hidden-size", type=int, help="LSTM width H (default 512)")
@@ -93,6 +96,8 @@ def build_parser():
                    "without a new best validation loss (best.npz keeps the best)")
     t.add_argument("--val-frac", type=float, help="held-out tail of the text (default 0.05)")
     t.add_argument("--eval-every", type=int, help="steps between evaluations (default: each epoch)")
+    t.add_argument("--eval-chars", type=int, help="validation chars scored per evaluation; "
+                   "0 = all (default 1,000,000)")
     t.add_argument("--sample-temperatures", type=float_list,
                    help="samples after each epoch at these (default 0.2,0.5,1.0,1.2)")
     t.add_argument("--sample-length", type=int, help="chars per epoch sample (default 200)")
@@ -107,6 +112,12 @@ def build_parser():
                    "buffers) or reference (the textbook lstm_scratch/nn, to read and debug; "
                    "same numbers, slower)")
     t.add_argument("--resume", metavar="CKPT", help="continue a run from its checkpoint")
+
+    r = sub.add_parser("prepare", help="encode a big text once into memory-mappable files "
+                       "(train from the folder in bounded memory)")
+    r.add_argument("text", help="UTF-8 text file")
+    r.add_argument("--out", required=True, help="folder for vocab.json, train.bin, val.bin")
+    r.add_argument("--val-frac", type=float, default=0.05, help="held-out tail (default 0.05)")
 
     s = sub.add_parser("sample", help="generate text from a checkpoint (text only on stdout)")
     s.add_argument("checkpoint")
@@ -126,6 +137,8 @@ def build_parser():
     e.add_argument("checkpoint")
     e.add_argument("data", nargs="?", help="text file (default: the checkpoint's training file)")
     e.add_argument("--val-frac", type=float, help="held-out tail (default: the checkpoint's)")
+    e.add_argument("--eval-chars", type=int, help="score only the first N held-out chars "
+                   "(default: all)")
     e.add_argument("--json", action="store_true", help="print one JSON line")
     e.add_argument("--backend", choices=BACKEND_NAMES, default="auto")
 
@@ -161,6 +174,8 @@ def cmd_train(args):
     given = {k: v for k, v in vars(args).items() if k in fields and v is not None}
     if args.no_samples:
         given["sample_temperatures"] = ()
+    if given.get("eval_chars") == 0:
+        given["eval_chars"] = None                      # the whole split
     data = given.pop("data", None)
     out_dir = given.pop("out_dir", None)
     if out_dir is None and not args.resume:
@@ -222,8 +237,13 @@ def cmd_eval(args):
         raise UserError(f"{args.checkpoint}: trained with --val-frac 0, so there is no "
                         "held-out part; pass --val-frac")
     path = args.data or config.data_path(args.checkpoint)
+    if args.val_frac is None and prepared_val_frac(path) is not None:
+        config.val_frac = prepared_val_frac(path)       # a prepared folder's split is fixed
+    if args.eval_chars is not None:
+        require_int("eval_chars", args.eval_chars)
+    config.eval_chars = args.eval_chars                 # None: the whole split
     model, vocab = model_from_saved(saved, args.backend, source=args.checkpoint)
-    _, val_ids = split_train_val(vocab.encode(read_text(path), what=path), config.val_frac)
+    _, _, val_ids = open_corpus(path, config.val_frac, vocab)
     batches = validation_batches(val_ids, config)
     val_loss = evaluate(model, batches)
     chars = batches.targets_per_epoch()
@@ -232,6 +252,15 @@ def cmd_eval(args):
     else:
         print(f"val loss {val_loss:.4f} nats · {val_loss / NATS_PER_BIT:.4f} bits per char · "
               f"{chars:,} chars (last {config.val_frac:g} of {path})")
+    return 0
+
+
+def cmd_prepare(args):
+    t0 = time.perf_counter()
+    meta = prepare(args.text, args.out, args.val_frac)
+    print(f"wrote {args.out}: {meta['train_chars']:,} train and {meta['val_chars']:,} val chars "
+          f"as {meta['dtype']}, vocabulary of {len(meta['vocab'])} chars "
+          f"({time.perf_counter() - t0:.1f}s); train with: lstm-scratch train {args.out}")
     return 0
 
 
@@ -273,11 +302,15 @@ def cmd_visualize(args):
         else:                                       # the held-out tail of the training text
             config = saved_config(saved, args.checkpoint)
             path = config.data_path(args.checkpoint)
+            if prepared_val_frac(path) is not None:     # a prepared folder: decode its val ids
+                _, train_ids, val_ids = open_corpus(path, prepared_val_frac(path), vocab)
+                text, start = vocab.decode(val_ids[:args.length]), len(train_ids)
+            else:
+                full = read_text(path)
+                text = split_train_val(full, config.val_frac)[1]
+                start = len(full) - len(text)
             # saved as an absolute path: only its name means anything on another machine
-            name = "the held-out text of " + os.path.basename(path)
-            full = read_text(path)
-            text = split_train_val(full, config.val_frac)[1]
-            start = len(full) - len(text)
+            name = "the held-out text of " + os.path.basename(os.path.normpath(path))
         text = text[:args.length]
         source = f"{name}, chars {start}-{start + len(text)}"
     if len(text) < 2:
@@ -292,19 +325,27 @@ def cmd_visualize(args):
     return 0
 
 
-COMMANDS = {"train": cmd_train, "sample": cmd_sample, "eval": cmd_eval, "plot": cmd_plot,
-            "show-batch": cmd_show_batch, "visualize": cmd_visualize}
+COMMANDS = {"train": cmd_train, "prepare": cmd_prepare, "sample": cmd_sample, "eval": cmd_eval,
+            "plot": cmd_plot, "show-batch": cmd_show_batch, "visualize": cmd_visualize}
 
 
 def main(argv=None):
+    size, rank = launched()                 # under mpiexec: this process's place, from its env
     try:
         args = build_parser().parse_args(argv)
+        if size > 1 and args.command != "train":
+            raise error_everywhere(f"only train runs on several processes; run "
+                                   f"{args.command} without mpiexec (launched as {size})")
         return COMMANDS[args.command](args)
     except TrainingDiverged as exc:
-        print(f"lstm-scratch: {exc}", file=sys.stderr)
+        if rank == 0:
+            print(f"lstm-scratch: {exc}", file=sys.stderr)
         return 1
     except UserError as exc:
-        print(f"lstm-scratch: error: {exc}", file=sys.stderr)
+        # Every process meets a bad option or file alike: one line, from rank 0. (An
+        # error only one process met is agreed on, or stops all, in train.py.)
+        if rank == 0:
+            print(f"lstm-scratch: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("lstm-scratch: interrupted", file=sys.stderr)

@@ -62,6 +62,7 @@ class TrainConfig:
     patience: Optional[int] = None      # stop after this many evaluations in a row without a new best
     val_frac: float = 0.05
     eval_every: Optional[int] = None    # steps between evaluations; None = each epoch end
+    eval_chars: Optional[int] = 1_000_000   # validation chars scored per evaluation; None = all
     sample_temperatures: Tuple[float, ...] = field(default=(0.2, 0.5, 1.0, 1.2))
     sample_length: int = 200
     seed: int = 0
@@ -91,7 +92,7 @@ class TrainConfig:
                      "sample_length"):
             require_int(name, getattr(self, name), 0 if name == "sample_length" else 1)
         require_int("seed", self.seed, 0)                      # NumPy's SeedSequence takes >= 0
-        for name in ("max_steps", "eval_every", "lr_decay_every", "patience", "threads"):
+        for name in ("max_steps", "eval_every", "eval_chars", "lr_decay_every", "patience", "threads"):
             if getattr(self, name) is not None:
                 require_int(name, getattr(self, name))
         # each thread gets its own buffers: a typo like 100000 would hang making them

@@ -118,26 +118,35 @@ class WindowBatches:
             raise UserError(f"text too short for one window: {len(ids)} chars, "
                             f"need more than --seq-len {seq_len}")
         self.ids, self.seq_len, self.batch_size = ids, seq_len, batch_size
-        self.seed, self.shuffle = seed, shuffle
-        self.starts = np.arange(0, len(ids) - seq_len, step)   # as range(0, len - maxlen, step)
-        self.batches_per_epoch = math.ceil(len(self.starts) / batch_size)
+        self.seed, self.shuffle, self.step = seed, shuffle, step
+        self.n_windows = len(range(0, len(ids) - seq_len, step))   # as range(0, len - maxlen, step)
+        self.batches_per_epoch = math.ceil(self.n_windows / batch_size)
         self._order_epoch, self._order = None, None
 
     def order(self, epoch):
-        """Window starts in this epoch's order: a permutation seeded by (seed, epoch)."""
+        """Window numbers in this epoch's order: a permutation seeded by (seed, epoch).
+        Window j starts at j * step. (Numbers, not starts, and int32 when they fit:
+        on a memory-mapped corpus of 10^9 chars this array is what takes memory.)"""
         if self._order_epoch != epoch:
-            self._order = (np.random.default_rng([self.seed, epoch]).permutation(self.starts)
-                           if self.shuffle else self.starts)
+            dtype = np.int32 if self.n_windows < 2**31 else np.int64
+            self._order = None                  # the last epoch's order is garbage now
+            numbers = np.arange(self.n_windows, dtype=dtype)
+            # In place (permutation would copy), and the shuffle's draws do not depend on
+            # the dtype: the same order as permuting the starts.
+            if self.shuffle:
+                np.random.default_rng([self.seed, epoch]).shuffle(numbers)
+            self._order = numbers
             self._order_epoch = epoch
         return self._order
 
     def batch(self, epoch, k):
-        starts = self.order(epoch)[k * self.batch_size:(k + 1) * self.batch_size]
+        numbers = self.order(epoch)[k * self.batch_size:(k + 1) * self.batch_size]
+        starts = numbers.astype(np.int64) * self.step
         inputs = self.ids[starts[:, None] + np.arange(self.seq_len)]        # (B, T)
         return inputs, self.ids[starts + self.seq_len]                      # (B,)
 
     def targets_per_epoch(self):
-        return len(self.starts)
+        return self.n_windows
 
 
 class StreamBatches:

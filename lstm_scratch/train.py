@@ -19,10 +19,13 @@ import numpy as np
 
 from .checkpoint import atomic_write, load_checkpoint, save_checkpoint
 from .config import TrainConfig
-from .data import Vocab, make_batches, read_text, split_train_val
+from .backend import use_gpu
+from .data import Vocab, make_batches, split_train_val
+from .distributed import DistributedDataParallel, current_world
 from .errors import UserError, naming_file, stream_name
 from .model import CharLSTM
 from .optim import RMSprop
+from .prepared import open_corpus
 from .engine.fused import describe as describe_cell
 from .engine.parallel import ThreadedDataParallel, auto_workers
 from .progress import Progress
@@ -59,9 +62,12 @@ def evaluate(model, batches):
 
 
 def validation_batches(val_ids, config):
-    """Batches over the held-out text, or None when there is none (val_frac = 0)."""
+    """Batches over the held-out text (its first ``config.eval_chars`` chars), or None
+    when there is none (val_frac = 0)."""
     if config.val_frac == 0:
         return None
+    if config.eval_chars:               # each evaluation bounded, however big the split
+        val_ids = val_ids[:config.eval_chars]
     need = config.seq_len + 1 if config.mode == "window" else 2
     if len(val_ids) < need:
         raise UserError(f"the validation part (last {config.val_frac:g} of the text) has "
@@ -82,21 +88,38 @@ class Trainer:
     """
 
     def __init__(self, config, text=None, checkpoint=None, out=None, saved=None):
+        self.world = current_world()        # one process, or this one's place under mpiexec
+        error = None
+        try:
+            self._setup(config, text, checkpoint, out, saved)
+        except BaseException as exc:        # under mpiexec, every process must hear of it
+            error = exc
+        error = self.world.agree(error)
+        if error is not None:
+            raise error
+
+    def _setup(self, config, text, checkpoint, out, saved):
+        world = self.world
         self.config = config = config.resolved()
-        self.out = out or sys.stdout
+        self.out = (out or sys.stdout) if world.rank == 0 else open(os.devnull, "w")
         if checkpoint and saved is None:
             saved = load_checkpoint(checkpoint)
-        if text is None:
-            path = config.data_path(checkpoint or "this run")
-            text, what = read_text(path), path
+        vocab = Vocab.from_codes(saved["vocab_codes"]) if saved else None
+        if text is None:                # a text file, or a prepared folder (memory-mapped)
+            vocab, train_ids, val_ids = open_corpus(config.data_path(checkpoint or "this run"),
+                                                    config.val_frac, vocab)
         else:
-            what = "text"
-        self.vocab = Vocab.from_codes(saved["vocab_codes"]) if saved else Vocab.from_text(text)
-        ids = self.vocab.encode(text, what=what)
-        train_ids, val_ids = split_train_val(ids, config.val_frac)
+            vocab = vocab or Vocab.from_text(text)
+            train_ids, val_ids = split_train_val(vocab.encode(text, what="text"), config.val_frac)
+        self.vocab, self.train_ids = vocab, train_ids
         self.batches = make_batches(train_ids, config.mode, config.seq_len, config.batch_size,
                                     config.step, config.seed)
         self.val_batches = validation_batches(val_ids, config)
+        if world.size > config.batch_size:
+            raise UserError(f"--batch-size {config.batch_size} is less than the {world.size} "
+                            f"processes: each needs at least one row")
+        if world.size > 1 and config.backend != "numpy":
+            use_gpu(world.local_rank)                           # one GPU per process
         try:
             self.model = CharLSTM(len(self.vocab), config.hidden_size, config.num_layers,
                                   config.dropout, config.dtype, config.backend, config.seed,
@@ -104,19 +127,23 @@ class Trainer:
         except (MemoryError, ValueError) as exc:                # NumPy's, for a huge model
             raise UserError(f"cannot make a model of {config.num_layers} layer(s) of "
                             f"hidden size {config.hidden_size}: {exc}") from None
-        workers = config.threads or auto_workers(self.model, config.batch_size)
+        rows = -(-config.batch_size // world.size)
+        workers = config.threads or auto_workers(self.model, rows, cores=world.cores())
         # Its threads start with the first step and end with run().
         self.runner = ThreadedDataParallel(self.model, workers)   # loss_and_grads on N cores
+        if world.size > 1:
+            world.share_cores()             # BLAS too: oversubscribed, a step is 100x slower
+            self.runner = DistributedDataParallel(self.runner, world)
+            world.broadcast(self.model.params)                  # identical initial weights
         self.optimizer = RMSprop(self.model.params, config.lr, config.rho, 1e-7, config.clip_norm,
                                  map_fn=self.runner.map)
-        self.sample_text = text[:len(train_ids)]
         self.step, self.epoch, self.batch_index = 0, 0, 0
         self.carry, self.best_val, self.elapsed = None, math.inf, 0.0
         self.history, self.interrupted = [], False
         self.lowest_val, self.stale_evals = math.inf, 0     # for --plateau-decay, --patience
         if saved:
             self._restore(saved, checkpoint)
-        if config.out_dir:
+        if config.out_dir and world.rank == 0:
             prepare_out_dir(config.out_dir, resuming=bool(saved))
 
     # -- the loop --------------------------------------------------------------
@@ -140,9 +167,10 @@ class Trainer:
             return self._run()
 
     def _run(self):
-        cfg, model = self.config, self.model
-        self._print(f"training {model.num_params():,} parameters on {model.backend.name} "
-                    f"with {self.runner.workers} worker thread(s), "
+        cfg, model, world = self.config, self.model, self.world
+        procs = f" on {world.size} processes," if world.size > 1 else ""
+        self._print(f"training {model.num_params():,} parameters on {model.backend.name}{procs} "
+                    f"with {self.runner.workers} worker thread(s){' each' if procs else ''}, "
                     f"{describe_engine(model)} "
                     f"({cfg.mode} mode, vocabulary of {len(self.vocab)} chars, "
                     f"{self.batches.batches_per_epoch} batches per epoch)")
@@ -151,6 +179,10 @@ class Trainer:
         try:
             with _StopOnSigint() as sigint:
                 self._loop(sigint, progress)
+        except BaseException as exc:
+            if world.size > 1 and not getattr(exc, "everywhere", False):
+                world.stop_all(exc)             # the others wait in a collective: stop them
+            raise
         finally:
             progress.close()           # leave the terminal on a fresh line, even on an error
             self.runner.close()        # a notebook calling ls.train() again keeps no idle threads
@@ -166,6 +198,7 @@ class Trainer:
         """Steps until done or Ctrl-C; evaluates, samples and saves on schedule."""
         cfg = self.config
         losses, chars, train_time = [], 0, 0.0
+        self.runner.local_stop = lambda: sigint.stop
         while not self.done():
             t0 = time.perf_counter()
             inputs, targets = self.batches.batch(self.epoch, self.batch_index)
@@ -176,22 +209,28 @@ class Trainer:
             train_time += dt
             self.elapsed += dt
             epoch_end = self.batch_index == 0
+            stop = self._stop_requested(sigint)
             eval_due = bool(cfg.eval_every and self.step % cfg.eval_every == 0)
             progress.update(self.step, self._epoch_float(), loss, chars / train_time)
-            if epoch_end or eval_due or self.done() or sigint.stop:
+            if epoch_end or eval_due or self.done() or stop:
                 self._report(float(np.mean(losses)), chars / train_time, progress)
                 losses, chars, train_time = [], 0, 0.0
             if epoch_end:
                 self._end_of_epoch()
             elif self.done():                       # --max-steps mid-epoch: still end on samples
                 self._samples(f"step {self.step} (epoch {self._epoch_float():.2f})")
-            if sigint.stop:
+            if stop:
                 self.interrupted = True
                 break
             if epoch_end or eval_due or self.done():
                 self._save()
         if self.interrupted:
             self._save()
+
+    def _stop_requested(self, sigint):
+        """Ctrl-C asked to stop; on several processes, as agreed in the step's all-reduce,
+        so that all stop (and save) after the same step."""
+        return self.runner.stop if self.world.size > 1 else sigint.stop
 
     def _train_step(self, inputs, targets):
         stream = self.batches.mode == "stream"
@@ -204,8 +243,10 @@ class Trainer:
         except FloatingPointError as exc:
             kept = (f"; the last good checkpoint is {self._latest_path()}"
                     if self.config.out_dir and os.path.exists(self._latest_path()) else "")
-            raise TrainingDiverged(f"training stopped at step {self.step + 1}: {exc}{kept}; "
-                                   "try a lower --lr or a --clip-norm") from None
+            error = TrainingDiverged(f"training stopped at step {self.step + 1}: {exc}{kept}; "
+                                     "try a lower --lr or a --clip-norm")
+            error.everywhere = True             # the loss and gradients are all-reduced
+            raise error from None
         self.step += 1
         self.carry = state if stream else None
         self.batch_index += 1
@@ -220,14 +261,14 @@ class Trainer:
         record = dict(step=self.step, epoch=round(self._epoch_float(), 4),
                       train_loss=train_loss, val_loss=None, val_bpc=None,
                       chars_per_s=round(chars_per_s, 1), elapsed_s=round(self.elapsed, 2),
-                      lr=self.optimizer.lr)
+                      lr=self.optimizer.lr, world_size=self.world.size)
         if self.val_batches is not None:
             val = evaluate(self.runner, self.val_batches)
             record.update(val_loss=val, val_bpc=val / NATS_PER_BIT)
             self._watch_plateau(val)
         self.history.append(record)
         progress.report(record)
-        if self.config.out_dir:
+        if self.config.out_dir and self.world.rank == 0:
             path = os.path.join(self.config.out_dir, "metrics.jsonl")
             with naming_file(path), open(path, "a") as f:
                 f.write(json.dumps(record) + "\n")
@@ -250,11 +291,11 @@ class Trainer:
     def _samples(self, when):
         """Samples at the configured temperatures from a random 40-char prime of the text."""
         cfg = self.config
-        if not cfg.sample_temperatures or not cfg.sample_length:
+        if not cfg.sample_temperatures or not cfg.sample_length or self.world.rank != 0:
             return
         rng = np.random.default_rng([cfg.seed, self.epoch, 1])    # samples leave training alone
-        start = int(rng.integers(0, max(1, len(self.sample_text) - 40)))
-        prime = self.sample_text[start:start + 40]
+        start = int(rng.integers(0, max(1, len(self.train_ids) - 40)))
+        prime = self.vocab.decode(self.train_ids[start:start + 40])
         self._print(f"----- {when} samples, prime: {prime!r}")
         for temperature in cfg.sample_temperatures:
             text = generate(self.model, self.vocab, prime, cfg.sample_length, temperature,
@@ -268,6 +309,7 @@ class Trainer:
     def _save(self):
         if not self.config.out_dir:
             return
+        carry = self.world.gather_rows(self.carry)      # every process's rows, on rank 0
         last = self.history[-1] if self.history else {}
         meta = dict(model=self.model.config, train=self.config.to_dict(),
                     progress=dict(step=self.step, epoch=self.epoch, batch_index=self.batch_index,
@@ -276,11 +318,14 @@ class Trainer:
                                   stale_evals=self.stale_evals),
                     rng=dict(dropout=self.model.dropout_rng.bit_generator.state))
         latest = self._latest_path()
-        save_checkpoint(latest, params=self.model.params, vocab=self.vocab, meta=meta,
-                        optim_state=self.optimizer.state_dict(), carry=self.carry)
+        if self.world.rank == 0:
+            save_checkpoint(latest, params=self.model.params, vocab=self.vocab, meta=meta,
+                            optim_state=self.optimizer.state_dict(), carry=carry)
         val = last.get("val_loss")
         if val is not None and val < self.best_val and last.get("step") == self.step:
             self.best_val = val
+            if self.world.rank != 0:
+                return
             with open(latest, "rb") as src:
                 data = src.read()
             atomic_write(os.path.join(self.config.out_dir, "best.npz"), lambda f: f.write(data))
@@ -310,9 +355,10 @@ class Trainer:
         except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise UserError(f"{checkpoint}: damaged metadata, cannot resume "
                             f"({type(exc).__name__}: {exc})") from None
-        if saved["carry"] is not None:
-            self.carry = [(m.backend.asarray(h, m.dtype), m.backend.asarray(c, m.dtype))
-                          for h, c in saved["carry"]]
+        if saved["carry"] is not None:                  # this process's rows of it
+            lo, hi = self.world.rows(self.config.batch_size)
+            self.carry = [(m.backend.asarray(h[lo:hi], m.dtype),
+                           m.backend.asarray(c[lo:hi], m.dtype)) for h, c in saved["carry"]]
 
     def _print(self, line):
         print(line, file=self.out, flush=True)

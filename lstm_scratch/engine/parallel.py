@@ -37,7 +37,7 @@ def available_cores():
         return os.cpu_count() or 1
 
 
-def auto_workers(model, batch_size):
+def auto_workers(model, batch_size, cores=None):
     """How many threads pay off: several for a wide NumPy model, one otherwise.
 
     For narrow layers the per-step Python overhead, not arithmetic, dominates
@@ -45,14 +45,15 @@ def auto_workers(model, batch_size):
     batch 50, seq_len 50): with the compiled cell (engine/fused_cpu.py), which
     releases the interpreter for the whole cell, 2 threads pay from H = 128
     (31 vs 42 ms a step; H = 64: even; H = 32: 14 vs 8 ms); with the plain
-    NumPy cell, from H = 256.
+    NumPy cell, from H = 256. ``cores``: those this process may use (default all;
+    several processes on one machine each take their share).
     """
     if model.backend.name != "numpy" or model.engine == "reference":
         return 1                # the reference engine: one thread, to step through in a debugger
     compiled = forward_kernel(np, model.dtype) is not None
     if model.hidden_size < (128 if compiled else 256):
         return 1
-    return max(1, min(available_cores(), batch_size // 8))
+    return max(1, min(cores or available_cores(), batch_size // 8))
 
 
 class ThreadedDataParallel:
@@ -68,13 +69,21 @@ class ThreadedDataParallel:
         # worker and direct calls of model.loss_and_grads share their buffers.
         self._workspaces = [model.workspace] + [Workspace() for _ in range(self.workers - 1)]
 
-    def loss_and_grads(self, inputs, targets, state=None, train=True, dropout_rng=None):
-        """As CharLSTM.loss_and_grads."""
+    def loss_and_grads(self, inputs, targets, state=None, train=True, dropout_rng=None,
+                       rows=None):
+        """As CharLSTM.loss_and_grads.
+
+        rows : (lo, hi, B) when the batch is rows lo:hi of a batch of B rows split
+            across processes (distributed.py): the dropout masks are drawn for all
+            B rows and these rows taken, so the result does not depend on the split.
+        """
         m = self.model
         ids, targets = m._check_batch(inputs, targets)
         rng = m.dropout_rng if dropout_rng is None else dropout_rng
-        masks = m.dropout_masks(ids.shape[0], ids.shape[1], targets.ndim == 1, rng, train,
-                                map_fn=self.map)
+        lo, hi, B = rows or (0, ids.shape[1], ids.shape[1])
+        masks = m.dropout_masks(ids.shape[0], B, targets.ndim == 1, rng, train, map_fn=self.map)
+        if rows is not None:
+            masks = [None if mask is None else mask[:, lo:hi] for mask in masks]
         shards = self._shards(ids, targets, state, masks)
         if len(shards) == 1:
             return m._loss_and_grads(ids, targets, state, masks)
