@@ -6,7 +6,15 @@ bodies compiled for the host. Each test holds the "device" result to the
 NumPy backend's. The tests go through the public API (CharLSTM, RMSprop,
 generate, train/load), so that they hold whatever the engine looks like.
 Skips (with the reason) where no C++ compiler is found.
+
+On a GPU machine the same tests run on the real CuPy (bench/gpu_check.py does):
+
+    LSTM_SCRATCH_CUPY_BRANCHES=gpu python -m pytest tests/test_cupy_branches.py
+
+Where CharLSTM takes ``engine=`` (after the textbook/engine split), the model
+tests run with each engine.
 """
+import inspect
 import os
 import subprocess
 import sys
@@ -19,26 +27,43 @@ from lstm_scratch import CharLSTM, RMSprop, Vocab, generate
 from lstm_scratch.backend import (Backend, array_module, cupy_available, dropout_mask,
                                   get_backend, scatter_add_rows, take_rows, to_host)
 
-pytestmark = pytest.mark.skipif(fakecupy.CXX is None,
-                                reason="no C++ compiler to build the CUDA kernel bodies on the host")
+ON_GPU = os.environ.get("LSTM_SCRATCH_CUPY_BRANCHES") == "gpu"
+if ON_GPU:
+    pytestmark = pytest.mark.skipif(not cupy_available()[0], reason=f"{cupy_available()[1]}")
+else:
+    pytestmark = pytest.mark.skipif(fakecupy.CXX is None,
+                                    reason="no C++ compiler to build the CUDA kernel bodies on the host")
+fake_only = pytest.mark.skipif(ON_GPU, reason="checks the fake CuPy itself")
 HERE = os.path.dirname(os.path.abspath(__file__))
+ENGINES = ("fast", "reference") if "engine" in inspect.signature(CharLSTM).parameters else (None,)
 
 
 @pytest.fixture
 def fake(monkeypatch):
-    """The fake ``cupy``/``cupyx`` in sys.modules for one test; its Backend."""
+    """The fake ``cupy``/``cupyx`` in sys.modules for one test (the real CuPy with
+    LSTM_SCRATCH_CUPY_BRANCHES=gpu); its Backend."""
+    if ON_GPU:
+        return get_backend("cupy")
     cupy, cupyx = fakecupy.modules()
     monkeypatch.setitem(sys.modules, "cupy", cupy)
     monkeypatch.setitem(sys.modules, "cupyx", cupyx)
     return Backend("cupy", cupy)
 
 
-def twins(fake, **kwargs):
+@pytest.fixture(params=ENGINES, ids=lambda e: f"engine={e}")
+def engine(request):
+    return request.param
+
+
+def twins(fake, engine=None, **kwargs):
     kwargs = dict(dict(vocab_size=7, hidden_size=5, num_layers=2, dropout=0.0, dtype="float64",
                        seed=3), **kwargs)
+    if engine is not None:
+        kwargs["engine"] = engine
     return CharLSTM(backend="numpy", **kwargs), CharLSTM(backend=fake, **kwargs)
 
 
+@fake_only
 def test_fake_behaves_like_cupy_at_the_boundary(fake):
     a = fake.asarray(np.arange(6.0))
     assert not isinstance(a, np.ndarray) and array_module(a) is fake.xp
@@ -56,6 +81,7 @@ def test_probe_and_get_backend_take_the_cupy_path(fake):
         assert be.name == "cupy" and be.xp is fake.xp
 
 
+@fake_only
 def test_probe_says_why_cupy_cannot_run(fake, monkeypatch):
     from lstm_scratch.backend import BackendUnavailable
     monkeypatch.setattr(fake.xp.cuda.runtime, "getDeviceCount", lambda: 0)
@@ -93,8 +119,8 @@ def test_dropout_mask_on_the_device(fake):
 
 
 @pytest.mark.parametrize("many_to_one", [False, True])
-def test_loss_grads_logits_step_match_numpy(fake, many_to_one):
-    cpu, dev = twins(fake, vocab_size=11, hidden_size=6, num_layers=3)
+def test_loss_grads_logits_step_match_numpy(fake, engine, many_to_one):
+    cpu, dev = twins(fake, engine, vocab_size=11, hidden_size=6, num_layers=3)
     rng = np.random.default_rng(0)
     inputs = rng.integers(0, 11, (4, 9))
     targets = rng.integers(0, 11, (4,) if many_to_one else (4, 9))
@@ -117,16 +143,16 @@ def test_loss_grads_logits_step_match_numpy(fake, many_to_one):
         np.testing.assert_allclose(to_host(p2b), p1b, rtol=1e-10)
 
 
-def test_float32_training_with_dropout_runs_on_the_device(fake):
-    _, dev = twins(fake, dtype="float32", dropout=0.3, hidden_size=8)
+def test_float32_training_with_dropout_runs_on_the_device(fake, engine):
+    _, dev = twins(fake, engine, dtype="float32", dropout=0.3, hidden_size=8)
     inputs = np.arange(24).reshape(3, 8) % 7
     loss, grads, _ = dev.loss_and_grads(inputs, inputs)
     assert np.isfinite(loss)
     assert all(array_module(g) is fake.xp and g.dtype == np.float32 for g in grads.values())
 
 
-def test_rmsprop_matches_numpy_and_its_state_round_trips(fake):
-    cpu, dev = twins(fake)
+def test_rmsprop_matches_numpy_and_its_state_round_trips(fake, engine):
+    cpu, dev = twins(fake, engine)
     inputs = np.arange(12).reshape(2, 6) % 7
     opts = [RMSprop(m.params, clip_norm=0.05) for m in (cpu, dev)]      # clips
     for model, opt in zip((cpu, dev), opts):
@@ -143,8 +169,8 @@ def test_rmsprop_matches_numpy_and_its_state_round_trips(fake):
         np.testing.assert_array_equal(to_host(v), state[f"v.{name}"])
 
 
-def test_generate_matches_numpy(fake):
-    cpu, dev = twins(fake, vocab_size=6, hidden_size=8)
+def test_generate_matches_numpy(fake, engine):
+    cpu, dev = twins(fake, engine, vocab_size=6, hidden_size=8)
     vocab = Vocab(sorted("abcde\n"))
     for options in (dict(greedy=True), dict(temperature=0.7, seed=1), dict(top_k=3, seed=2)):
         assert generate(dev, vocab, "ab", 40, **options) == generate(cpu, vocab, "ab", 40, **options)
@@ -169,6 +195,7 @@ def test_train_on_device_checkpoint_loads_on_both(fake, tmp_path):
         ls.generate(cpu_ref, vocab, "The", 20, greedy=True)
 
 
+@fake_only
 def test_the_cupy_suite_passes_on_the_fake(tmp_path):
     """tests/test_cupy.py, unchanged, with the fake installed as a pytest plugin:
     what the GPU machine runs, run here (none may skip)."""
