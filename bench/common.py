@@ -143,13 +143,18 @@ def run_child(script, spec, env, timeout=600):
     return json.loads(lines[-1])
 
 
-def alternate(script, specs, rounds, env, label=lambda s: s["side"], timeout=600):
+def alternate(script, specs, rounds, env, label=lambda s: s["side"], timeout=600, deadline=None):
     """Run each spec once per round, one process each, order reversed every other round
-    (so no side always follows the same one). Returns {label: [child results]}."""
+    (so no side always follows the same one). Returns {label: [child results]}.
+    ``deadline`` (time.monotonic()): start no child after it (gpu_check's budget)."""
     results = {label(s): [] for s in specs}
     for r in range(rounds):
         for spec in (specs if r % 2 == 0 else specs[::-1]):
-            res = run_child(script, spec, env, timeout)
+            if deadline is not None and time.monotonic() > deadline:
+                results[label(spec)].append(dict(error="not run: --budget spent"))
+                continue
+            left = None if deadline is None else max(1, deadline - time.monotonic())
+            res = run_child(script, spec, env, timeout if left is None else min(timeout, left + 30))
             results[label(spec)].append(res)
             if "error" in res:
                 print(f"  {label(spec)}: {res['error']}", file=sys.stderr)

@@ -15,6 +15,7 @@ round (alternating), warmup run first; the table gives medians over processes.
 import argparse
 import os
 import sys
+import time
 
 import numpy as np
 from common import (V, alternate, announce, child_env, child_main, child_seen, engine_kwargs,
@@ -110,8 +111,10 @@ def main():
                         help="CharLSTM(engine=...), where CharLSTM has one")
     parser.add_argument("--no-torch", action="store_true")
     parser.add_argument("--timeout", type=int, default=600, help="seconds per child process")
+    parser.add_argument("--budget", type=float, help="start no child process after this many seconds")
     parser.add_argument("--json", default="bench/results/sample_speed.json")
     args = parser.parse_args()
+    deadline = None if args.budget is None else time.monotonic() + args.budget
     engine_kwargs(args.engine)
     if not args.no_torch and try_torch() is None:
         print("torch not installed: PyTorch rows left out", file=sys.stderr)
@@ -124,7 +127,7 @@ def main():
                 threads=args.threads, chars=args.chars)
     ways = OURS + (() if args.no_torch else TORCH)
     children = alternate(SCRIPT, [dict(base, side=w) for w in ways], args.rounds, env,
-                         timeout=args.timeout)
+                         timeout=args.timeout, deadline=deadline)
     rows, seen = {}, {}
     for way, runs in children.items():
         m = median_of_children(runs)

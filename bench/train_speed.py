@@ -12,6 +12,7 @@ of each process's median step. Read the ratio, not the absolute numbers.
 import argparse
 import os
 import sys
+import time
 
 import numpy as np
 from common import (CONFIGS, V, alternate, announce, child_env, child_main, child_seen,
@@ -125,8 +126,10 @@ def main():
     parser.add_argument("--no-torch", action="store_true")
     parser.add_argument("--no-single", action="store_true", help="skip the 1-worker row")
     parser.add_argument("--timeout", type=int, default=600, help="seconds per child process")
+    parser.add_argument("--budget", type=float, help="start no child process after this many seconds")
     parser.add_argument("--json", default="bench/results/train_speed.json")
     args = parser.parse_args()
+    deadline = None if args.budget is None else time.monotonic() + args.budget
     engine_kwargs(args.engine)                              # fail early if unsupported
     if not args.no_torch and try_torch() is None:
         print("torch not installed: PyTorch column left out", file=sys.stderr)
@@ -139,7 +142,8 @@ def main():
     rows, seen = {}, {}
     for name in args.configs.split(","):
         cfg, args.config_name = CONFIGS[name], name
-        children = alternate(SCRIPT, sides(args, cfg), args.rounds, env, timeout=args.timeout)
+        children = alternate(SCRIPT, sides(args, cfg), args.rounds, env, timeout=args.timeout,
+                             deadline=deadline)
         chars = cfg["B"] * cfg["T"]
         rows[name] = {}
         for side, runs in children.items():
