@@ -92,7 +92,8 @@ def blas_info():
 
 def child_seen(torch=None):
     """Recorded by every child: its BLAS kernel and threads, and PyTorch's CPU kernel."""
-    seen = dict(blas=blas_info(), env={k: os.environ.get(k) for k in BLAS_OVERRIDES})
+    seen = dict(blas=blas_info(), env={k: os.environ.get(k) for k in BLAS_OVERRIDES},
+                load_avg=list(os.getloadavg()))
     if torch is not None:
         seen["torch_threads"] = torch.get_num_threads()
         try:
@@ -123,6 +124,12 @@ def child_env():
 
 
 def announce(removed):
+    """Say what the children run without, and whether the machine is too busy to time."""
+    load, cores = os.getloadavg()[0], len(os.sched_getaffinity(0))
+    if load > cores / 2:
+        print(f"warning: load average {load:.1f} on {cores} cores: other work shares the cores, "
+              "and thread pools (PyTorch's OpenMP above all) slow down out of proportion; "
+              "read speed ratios as noise (memory is unaffected)", file=sys.stderr)
     if removed:
         print("children run without " + ", ".join(f"{k}={v}" for k, v in removed.items())
               + " (the parent keeps them)")
