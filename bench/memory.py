@@ -4,9 +4,12 @@
     python bench/memory.py --corpus /tmp/big.txt   # prepare + train on a big text
                                                    # -> bench/results/memory_corpus.json
 
-Each side runs in a fresh subprocess (so neither sees the other's imports)
-for a few training steps of C2 (2x512, dropout 0.2, batch 64, seq_len 50),
-then reports its own peak RSS (getrusage ru_maxrss).
+Each side runs in fresh processes (so neither sees the other's imports),
+alternating, for a few training steps of C2 (2x512, dropout 0.2, batch 64,
+seq_len 50), and reports its own peak RSS (getrusage ru_maxrss). The
+children are train_speed.py's, with the same cleaned environment. With
+--corpus: peak RSS and time of ``prepare`` on a big text, then of training
+a 2x64 model from the prepared folder and, for comparison, from the text.
 """
 import argparse
 import os
@@ -15,34 +18,11 @@ import subprocess
 import sys
 import tempfile
 
-from common import machine_info, write_json
+import numpy as np
+from common import (V, CONFIGS, alternate, announce, child_env, engine_kwargs, kernel_summary,
+                    machine_info, try_torch, write_json)
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-
-CHILD = r'''
-import resource, sys
-sys.path.insert(0, {here!r})
-from common import CONFIGS
-import train_speed
-cfg = CONFIGS["C2"]
-if {side!r} == "ours":
-    from lstm_scratch import CharLSTM
-    from lstm_scratch.engine.parallel import auto_workers
-    step = train_speed.ours_step(cfg, auto_workers(CharLSTM(65, cfg["H"], 1), cfg["B"]))
-else:
-    import torch
-    torch.set_num_threads(2)
-    step = train_speed.torch_step(torch, cfg)
-for _ in range({steps}):
-    step()
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)  # KiB on Linux
-'''
-
-
-def peak_rss_mib(side, steps):
-    code = CHILD.format(here=HERE, side=side, steps=steps)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return int(out.stdout.strip().splitlines()[-1]) / 1024
+TRAIN_SPEED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "train_speed.py")
 
 
 # A big corpus, prepared then trained from (2x64, stream mode): peak RSS and the seconds
@@ -65,7 +45,7 @@ print(first, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 def corpus_rows(text_path, steps, prepared_dir):
     """Peak RSS (MiB) and seconds of ``prepare``, then of training from the folder and,
     for comparison, from the text file itself."""
-    root = os.path.dirname(HERE)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     rows = {"corpus_mib": os.path.getsize(text_path) / 2**20}
     code = ("import resource, sys, time; sys.path.insert(0, %r); t0 = time.perf_counter()\n"
             "from lstm_scratch.prepared import prepare; prepare(%r, %r)\n"
@@ -85,7 +65,11 @@ def corpus_rows(text_path, steps, prepared_dir):
 
 def main():
     parser = argparse.ArgumentParser()
+    parser.add_argument("--config", default="C2")
     parser.add_argument("--steps", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=3, help="processes per side")
+    parser.add_argument("--engine", choices=("fast", "reference"),
+                        help="CharLSTM(engine=...), where CharLSTM has one")
     parser.add_argument("--json", default="bench/results/memory.json")
     parser.add_argument("--corpus", help="a big UTF-8 text: measure prepare and training "
                         "from the prepared folder (written beside it, then removed) against "
@@ -100,21 +84,44 @@ def main():
         for name, row in rows.items():
             print(f"  {name:15s} {row}")
         write_json(args.json.replace(".json", "_corpus.json"),
-                   dict(machine=machine_info(), model="2x64 stream, batch 64, seq_len 100",
-                        steps=20, **rows))
+                   dict(machine=machine_info(child_env()[1]),
+                        model="2x64 stream, batch 64, seq_len 100", steps=20, **rows))
         return
-    results = {"ours": peak_rss_mib("ours", args.steps)}
-    try:
-        import torch  # noqa: F401
-        results["torch.nn.LSTM"] = peak_rss_mib("torch", args.steps)
-    except ImportError:
+    engine_kwargs(args.engine)
+    from lstm_scratch import CharLSTM
+    from lstm_scratch.engine.parallel import auto_workers
+    cfg = CONFIGS[args.config]
+    workers = auto_workers(CharLSTM(V, cfg["H"], 1), cfg["B"])
+    base = dict(config=args.config, device="cpu", engine=args.engine, warmup=0, steps=args.steps,
+                threads=2, workers=workers)
+    specs = [dict(base, side=f"ours ({workers} workers)")]
+    if try_torch() is not None:
+        specs.append(dict(base, side="torch"))
+    else:
         print("torch not installed: PyTorch column left out", file=sys.stderr)
-    print(f"peak RSS of {args.steps} C2 training steps:")
-    for side, mib in results.items():
-        ratio = (f"  {mib / results['torch.nn.LSTM']:.2f}x torch"
-                 if "torch.nn.LSTM" in results else "")
-        print(f"  {side:15s} {mib:8.1f} MiB{ratio}")
-    write_json(args.json, dict(machine=machine_info(), steps=args.steps, peak_rss_mib=results))
+    env, removed = child_env()
+    info = machine_info(removed)
+    announce(removed)
+    children = alternate(TRAIN_SPEED, specs, args.rounds, env)
+    results, seen = {}, {}
+    for side, runs in children.items():
+        rss = [r["max_rss_mib"] for r in runs if "max_rss_mib" in r]
+        results[side] = dict(median_mib=float(np.median(rss)), min_mib=min(rss), max_mib=max(rss),
+                             processes=len(rss)) if rss else None
+        if rss:
+            seen[side] = {k: v for k, v in runs[0].items() if k not in ("times_s", "median_s")}
+    print(f"peak RSS of {args.steps} {args.config} training steps, median of {args.rounds} processes:")
+    ref = results.get("torch")
+    for side, r in results.items():
+        if r is None:
+            print(f"  {side:18s} failed: {children[side][0].get('error')}")
+            continue
+        ratio = f"  {r['median_mib'] / ref['median_mib']:.2f}x torch" if ref else ""
+        print(f"  {side:18s} {r['median_mib']:8.1f} MiB [{r['min_mib']:.1f}-{r['max_mib']:.1f}]{ratio}"
+              f"   ({kernel_summary(seen[side])})")
+    info["load_avg_after"] = list(os.getloadavg())
+    write_json(args.json, dict(machine=info, config=args.config, steps=args.steps, engine=args.engine,
+                               children_saw=seen, peak_rss_mib=results))
 
 
 if __name__ == "__main__":

@@ -1,42 +1,68 @@
 """Sampling throughput (one character at a time, state carried), ours against PyTorch.
 
-    python bench/sample_speed.py            # table + bench/results/sample_speed.json
+    python bench/sample_speed.py                 # table + bench/results/sample_speed.json
+    python bench/sample_speed.py --device gpu    # CuPy against PyTorch on CUDA
 
-The model is 2x512 over V = 65 characters, batch 1. PyTorch is timed three
+The model is 2x512 over V = 65 characters, batch 1; each run draws 200
+characters from the softmax at temperature 1. Ours three ways: ``generate``
+(its Stepper), and the public one-step API, ``model.step`` (probabilities)
+and ``model.step_logits``, called in a loop as a user would. PyTorch three
 ways: a stack of nn.LSTMCell under inference_mode (its fastest here),
 nn.LSTM fed one step with its state, and the tutorial's way, re-feeding the
-last 20 characters for every new one. Each run draws 200 characters from
-the softmax at temperature 1; runs alternate so all see the same load.
+last 20 characters for every new one. Each way runs in its own process per
+round (alternating), warmup run first; the table gives medians over processes.
 """
 import argparse
+import os
+import sys
 import time
 
 import numpy as np
-from common import V, machine_info, try_torch, write_json
+from common import (V, alternate, announce, child_env, child_main, child_seen, engine_kwargs,
+                    is_child, kernel_summary, machine_info, median_of_children, time_steps,
+                    torch_device, try_torch, write_json)
 
-from lstm_scratch import CharLSTM, Vocab, generate
-
+SCRIPT = os.path.abspath(__file__)
 H, L, N_CHARS = 512, 2, 200
+OURS = ("ours generate (Stepper)", "ours model.step", "ours model.step_logits")
+TORCH = ("torch LSTMCell stack", "torch nn.LSTM step", "torch re-feed 20-char window")
 
 
-def ours():
-    model = CharLSTM(V, H, L, dropout=0.0, seed=0)
-    vocab = Vocab([chr(33 + k) for k in range(V)])
-    return lambda: generate(model, vocab, prime="A", length=N_CHARS, temperature=1.0, seed=0)
+def ours(way, backend="numpy", engine=None, n_chars=N_CHARS):
+    from lstm_scratch import CharLSTM, Vocab, generate
+    from lstm_scratch.backend import to_host
+    from lstm_scratch.sampling import draw, next_char_distribution
+    model = CharLSTM(V, H, L, dropout=0.0, seed=0, backend=backend, **engine_kwargs(engine))
+    if way == OURS[0]:
+        vocab = Vocab([chr(33 + k) for k in range(V)])
+        return lambda: generate(model, vocab, prime="A", length=n_chars, temperature=1.0, seed=0)
+
+    def loop():                 # what a user of the one-step API writes
+        rng, state, k = np.random.default_rng(0), None, 0
+        for _ in range(n_chars):
+            if way == OURS[1]:
+                p, state = model.step(np.array([k]), state)
+                k = draw(to_host(p[0]), rng)
+            else:
+                z, state = model.step_logits(np.array([k]), state)
+                k = draw(next_char_distribution(to_host(z[0]), 1.0), rng)
+    return loop
 
 
-def torch_ways(torch):
+def torch_way(torch, way, device="cpu", n_chars=N_CHARS):
     torch.manual_seed(0)
-    lstm = torch.nn.LSTM(V, H, L, batch_first=True)
-    cells = [torch.nn.LSTMCell(V if l == 0 else H, H) for l in range(L)]
-    fc = torch.nn.Linear(H, V)
+    lstm = torch.nn.LSTM(V, H, L, batch_first=True).to(device)
+    cells = [torch.nn.LSTMCell(V if l == 0 else H, H).to(device) for l in range(L)]
+    fc = torch.nn.Linear(H, V).to(device)
+    one_hot = lambda ids: torch.nn.functional.one_hot(torch.tensor(ids, device=device), V).float()
 
     def cell_stack():
         with torch.inference_mode():
-            state = [(torch.zeros(1, H), torch.zeros(1, H)) for _ in range(L)]
+            state = [(torch.zeros(1, H, device=device), torch.zeros(1, H, device=device))
+                     for _ in range(L)]
             k = 0
-            for _ in range(N_CHARS):
-                x = torch.nn.functional.one_hot(torch.tensor([k]), V).float()
+            for _ in range(n_chars):
+                x = one_hot([k])
                 for l, cell in enumerate(cells):
                     state[l] = cell(x, state[l])
                     x = state[l][0]
@@ -45,52 +71,87 @@ def torch_ways(torch):
     def lstm_step():
         with torch.inference_mode():
             state, k = None, 0
-            for _ in range(N_CHARS):
-                x = torch.nn.functional.one_hot(torch.tensor([[k]]), V).float()
-                out, state = lstm(x, state)
+            for _ in range(n_chars):
+                out, state = lstm(one_hot([[k]]), state)
                 k = int(torch.multinomial(torch.softmax(fc(out[0, -1]), -1), 1))
 
     def refeed_window():
         with torch.inference_mode():
             window = [0] * 20
-            for _ in range(N_CHARS):
-                x = torch.nn.functional.one_hot(torch.tensor([window[-20:]]), V).float()
-                out, _ = lstm(x)
+            for _ in range(n_chars):
+                out, _ = lstm(one_hot([window[-20:]]))
                 window.append(int(torch.multinomial(torch.softmax(fc(out[0, -1]), -1), 1)))
 
-    return {"torch LSTMCell stack": cell_stack, "torch nn.LSTM step": lstm_step,
-            "torch re-feed 20-char window": refeed_window}
+    return dict(zip(TORCH, (cell_stack, lstm_step, refeed_window)))[way]
+
+
+def child(spec):
+    torch, sync = None, None
+    if spec["side"] in TORCH:
+        torch = try_torch(spec["threads"])
+        device = torch_device(torch, spec["device"])
+        run = torch_way(torch, spec["side"], device, spec["chars"])
+    else:
+        backend = "cupy" if spec["device"] == "gpu" else "numpy"
+        run = ours(spec["side"], backend, spec["engine"], spec["chars"])
+    result = time_steps(run, spec["warmup"], spec["steps"], sync)   # int(...) of a draw syncs
+    result.update(child_seen(torch))
+    return result
 
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3, help="processes per way")
+    parser.add_argument("--steps", type=int, default=3, help="timed runs per process")
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--chars", type=int, default=N_CHARS, help="characters per run")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
+    parser.add_argument("--engine", choices=("fast", "reference"),
+                        help="CharLSTM(engine=...), where CharLSTM has one")
+    parser.add_argument("--no-torch", action="store_true")
+    parser.add_argument("--timeout", type=int, default=600, help="seconds per child process")
+    parser.add_argument("--budget", type=float, help="start no child process after this many seconds")
     parser.add_argument("--json", default="bench/results/sample_speed.json")
     args = parser.parse_args()
-    torch = try_torch(args.threads)
-    runners = {"ours (Stepper)": ours()}
-    if torch is not None:
-        runners.update(torch_ways(torch))
-    for run in runners.values():
-        run()
-    times = {name: [] for name in runners}
-    for _ in range(args.rounds):
-        for name, run in runners.items():
-            t0 = time.perf_counter()
-            run()
-            times[name].append(time.perf_counter() - t0)
-    info = machine_info()
-    print(f"machine: {info}\n2x{H} LSTM, V={V}, batch 1, {N_CHARS} chars per run, median of {args.rounds}")
-    rows = {name: dict(chars_per_s=N_CHARS / float(np.median(t)), min_s=float(min(t)),
-                       max_s=float(max(t))) for name, t in times.items()}
-    fastest_torch = max((r["chars_per_s"] for n, r in rows.items() if n.startswith("torch")),
-                        default=None)
-    for name, r in rows.items():
+    deadline = None if args.budget is None else time.monotonic() + args.budget
+    engine_kwargs(args.engine)
+    if not args.no_torch and try_torch() is None:
+        print("torch not installed: PyTorch rows left out", file=sys.stderr)
+        args.no_torch = True
+    env, removed = child_env()
+    info = machine_info(removed)
+    announce(removed)
+    print(f"machine: {info['cpu_model']}, {info['cores']} cores; load average {info['load_avg_before']}")
+    base = dict(device=args.device, engine=args.engine, warmup=args.warmup, steps=args.steps,
+                threads=args.threads, chars=args.chars)
+    ways = OURS + (() if args.no_torch else TORCH)
+    children = alternate(SCRIPT, [dict(base, side=w) for w in ways], args.rounds, env,
+                         timeout=args.timeout, deadline=deadline)
+    rows, seen = {}, {}
+    for way, runs in children.items():
+        m = median_of_children(runs)
+        rows[way] = None if m is None else dict(chars_per_s=args.chars / m["median"],
+                                                min_run_s=m["min"], max_run_s=m["max"], processes=m["n"])
+        good = [r for r in runs if "error" not in r]
+        if good:
+            seen[way] = {k: v for k, v in good[0].items() if k not in ("times_s", "median_s")}
+    fastest_torch = max((r["chars_per_s"] for w, r in rows.items() if w in TORCH and r), default=None)
+    print(f"\n2x{H} LSTM, V={V}, batch 1, {args.chars} chars per run, {args.device}; "
+          f"median over {args.rounds} processes of {args.steps} runs each")
+    for way, r in rows.items():
+        if r is None:
+            print(f"  {way:30s} failed: {children[way][0].get('error')}")
+            continue
         ratio = f"{r['chars_per_s'] / fastest_torch:.2f}x fastest torch" if fastest_torch else ""
-        print(f"  {name:30s} {r['chars_per_s']:>8,.0f} chars/s  {ratio}")
-    write_json(args.json, dict(machine=info, chars_per_run=N_CHARS, results=rows))
+        print(f"  {way:30s} {r['chars_per_s']:>9,.0f} chars/s  {ratio}")
+    print("\nas seen by the children:")
+    for way, s in seen.items():
+        print(f"  {way:30s} {kernel_summary(s)}")
+    info["load_avg_after"] = list(os.getloadavg())
+    write_json(args.json, dict(machine=info, device=args.device, engine=args.engine,
+                               chars_per_run=args.chars, children_saw=seen, results=rows))
 
 
 if __name__ == "__main__":
-    main()
+    child_main(child) if is_child() else main()

@@ -1,28 +1,39 @@
-"""Training throughput, ours against torch.nn.LSTM, side by side in one run.
+"""Training throughput, ours against torch.nn.LSTM, each side in its own process.
 
-    python bench/train_speed.py                 # C1-C3, table + bench/results/train_speed.json
+    python bench/train_speed.py                  # C1-C3, table + bench/results/train_speed.json
     python bench/train_speed.py --configs C2 --rounds 8
+    python bench/train_speed.py --device gpu --configs C1,C2,C4     # CuPy against cuDNN
 
-Each step includes forward, backward and the RMSprop update. Ours and PyTorch
-alternate step by step, so both see the same machine load; the ratio is
-what to read, not the absolute numbers.
+Each step includes forward, backward and the RMSprop update. For every
+round and config, one fresh process per side (alternating ours and PyTorch)
+runs warmup steps, then timed ones; the table gives the median over rounds
+of each process's median step. Read the ratio, not the absolute numbers.
 """
 import argparse
+import os
+import sys
+import time
 
 import numpy as np
-from common import CONFIGS, V, interleaved, machine_info, summarize, try_torch, write_json
+from common import (CONFIGS, V, alternate, announce, child_env, child_main, child_seen,
+                    engine_kwargs, is_child, kernel_summary, machine_info, median_of_children,
+                    time_steps, torch_device, try_torch, write_json)
 
-from lstm_scratch import CharLSTM, RMSprop
-from lstm_scratch.engine.parallel import ThreadedDataParallel, auto_workers
+SCRIPT = os.path.abspath(__file__)
 
 
-def ours_step(cfg, workers, seed=0, backend="numpy"):
-    model = CharLSTM(V, cfg["H"], cfg["L"], dropout=cfg["p"], seed=seed, backend=backend)
+def ours_step(cfg, workers, seed=0, backend="numpy", engine=None):
+    from lstm_scratch import CharLSTM, RMSprop
+    from lstm_scratch.engine.parallel import ThreadedDataParallel
+    model = CharLSTM(V, cfg["H"], cfg["L"], dropout=cfg["p"], seed=seed, backend=backend,
+                     **engine_kwargs(engine))
     runner = ThreadedDataParallel(model, workers)
     opt = RMSprop(model.params, map_fn=runner.map)
     rng = np.random.default_rng(seed)
     x = rng.integers(0, V, (cfg["B"], cfg["T"]))
     y = rng.integers(0, V, (cfg["B"],) if cfg["many_to_one"] else (cfg["B"], cfg["T"]))
+    if backend == "cupy":       # batches already on the device, like torch's below
+        x, y = model.backend.asarray(x), model.backend.asarray(y)
     state = [None]
 
     def step():
@@ -30,8 +41,6 @@ def ours_step(cfg, workers, seed=0, backend="numpy"):
         opt.step(grads)
         if not cfg["many_to_one"]:
             state[0] = new_state
-        if backend == "cupy":
-            model.backend.xp.cuda.Device().synchronize()
     return step
 
 
@@ -57,40 +66,114 @@ def torch_step(torch, cfg, seed=0, device="cpu"):
             state[0] = (h.detach(), c.detach())
         loss.backward()
         opt.step()
-        if device != "cpu":
-            torch.cuda.synchronize()
     return step
+
+
+def build(spec):
+    """The step function a child times, its sync (GPU), and the torch module if used."""
+    cfg = CONFIGS[spec["config"]]
+    if spec["side"] == "torch":
+        torch = try_torch(spec["threads"])
+        device = torch_device(torch, spec["device"])
+        sync = torch.cuda.synchronize if device == "cuda" else None
+        return torch_step(torch, cfg, device=device), sync, torch
+    if spec["device"] == "gpu":
+        from lstm_scratch.backend import get_backend
+        cupy = get_backend("cupy").xp
+        return ours_step(cfg, 1, backend="cupy", engine=spec["engine"]), \
+            cupy.cuda.Device().synchronize, None
+    return ours_step(cfg, spec["workers"], engine=spec["engine"]), None, None
+
+
+def child(spec):
+    import resource
+    step, sync, torch = build(spec)
+    result = time_steps(step, spec["warmup"], spec["steps"], sync)
+    result.update(child_seen(torch), max_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    return result
+
+
+def sides(args, cfg):
+    """The contestants for one config: ours with the workers training would use, ours on one
+    worker if that differs, torch."""
+    out = []
+    base = dict(config=args.config_name, device=args.device, engine=args.engine,
+                warmup=args.warmup, steps=args.steps, threads=args.threads)
+    if args.device == "gpu":
+        out.append(dict(base, side="ours (cupy)", workers=1))
+    else:
+        from lstm_scratch import CharLSTM
+        from lstm_scratch.engine.parallel import auto_workers
+        workers = auto_workers(CharLSTM(V, cfg["H"], 1), cfg["B"])
+        out.append(dict(base, side=f"ours ({workers} workers)", workers=workers))
+        if workers != 1 and not args.no_single:
+            out.append(dict(base, side="ours (1 worker)", workers=1))
+    if not args.no_torch:
+        out.append(dict(base, side="torch"))
+    return out
 
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--configs", default="C1,C2,C3")
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=5, help="processes per side and config")
+    parser.add_argument("--steps", type=int, default=5, help="timed steps per process")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed steps per process")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
+    parser.add_argument("--engine", choices=("fast", "reference"),
+                        help="CharLSTM(engine=...), where CharLSTM has one")
+    parser.add_argument("--no-torch", action="store_true")
+    parser.add_argument("--no-single", action="store_true", help="skip the 1-worker row")
+    parser.add_argument("--timeout", type=int, default=600, help="seconds per child process")
+    parser.add_argument("--budget", type=float, help="start no child process after this many seconds")
     parser.add_argument("--json", default="bench/results/train_speed.json")
     args = parser.parse_args()
-    torch = try_torch(args.threads)
-    info, rows = machine_info(), {}
-    print(f"machine: {info}")
+    deadline = None if args.budget is None else time.monotonic() + args.budget
+    engine_kwargs(args.engine)                              # fail early if unsupported
+    if not args.no_torch and try_torch() is None:
+        print("torch not installed: PyTorch column left out", file=sys.stderr)
+        args.no_torch = True
+    env, removed = child_env()
+    info = machine_info(removed)
+    announce(removed)
+    print(f"machine: {info['cpu_model']}, {info['cores']} cores, "
+          f"{' '.join(info['vector_extensions'])}; load average {info['load_avg_before']}")
+    rows, seen = {}, {}
     for name in args.configs.split(","):
-        cfg = CONFIGS[name]
-        workers = auto_workers(CharLSTM(V, cfg["H"], 1), cfg["B"])
-        runners = {f"ours ({workers} workers)": ours_step(cfg, workers)}
-        if workers != 1:
-            runners["ours (1 worker)"] = ours_step(cfg, 1)
-        if torch is not None:
-            runners["torch.nn.LSTM"] = torch_step(torch, cfg)
-        times = interleaved(runners, rounds=args.rounds)
+        cfg, args.config_name = CONFIGS[name], name
+        children = alternate(SCRIPT, sides(args, cfg), args.rounds, env, timeout=args.timeout,
+                             deadline=deadline)
         chars = cfg["B"] * cfg["T"]
-        rows[name] = {k: summarize(v, chars) for k, v in times.items()}
-        print(f"\n{name}: {cfg['desc']}")
-        ref = rows[name].get("torch.nn.LSTM")
-        for k, r in rows[name].items():
+        rows[name] = {}
+        for side, runs in children.items():
+            m = median_of_children(runs)
+            rows[name][side] = None if m is None else dict(
+                chars_per_s=chars / m["median"], median_step_s=m["median"], min_step_s=m["min"],
+                max_step_s=m["max"], processes=m["n"], steps_per_process=args.steps,
+                errors=[r["error"] for r in runs if "error" in r])
+            good = [r for r in runs if "error" not in r]
+            if good:
+                seen[side] = {k: v for k, v in good[0].items() if k not in ("times_s", "median_s")}
+        print(f"\n{name}: {cfg['desc']}  ({args.rounds} processes per side, "
+              f"{args.warmup}+{args.steps} steps each)")
+        ref = rows[name].get("torch")
+        for side, r in rows[name].items():
+            if r is None:
+                print(f"  {side:18s} failed: {children[side][0].get('error')}")
+                continue
             ratio = f"{r['chars_per_s'] / ref['chars_per_s']:.2f}x torch" if ref else ""
-            print(f"  {k:18s} {r['chars_per_s']:>9,.0f} chars/s  step {r['median_s']*1e3:7.1f} ms "
-                  f"[{r['min_s']*1e3:.1f}-{r['max_s']*1e3:.1f}]  {ratio}")
-    write_json(args.json, dict(machine=info, results=rows))
+            print(f"  {side:18s} {r['chars_per_s']:>10,.0f} chars/s  step {r['median_step_s']*1e3:8.1f} ms "
+                  f"[{r['min_step_s']*1e3:.1f}-{r['max_step_s']*1e3:.1f}]  {ratio}")
+    print("\nas seen by the children:")
+    for side, s in seen.items():
+        print(f"  {side:18s} {kernel_summary(s)}")
+    info["load_avg_after"] = list(os.getloadavg())
+    write_json(args.json, dict(machine=info, device=args.device, engine=args.engine,
+                               method="one process per (side, config, round), alternating; "
+                                      "median over processes of each process's median step",
+                               children_saw=seen, results=rows))
 
 
 if __name__ == "__main__":
-    main()
+    child_main(child) if is_child() else main()

@@ -1,0 +1,331 @@
+"""A stand-in for CuPy, for tests only: host memory behind a device array's type.
+
+    python -m pytest -p fakecupy tests/test_cupy.py     # the CuPy tests, no GPU (tests/ on the path)
+
+With it, ``Backend("cupy", fake)`` runs every branch the real CuPy would take
+(``isinstance(a, np.ndarray)`` is False, ``array_module(a)`` finds the module
+named ``cupy`` in sys.modules), on a machine without a GPU:
+
+- ``ndarray`` wraps a NumPy array, is *not* a NumPy subclass, and, like CuPy's,
+  refuses implicit conversion (``np.asarray(a)`` raises TypeError: use
+  ``cupy.asnumpy``) and host arrays in its arithmetic;
+- module functions are NumPy's, taking and returning wrapped arrays; ``asarray``
+  and ``array`` copy host data, as a transfer to the device would;
+- ``random.default_rng`` draws a different stream from NumPy's (as CuPy's does);
+- ``ElementwiseKernel`` compiles the CUDA body for the host with the C++
+  compiler (as tests/test_fused.py does) and runs it over every index i,
+  raw arrays indexed in C order like CuPy's CArray; one compile per source;
+- ``cuda.Device().synchronize``, ``cuda.runtime.getDeviceCount`` and
+  ``getDeviceProperties``, and ``cupyx.scatter_add``.
+
+What it cannot catch: device-speed issues, CUDA-only compile errors (the
+host compiler accepts the body as C++), and host-side NumPy calls that take
+a wrapped array's ``.a`` directly (nothing in lstm_scratch does).
+"""
+import ctypes
+import functools
+import hashlib
+import shutil
+import subprocess
+import tempfile
+import types
+
+import numpy as np
+
+CXX = shutil.which("c++") or shutil.which("g++")
+
+
+def _unwrap(x, strict=False):
+    """Wrapped arrays -> NumPy, recursively through lists, tuples and dicts."""
+    if isinstance(x, ndarray):
+        return x.a
+    if strict and isinstance(x, np.ndarray):
+        raise TypeError(f"fakecupy: a host numpy.ndarray {x.shape} in device arithmetic "
+                        "(CuPy raises here too: move it with cupy.asarray)")
+    if isinstance(x, (list, tuple)):
+        return type(x)(_unwrap(v, strict) for v in x)
+    if isinstance(x, dict):
+        return {k: _unwrap(v, strict) for k, v in x.items()}
+    return x
+
+
+def _wrap(x, originals=()):
+    """NumPy results -> wrapped arrays (a result that *is* an ``out=`` argument comes
+    back as the caller's wrapper); NumPy scalars become 0-d arrays, as in CuPy."""
+    for orig in originals:
+        if isinstance(orig, ndarray) and x is orig.a:
+            return orig
+    if isinstance(x, np.ndarray):
+        return ndarray(x)
+    if isinstance(x, np.generic):
+        return ndarray(np.asarray(x))
+    if isinstance(x, tuple):
+        return tuple(_wrap(v, originals) for v in x)
+    if isinstance(x, list):
+        return [_wrap(v, originals) for v in x]
+    return x
+
+
+def _outs(kwargs):
+    out = kwargs.get("out")
+    return out if isinstance(out, tuple) else (out,)
+
+
+def _call(fn, args, kwargs, strict=False):
+    result = fn(*_unwrap(args, strict), **_unwrap(kwargs, strict))
+    return _wrap(result, _outs(kwargs))
+
+
+class ndarray:
+    """A "device" array: NumPy memory in ``.a``, CuPy's rules at the boundary."""
+    __array_priority__ = 100                 # np_array + fake -> our __radd__ (which refuses)
+
+    def __init__(self, a):
+        self.a = a
+
+    # -- crossing to the host only on purpose
+    def __array__(self, dtype=None, copy=None):
+        raise TypeError("Implicit conversion to a NumPy array is not allowed. "
+                        "Please use `.get()` to construct a NumPy array explicitly.")
+
+    def get(self):
+        return self.a.copy()
+
+    @property
+    def __cuda_array_interface__(self):     # what interop code sniffs a CuPy array by
+        return self.a.__array_interface__
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        return _call(getattr(ufunc, method), inputs, kwargs, strict=True)
+
+    def __array_function__(self, func, types_, args, kwargs):
+        return _call(func, args, kwargs)
+
+    # -- the ndarray API: attributes and methods of the NumPy array, wrapped
+    def __getattr__(self, name):
+        # "a" before it is set (copy, pickle); dunders such as __array_interface__,
+        # which NumPy would use to read the memory without asking
+        if name == "a" or name.startswith("__"):
+            raise AttributeError(name)
+        value = getattr(self.a, name)
+        if callable(value):
+            return lambda *args, **kwargs: _call(value, args, kwargs)
+        return _wrap(value)
+
+    def __repr__(self):
+        return f"fakecupy.ndarray({self.a!r})"
+
+    def __len__(self):
+        return len(self.a)
+
+    def __iter__(self):
+        return (_wrap(v) for v in self.a)
+
+    def __getitem__(self, key):
+        return _wrap(self.a[_unwrap(key)])
+
+    def __setitem__(self, key, value):
+        self.a[_unwrap(key)] = _unwrap(value)
+
+    def __float__(self):
+        return float(self.a)
+
+    def __int__(self):
+        return int(self.a)
+
+    def __index__(self):
+        return self.a.__index__()
+
+    def __bool__(self):
+        return bool(self.a)
+
+
+def _operator(name):
+    def op(self, *args):
+        result = getattr(self.a, name)(*_unwrap(args, strict=True))
+        if result is NotImplemented:
+            return result
+        return self if result is self.a else _wrap(result)     # in place: the same wrapper
+    op.__name__ = name
+    return op
+
+
+for _name in ("add sub mul truediv floordiv mod pow matmul and or xor lshift rshift".split()):
+    for _form in ("__{}__", "__r{}__", "__i{}__"):
+        setattr(ndarray, _form.format(_name), _operator(_form.format(_name)))
+for _name in ("lt le eq ne gt ge neg pos abs invert".split()):
+    setattr(ndarray, f"__{_name}__", _operator(f"__{_name}__"))
+ndarray.__module__ = "cupy"          # array_module(a) reads the array type's module: "cupy"
+ndarray.__hash__ = None
+
+
+# -- ElementwiseKernel: the CUDA body compiled for the host -----------------------
+C_TYPES = {"int64": "long long", "int32": "int", "float32": "float", "float64": "double",
+           "bool": "bool"}
+
+
+def _params(spec):
+    """'raw T a, int64 H' -> [(raw?, type, name), ...]."""
+    out = []
+    for part in spec.split(","):
+        words = part.split()
+        raw = words[0] == "raw"
+        type_, name = words[-2], words[-1]
+        if not raw and type_ == "T":
+            raise NotImplementedError("fakecupy runs raw T arrays and scalars only")
+        out.append((raw, type_, name))
+    return out
+
+
+class _Compiler:
+    """One shared library per kernel source, built once per process."""
+
+    def __init__(self):
+        self.folder, self.libs = None, {}
+
+    def load(self, source):
+        key = hashlib.sha1(source.encode()).hexdigest()[:16]
+        if key not in self.libs:
+            if CXX is None:
+                raise RuntimeError("fakecupy: no C++ compiler to build ElementwiseKernel bodies")
+            self.folder = self.folder or tempfile.mkdtemp(prefix="fakecupy-")
+            cpp, so = f"{self.folder}/{key}.cpp", f"{self.folder}/{key}.so"
+            with open(cpp, "w") as f:
+                f.write(source)
+            subprocess.run([CXX, "-O1", "-shared", "-fPIC", "-o", so, cpp], check=True,
+                           capture_output=True)
+            self.libs[key] = ctypes.CDLL(so)
+        return self.libs[key]
+
+
+_COMPILER = _Compiler()
+
+
+class ElementwiseKernel:
+    """``cupy.ElementwiseKernel`` for raw-array kernels called with ``size=``."""
+
+    def __init__(self, in_params, out_params, operation, name="kernel"):
+        self.inputs, self.outputs = _params(in_params), _params(out_params)
+        self.operation, self.name = operation, name
+
+    def _source(self, T):
+        args = [(f"const {'T' if t == 'T' else C_TYPES[t]}* " if raw else f"{C_TYPES[t]} ") + name
+                for raw, t, name in self.inputs]
+        args += [(f"{'T' if t == 'T' else C_TYPES[t]}* " if raw else f"{C_TYPES[t]} ") + name
+                 for raw, t, name in self.outputs]
+        return ("#include <cmath>\n#include <cstddef>\nusing namespace std;\n"
+                f"typedef {C_TYPES[T]} T;\n"
+                f'extern "C" void {self.name}({", ".join(args)}, ptrdiff_t _size) {{\n'
+                f"  for (ptrdiff_t i = 0; i < _size; ++i) {{\n{self.operation}\n  }}\n}}\n")
+
+    def __call__(self, *args, size=None):
+        params = self.inputs + self.outputs
+        if len(args) != len(params) or size is None:
+            raise TypeError(f"{self.name}: expected {len(params)} arguments and size=")
+        arrays = [_unwrap(a, strict=True) for a in args]
+        T = next(a.dtype.name for a, (raw, t, _) in zip(arrays, params) if raw and t == "T")
+        fn = getattr(_COMPILER.load(self._source(T)), self.name)
+        # CuPy indexes a raw array by its C-order element number, whatever its strides:
+        # a non-contiguous argument runs on a contiguous copy, written back if an output.
+        c_args, write_back = [], []
+        for k, (a, (raw, t, _)) in enumerate(zip(arrays, params)):
+            if not raw:
+                c_args.append(getattr(ctypes, {"long long": "c_longlong", "int": "c_int",
+                                               "float": "c_float", "double": "c_double",
+                                               "bool": "c_bool"}[C_TYPES[t]])(a))
+                continue
+            if t == "T" and a.dtype.name != T:
+                raise TypeError(f"{self.name}: argument {k} is {a.dtype}, T is {T}")
+            buf = a if a.flags.c_contiguous else np.ascontiguousarray(a)
+            if buf is not a and k >= len(self.inputs):
+                write_back.append((a, buf))
+            c_args.append(buf.ctypes.data_as(ctypes.c_void_p))
+        fn(*c_args, ctypes.c_ssize_t(size))
+        for a, buf in write_back:
+            a[...] = buf
+
+
+# -- the modules --------------------------------------------------------------------
+def asarray(a, dtype=None, order=None):
+    if isinstance(a, ndarray):
+        out = np.asarray(a.a, dtype=dtype, order=order)
+        return a if out is a.a else ndarray(out)
+    return ndarray(np.array(a, dtype=dtype, order=order or "K", copy=True))   # host -> device
+
+
+def array(a, dtype=None, copy=True, order="K"):
+    if isinstance(a, ndarray):
+        return ndarray(np.array(a.a, dtype=dtype, copy=copy, order=order))
+    return ndarray(np.array(a, dtype=dtype, order=order, copy=True))
+
+
+def asnumpy(a):
+    return a.a.copy() if isinstance(a, ndarray) else np.asarray(a)
+
+
+class _Generator:
+    """cupy.random.Generator: its own stream (not NumPy's), device arrays out."""
+
+    def __init__(self, seed):
+        self._rng = np.random.Generator(np.random.Philox(seed))
+
+    def __getattr__(self, name):
+        fn = getattr(self._rng, name)
+        return lambda *args, **kwargs: _call(fn, args, kwargs)
+
+
+class _Device:
+    def __init__(self, device=0):
+        self.id = device
+
+    def synchronize(self):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _scatter_add(a, slices, value):
+    np.add.at(_unwrap(a, strict=True), _unwrap(slices, strict=True), _unwrap(value, strict=True))
+
+
+@functools.lru_cache(maxsize=None)
+def modules():
+    """The fake ``cupy`` and ``cupyx`` modules (one pair per process, so that
+    caches keyed by the module, like backend.elementwise_kernel's, stay valid)."""
+    cupy = types.ModuleType("cupy", "fakecupy: NumPy in CuPy's clothes, for tests")
+    cupy.__version__ = "0.0-fake"
+    cupy.ndarray, cupy.ElementwiseKernel = ndarray, ElementwiseKernel
+    cupy.asarray, cupy.array, cupy.asnumpy = asarray, array, asnumpy
+    cupy.random = types.SimpleNamespace(default_rng=_Generator)
+    runtime = types.SimpleNamespace(getDeviceCount=lambda: 1,
+                                    getDeviceProperties=lambda k: {"name": b"fakecupy (host)"})
+    cupy.cuda = types.SimpleNamespace(Device=_Device, runtime=runtime)
+    cupy.get_array_module = lambda *arrays: cupy
+
+    def __getattr__(name):                # everything else: NumPy's, on wrapped arrays
+        value = getattr(np, name)
+        if isinstance(value, type) or not callable(value):
+            return value                  # dtypes (cupy.float32), constants
+        return lambda *args, **kwargs: _call(value, args, kwargs, strict=isinstance(value, np.ufunc))
+    cupy.__getattr__ = __getattr__
+    cupyx = types.ModuleType("cupyx")
+    cupyx.scatter_add = _scatter_add
+    return cupy, cupyx
+
+
+def install(modules_dict):
+    """Put the fake ``cupy`` and ``cupyx`` into ``modules_dict`` (sys.modules)."""
+    cupy, cupyx = modules()
+    modules_dict["cupy"], modules_dict["cupyx"] = cupy, cupyx
+    return cupy
+
+
+def pytest_configure(config):
+    """As a plugin (``-p fakecupy``): install before any test module is imported,
+    so module-level ``cupy_available()`` checks see the fake."""
+    import sys
+    install(sys.modules)

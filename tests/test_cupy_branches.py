@@ -1,0 +1,207 @@
+"""Every CuPy branch runs here without a GPU, on the fake CuPy of tests/fakecupy.py.
+
+The fake's arrays are not NumPy arrays, so backend.py and the layers take
+the branches a CuPy array takes; its ElementwiseKernel runs the CUDA kernel
+bodies compiled for the host. Each test holds the "device" result to the
+NumPy backend's. The tests go through the public API (CharLSTM, RMSprop,
+generate, train/load), so that they hold whatever the engine looks like.
+Skips (with the reason) where no C++ compiler is found.
+
+On a GPU machine the same tests run on the real CuPy (bench/gpu_check.py does):
+
+    LSTM_SCRATCH_CUPY_BRANCHES=gpu python -m pytest tests/test_cupy_branches.py
+
+Where CharLSTM takes ``engine=`` (after the textbook/engine split), the model
+tests run with each engine.
+"""
+import inspect
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import fakecupy
+from lstm_scratch import CharLSTM, RMSprop, Vocab, generate
+from lstm_scratch.backend import (Backend, array_module, cupy_available, dropout_mask,
+                                  get_backend, scatter_add_rows, take_rows, to_host)
+
+ON_GPU = os.environ.get("LSTM_SCRATCH_CUPY_BRANCHES") == "gpu"
+if ON_GPU:
+    pytestmark = pytest.mark.skipif(not cupy_available()[0], reason=f"{cupy_available()[1]}")
+else:
+    pytestmark = pytest.mark.skipif(fakecupy.CXX is None,
+                                    reason="no C++ compiler to build the CUDA kernel bodies on the host")
+fake_only = pytest.mark.skipif(ON_GPU, reason="checks the fake CuPy itself")
+HERE = os.path.dirname(os.path.abspath(__file__))
+ENGINES = ("fast", "reference") if "engine" in inspect.signature(CharLSTM).parameters else (None,)
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    """The fake ``cupy``/``cupyx`` in sys.modules for one test (the real CuPy with
+    LSTM_SCRATCH_CUPY_BRANCHES=gpu); its Backend."""
+    if ON_GPU:
+        return get_backend("cupy")
+    cupy, cupyx = fakecupy.modules()
+    monkeypatch.setitem(sys.modules, "cupy", cupy)
+    monkeypatch.setitem(sys.modules, "cupyx", cupyx)
+    return Backend("cupy", cupy)
+
+
+@pytest.fixture(params=ENGINES, ids=lambda e: f"engine={e}")
+def engine(request):
+    return request.param
+
+
+def twins(fake, engine=None, **kwargs):
+    kwargs = dict(dict(vocab_size=7, hidden_size=5, num_layers=2, dropout=0.0, dtype="float64",
+                       seed=3), **kwargs)
+    if engine is not None:
+        kwargs["engine"] = engine
+    return CharLSTM(backend="numpy", **kwargs), CharLSTM(backend=fake, **kwargs)
+
+
+@fake_only
+def test_fake_behaves_like_cupy_at_the_boundary(fake):
+    a = fake.asarray(np.arange(6.0))
+    assert not isinstance(a, np.ndarray) and array_module(a) is fake.xp
+    with pytest.raises(TypeError):
+        np.asarray(a)                       # implicit device -> host
+    with pytest.raises(TypeError):
+        a + np.ones(6)                      # a host array in device arithmetic
+    np.testing.assert_array_equal(to_host(a * 2), np.arange(6.0) * 2)
+
+
+def test_probe_and_get_backend_take_the_cupy_path(fake):
+    assert cupy_available() == (True, "")
+    for name in ("cupy", "auto"):
+        be = get_backend(name)
+        assert be.name == "cupy" and be.xp is fake.xp
+
+
+@fake_only
+def test_probe_says_why_cupy_cannot_run(fake, monkeypatch):
+    from lstm_scratch.backend import BackendUnavailable
+    monkeypatch.setattr(fake.xp.cuda.runtime, "getDeviceCount", lambda: 0)
+    assert cupy_available() == (False, "backend 'cupy' needs a working CUDA GPU: no CUDA device found")
+    assert get_backend("auto").name == "numpy"
+    with pytest.raises(BackendUnavailable):
+        get_backend("cupy")
+    monkeypatch.setitem(sys.modules, "cupy", None)          # not installed
+    ok, reason = cupy_available()
+    assert not ok and "not installed" in reason
+
+
+def test_take_rows_and_scatter_add_rows(fake):
+    rng = np.random.default_rng(0)
+    for V in (7, 600):                      # one-hot GEMM, then cupyx.scatter_add (> 512 rows)
+        W = rng.standard_normal((V, 3))
+        ids = rng.integers(0, V, (4, 5))
+        out = fake.xp.empty((4, 5, 3))
+        got = take_rows(fake.asarray(W), fake.asarray(ids), out=out)
+        assert got is out
+        np.testing.assert_array_equal(to_host(got), W[ids])
+        rows, src = ids.ravel(), rng.standard_normal((20, 3))
+        dst, dst_dev = np.zeros((V, 3)), fake.xp.zeros((V, 3))
+        scatter_add_rows(dst, rows, src)
+        scatter_add_rows(dst_dev, fake.asarray(rows), fake.asarray(src))
+        np.testing.assert_allclose(to_host(dst_dev), dst, rtol=1e-12)
+
+
+def test_dropout_mask_on_the_device(fake):
+    masks = [to_host(dropout_mask(np.random.default_rng(5), (50, 40), 0.8, "float32", fake.xp))
+             for _ in range(2)]
+    np.testing.assert_array_equal(masks[0], masks[1])          # the host seed decides
+    assert masks[0].dtype == np.float32
+    assert set(np.unique(masks[0])) == {np.float32(0), np.float32(1 / 0.8)}
+
+
+@pytest.mark.parametrize("many_to_one", [False, True])
+def test_loss_grads_logits_step_match_numpy(fake, engine, many_to_one):
+    cpu, dev = twins(fake, engine, vocab_size=11, hidden_size=6, num_layers=3)
+    rng = np.random.default_rng(0)
+    inputs = rng.integers(0, 11, (4, 9))
+    targets = rng.integers(0, 11, (4,) if many_to_one else (4, 9))
+    (l1, g1, s1), (l2, g2, s2) = cpu.loss_and_grads(inputs, targets), dev.loss_and_grads(inputs, targets)
+    assert l2 == pytest.approx(l1, rel=1e-12)
+    for name in g1:
+        np.testing.assert_allclose(to_host(g2[name]), g1[name], rtol=1e-9, atol=1e-12, err_msg=name)
+    for (h1, c1), (h2, c2) in zip(s1, s2):
+        np.testing.assert_allclose(to_host(h2), h1, rtol=1e-10, atol=1e-12)
+    assert dev.loss(inputs, targets)[0] == pytest.approx(cpu.loss(inputs, targets)[0], rel=1e-12)
+    z1, _ = cpu.logits(inputs)
+    z2, _ = dev.logits(inputs)
+    np.testing.assert_allclose(to_host(z2), z1, rtol=1e-10)
+    for method in ("step", "step_logits"):
+        p1, st1 = getattr(cpu, method)(np.array([1, 2]))
+        p2, st2 = getattr(dev, method)(np.array([1, 2]))
+        p1b, _ = getattr(cpu, method)(np.array([3, 4]), st1)
+        p2b, _ = getattr(dev, method)(np.array([3, 4]), st2)
+        np.testing.assert_allclose(to_host(p2), p1, rtol=1e-10)
+        np.testing.assert_allclose(to_host(p2b), p1b, rtol=1e-10)
+
+
+def test_float32_training_with_dropout_runs_on_the_device(fake, engine):
+    _, dev = twins(fake, engine, dtype="float32", dropout=0.3, hidden_size=8)
+    inputs = np.arange(24).reshape(3, 8) % 7
+    loss, grads, _ = dev.loss_and_grads(inputs, inputs)
+    assert np.isfinite(loss)
+    assert all(array_module(g) is fake.xp and g.dtype == np.float32 for g in grads.values())
+
+
+def test_rmsprop_matches_numpy_and_its_state_round_trips(fake, engine):
+    cpu, dev = twins(fake, engine)
+    inputs = np.arange(12).reshape(2, 6) % 7
+    opts = [RMSprop(m.params, clip_norm=0.05) for m in (cpu, dev)]      # clips
+    for model, opt in zip((cpu, dev), opts):
+        for _ in range(3):
+            opt.step(model.loss_and_grads(inputs, inputs)[1])
+    for name in cpu.params:
+        np.testing.assert_allclose(to_host(dev.params[name]), cpu.params[name], rtol=1e-9, atol=1e-12)
+    state = opts[1].state_dict()
+    assert all(isinstance(v, np.ndarray) for k, v in state.items() if k.startswith("v."))
+    fresh = RMSprop(dev.params)
+    fresh.load_state_dict(state)
+    for name, v in fresh.v.items():
+        assert array_module(v) is fake.xp
+        np.testing.assert_array_equal(to_host(v), state[f"v.{name}"])
+
+
+def test_generate_matches_numpy(fake, engine):
+    cpu, dev = twins(fake, engine, vocab_size=6, hidden_size=8)
+    vocab = Vocab(sorted("abcde\n"))
+    for options in (dict(greedy=True), dict(temperature=0.7, seed=1), dict(top_k=3, seed=2)):
+        assert generate(dev, vocab, "ab", 40, **options) == generate(cpu, vocab, "ab", 40, **options)
+
+
+def test_train_on_device_checkpoint_loads_on_both(fake, tmp_path):
+    import lstm_scratch as ls
+    from conftest import make_text
+    text = make_text(60)
+    options = dict(hidden_size=8, seq_len=12, batch_size=4, max_steps=4, eval_every=2, dropout=0.0,
+                   sample_temperatures=(), dtype="float64", out=open(os.devnull, "w"))
+    ls.train(text, str(tmp_path / "dev"), backend="cupy", **options)
+    ls.train(text, str(tmp_path / "cpu"), backend="numpy", **options)
+    on_cpu, vocab = ls.load(str(tmp_path / "dev" / "latest.npz"), backend="numpy")
+    back_on_dev, _ = ls.load(str(tmp_path / "dev" / "latest.npz"), backend="cupy")
+    cpu_ref, _ = ls.load(str(tmp_path / "cpu" / "latest.npz"), backend="numpy")
+    for name in cpu_ref.params:
+        assert array_module(back_on_dev.params[name]) is fake.xp
+        np.testing.assert_allclose(on_cpu.params[name], cpu_ref.params[name], rtol=1e-6, atol=1e-8)
+        np.testing.assert_array_equal(to_host(back_on_dev.params[name]), on_cpu.params[name])
+    assert ls.generate(back_on_dev, vocab, "The", 20, greedy=True) == \
+        ls.generate(cpu_ref, vocab, "The", 20, greedy=True)
+
+
+@fake_only
+def test_the_cupy_suite_passes_on_the_fake(tmp_path):
+    """tests/test_cupy.py, unchanged, with the fake installed as a pytest plugin:
+    what the GPU machine runs, run here (none may skip)."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.dirname(HERE), HERE]))
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                          "-p", "fakecupy", "-rs", os.path.join(HERE, "test_cupy.py")],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
+    assert "skipped" not in out.stdout.splitlines()[-1], out.stdout[-2000:]
