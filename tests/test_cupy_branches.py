@@ -205,3 +205,20 @@ def test_the_cupy_suite_passes_on_the_fake(tmp_path):
                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
     assert "skipped" not in out.stdout.splitlines()[-1], out.stdout[-2000:]
+
+
+def test_resume_on_the_device_is_bit_identical(fake, tmp_path):
+    """Resuming moves the carried state and the optimizer's v back to the device."""
+    import lstm_scratch as ls
+    from conftest import make_text
+    text = make_text(60)
+    options = dict(hidden_size=8, seq_len=12, batch_size=4, eval_every=3, dropout=0.2, mode="stream",
+                   sample_temperatures=(), backend="cupy", out=open(os.devnull, "w"))
+    ls.train(text, str(tmp_path / "straight"), max_steps=6, **options)
+    ls.train(text, str(tmp_path / "split"), max_steps=3, **options)
+    ls.train(text, resume=str(tmp_path / "split" / "latest.npz"), max_steps=6, backend="cupy",
+             out=open(os.devnull, "w"))
+    straight, _ = ls.load(str(tmp_path / "straight" / "latest.npz"), backend="numpy")
+    split, _ = ls.load(str(tmp_path / "split" / "latest.npz"), backend="numpy")
+    for name in straight.params:
+        np.testing.assert_array_equal(split.params[name], straight.params[name], err_msg=name)
