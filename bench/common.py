@@ -123,6 +123,22 @@ def child_env():
     return env, removed
 
 
+def start_parent(engine):
+    """What every parent does first: check ``--engine`` (fail early where CharLSTM lacks
+    it), make the children's environment, say what it removed and whether the machine
+    is too busy to time. Returns (env, machine info)."""
+    engine_kwargs(engine)
+    env, removed = child_env()
+    announce(removed)
+    return env, machine_info(removed)
+
+
+def what_it_saw(runs):
+    """What the first child that ran saw of the machine (BLAS, threads, load), or None."""
+    good = [r for r in runs if "error" not in r]
+    return {k: v for k, v in good[0].items() if k not in ("times_s", "median_s")} if good else None
+
+
 def announce(removed):
     """Say what the children run without, and whether the machine is too busy to time."""
     load, cores = os.getloadavg()[0], len(os.sched_getaffinity(0))

@@ -19,8 +19,8 @@ import sys
 import tempfile
 
 import numpy as np
-from common import (V, CONFIGS, alternate, announce, child_env, engine_kwargs, kernel_summary,
-                    machine_info, try_torch, write_json)
+from common import (V, CONFIGS, alternate, child_env, kernel_summary, machine_info, start_parent,
+                    try_torch, what_it_saw, write_json)
 
 TRAIN_SPEED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "train_speed.py")
 
@@ -87,7 +87,7 @@ def main():
                    dict(machine=machine_info(child_env()[1]),
                         model="2x64 stream, batch 64, seq_len 100", steps=20, **rows))
         return
-    engine_kwargs(args.engine)
+    env, info = start_parent(args.engine)
     from lstm_scratch import CharLSTM
     from lstm_scratch.engine.parallel import auto_workers
     cfg = CONFIGS[args.config]
@@ -99,9 +99,6 @@ def main():
         specs.append(dict(base, side="torch"))
     else:
         print("torch not installed: PyTorch column left out", file=sys.stderr)
-    env, removed = child_env()
-    info = machine_info(removed)
-    announce(removed)
     children = alternate(TRAIN_SPEED, specs, args.rounds, env)
     results, seen = {}, {}
     for side, runs in children.items():
@@ -109,7 +106,7 @@ def main():
         results[side] = dict(median_mib=float(np.median(rss)), min_mib=min(rss), max_mib=max(rss),
                              processes=len(rss)) if rss else None
         if rss:
-            seen[side] = {k: v for k, v in runs[0].items() if k not in ("times_s", "median_s")}
+            seen[side] = what_it_saw(runs)
     print(f"peak RSS of {args.steps} {args.config} training steps, median of {args.rounds} processes:")
     ref = results.get("torch")
     for side, r in results.items():

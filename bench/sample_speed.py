@@ -18,9 +18,9 @@ import sys
 import time
 
 import numpy as np
-from common import (V, alternate, announce, child_env, child_main, child_seen, engine_kwargs,
-                    is_child, kernel_summary, machine_info, median_of_children, time_steps,
-                    torch_device, try_torch, write_json)
+from common import (V, alternate, child_main, child_seen, engine_kwargs, is_child, kernel_summary,
+                    median_of_children, start_parent, time_steps, torch_device, try_torch,
+                    what_it_saw, write_json)
 
 SCRIPT = os.path.abspath(__file__)
 H, L, N_CHARS = 512, 2, 200
@@ -115,13 +115,10 @@ def main():
     parser.add_argument("--json", default="bench/results/sample_speed.json")
     args = parser.parse_args()
     deadline = None if args.budget is None else time.monotonic() + args.budget
-    engine_kwargs(args.engine)
+    env, info = start_parent(args.engine)
     if not args.no_torch and try_torch() is None:
         print("torch not installed: PyTorch rows left out", file=sys.stderr)
         args.no_torch = True
-    env, removed = child_env()
-    info = machine_info(removed)
-    announce(removed)
     print(f"machine: {info['cpu_model']}, {info['cores']} cores; load average {info['load_avg_before']}")
     base = dict(device=args.device, engine=args.engine, warmup=args.warmup, steps=args.steps,
                 threads=args.threads, chars=args.chars)
@@ -133,9 +130,8 @@ def main():
         m = median_of_children(runs)
         rows[way] = None if m is None else dict(chars_per_s=args.chars / m["median"],
                                                 min_run_s=m["min"], max_run_s=m["max"], processes=m["n"])
-        good = [r for r in runs if "error" not in r]
-        if good:
-            seen[way] = {k: v for k, v in good[0].items() if k not in ("times_s", "median_s")}
+        if what_it_saw(runs):
+            seen[way] = what_it_saw(runs)
     fastest_torch = max((r["chars_per_s"] for w, r in rows.items() if w in TORCH and r), default=None)
     print(f"\n2x{H} LSTM, V={V}, batch 1, {args.chars} chars per run, {args.device}; "
           f"median over {args.rounds} processes of {args.steps} runs each")

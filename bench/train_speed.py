@@ -15,9 +15,9 @@ import sys
 import time
 
 import numpy as np
-from common import (CONFIGS, V, alternate, announce, child_env, child_main, child_seen,
-                    engine_kwargs, is_child, kernel_summary, machine_info, median_of_children,
-                    time_steps, torch_device, try_torch, write_json)
+from common import (CONFIGS, V, alternate, child_main, child_seen, engine_kwargs, is_child,
+                    kernel_summary, median_of_children, start_parent, time_steps, torch_device,
+                    try_torch, what_it_saw, write_json)
 
 SCRIPT = os.path.abspath(__file__)
 
@@ -130,13 +130,10 @@ def main():
     parser.add_argument("--json", default="bench/results/train_speed.json")
     args = parser.parse_args()
     deadline = None if args.budget is None else time.monotonic() + args.budget
-    engine_kwargs(args.engine)                              # fail early if unsupported
+    env, info = start_parent(args.engine)
     if not args.no_torch and try_torch() is None:
         print("torch not installed: PyTorch column left out", file=sys.stderr)
         args.no_torch = True
-    env, removed = child_env()
-    info = machine_info(removed)
-    announce(removed)
     print(f"machine: {info['cpu_model']}, {info['cores']} cores, "
           f"{' '.join(info['vector_extensions'])}; load average {info['load_avg_before']}")
     rows, seen = {}, {}
@@ -152,9 +149,8 @@ def main():
                 chars_per_s=chars / m["median"], median_step_s=m["median"], min_step_s=m["min"],
                 max_step_s=m["max"], processes=m["n"], steps_per_process=args.steps,
                 errors=[r["error"] for r in runs if "error" in r])
-            good = [r for r in runs if "error" not in r]
-            if good:
-                seen[side] = {k: v for k, v in good[0].items() if k not in ("times_s", "median_s")}
+            if what_it_saw(runs):
+                seen[side] = what_it_saw(runs)
         print(f"\n{name}: {cfg['desc']}  ({args.rounds} processes per side, "
               f"{args.warmup}+{args.steps} steps each)")
         ref = rows[name].get("torch")
