@@ -9,7 +9,7 @@ Layout (every entry is a NumPy array of numbers or of fixed-width unicode)::
     vocab           (V,) int32 code points, in id order
     param/<name>    model.params, host copies
     optim/<key>     RMSprop.state_dict()
-    carry/h<l>, carry/c<l>   the LSTM state carried between stream chunks
+    carry/h<l>, carry/c<l>   the state carried between stream chunks (no c<l>: GRU, RNN)
 
 Loading uses ``allow_pickle=False``, so a file holding an object array is
 refused instead of executing code. Saving writes a temporary file in the
@@ -58,7 +58,7 @@ def save_checkpoint(path, *, params, vocab, meta, optim_state=None, carry=None):
     vocab : data.Vocab
     meta : JSON-serialisable dict (config, progress, Generator states)
     optim_state : RMSprop.state_dict() or None
-    carry : list of (h, c) per layer, or None
+    carry : list of state tuples per layer, (h, c) or (h,), or None
     """
     arrays = {
         "magic": np.array(MAGIC),
@@ -69,8 +69,8 @@ def save_checkpoint(path, *, params, vocab, meta, optim_state=None, carry=None):
     }
     arrays.update({f"param/{k}": to_host(v) for k, v in params.items()})
     arrays.update({f"optim/{k}": np.asarray(v) for k, v in (optim_state or {}).items()})
-    for l, (h, c) in enumerate(carry or []):
-        arrays[f"carry/h{l}"], arrays[f"carry/c{l}"] = to_host(h), to_host(c)
+    for l, layer in enumerate(carry or []):
+        arrays.update({f"carry/{name}{l}": to_host(a) for name, a in zip("hc", layer)})
     atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
@@ -115,7 +115,8 @@ def load_checkpoint(path):
         group, _, name = key.partition("/")
         if group in groups:
             groups[group][name] = value
-    carry = [(groups["carry"][f"h{l}"], groups["carry"][f"c{l}"])
-             for l in range(len(groups["carry"]) // 2)]
+    saved = groups["carry"]
+    carry = [tuple(saved[f"{name}{l}"] for name in "hc" if f"{name}{l}" in saved)
+             for l in range(sum(name.startswith("h") for name in saved))]
     return dict(meta=meta, vocab_codes=arrays["vocab"], params=groups["param"],
                 optim=groups["optim"], carry=carry or None)

@@ -3,7 +3,7 @@
 One Trainer serves the CLI, the Python API and demo.py. Everything that
 decides what happens next is in the checkpoint, so a resumed run is the run
 that would have happened: parameters, RMSprop's running means, the step and
-position in the epoch, the LSTM state carried between stream chunks, and the
+position in the epoch, the recurrent state carried between stream chunks, and the
 dropout Generator's state. (Window order is a permutation seeded by (seed,
 epoch), so it needs no saved state.)
 """
@@ -21,7 +21,7 @@ from .checkpoint import atomic_write, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .data import Vocab, make_batches, read_text, split_train_val
 from .errors import UserError
-from .model import CharLSTM
+from .model import make_model
 from .optim import RMSprop
 from .engine.fused import describe as describe_cell
 from .engine.parallel import ThreadedDataParallel, auto_workers
@@ -39,13 +39,15 @@ def describe_engine(model):
     """Which cell runs, in words, for the banner."""
     if model.engine == "reference":
         return "the textbook cell (--engine reference: lstm_scratch/nn, as written)"
+    if model.cell != "lstm":
+        return f"the engine's {model.cell.upper()} layer (lstm_scratch/engine/{model.cell}.py)"
     return describe_cell(model.backend.xp, model.dtype)
 
 
 def evaluate(model, batches):
     """Mean loss in nats per target over every batch of ``batches`` (no dropout).
 
-    model : a CharLSTM, or anything with its ``loss`` (a ThreadedDataParallel)
+    model : a CharRNN, or anything with its ``loss`` (a ThreadedDataParallel)
 
     Stream batches carry the state from chunk to chunk, as in training.
     """
@@ -73,7 +75,7 @@ def validation_batches(val_ids, config):
 
 
 class Trainer:
-    """Train a CharLSTM on ``text`` (or the config's file) as ``config`` says.
+    """Train a CharRNN on ``text`` (or the config's file) as ``config`` says.
 
     checkpoint : a path to resume from (its config must equal ``config`` on the
         fields that fix the model and data layout; see TrainConfig.for_resume)
@@ -97,9 +99,10 @@ class Trainer:
         self.batches = make_batches(train_ids, config.mode, config.seq_len, config.batch_size,
                                     config.step, config.seed)
         self.val_batches = validation_batches(val_ids, config)
-        self.model = CharLSTM(len(self.vocab), config.hidden_size, config.num_layers,
-                              config.dropout, config.dtype, config.backend, config.seed,
-                              engine=config.engine)
+        self.model = make_model(dict(vocab_size=len(self.vocab), cell=config.cell,
+                                     hidden_size=config.hidden_size, num_layers=config.num_layers,
+                                     dropout=config.dropout, dtype=config.dtype),
+                                backend=config.backend, seed=config.seed, engine=config.engine)
         workers = config.threads or auto_workers(self.model, config.batch_size)
         self.runner = ThreadedDataParallel(self.model, workers)   # loss_and_grads on N cores
         self.optimizer = RMSprop(self.model.params, config.lr, config.rho, 1e-7, config.clip_norm,
@@ -129,7 +132,8 @@ class Trainer:
     def run(self):
         """Train until the epochs or max_steps are used up, or Ctrl-C. Returns history."""
         cfg, model = self.config, self.model
-        self._print(f"training {model.num_params():,} parameters on {model.backend.name} "
+        self._print(f"training a {model.num_layers}-layer {model._cell.title} of "
+                    f"{model.num_params():,} parameters on {model.backend.name} "
                     f"with {self.runner.workers} worker thread(s), "
                     f"{describe_engine(model)} "
                     f"({cfg.mode} mode, vocabulary of {len(self.vocab)} chars, "
@@ -285,8 +289,8 @@ class Trainer:
         self.lowest_val, self.stale_evals = self.best_val, progress.get("stale_evals", 0)
         m.dropout_rng.bit_generator.state = saved["meta"]["rng"]["dropout"]
         if saved["carry"] is not None:
-            self.carry = [(m.backend.asarray(h, m.dtype), m.backend.asarray(c, m.dtype))
-                          for h, c in saved["carry"]]
+            self.carry = [tuple(m.backend.asarray(a, m.dtype) for a in layer)
+                          for layer in saved["carry"]]
 
     def _print(self, line):
         print(line, file=self.out, flush=True)
