@@ -63,24 +63,33 @@ class Cell(NamedTuple):
         return ("Wx", "Wh") + self.biases
 
 
-def _wrap(forward, backward, biases, with_c):
-    """Adapt a layer pair (textbook or engine) to the spec's one signature."""
-    grads = ("dWx", "dWh") + tuple("d" + b for b in biases)
+def _fast(forward, backward):
+    """An engine layer pair: it builds its arrays in the workspace ``ws``."""
+    return (lambda *args, ws: forward(*args, ws=ws),
+            lambda dh, cache, ws: backward(dh, cache, ws=ws))
 
-    def fwd(x, state, weights, ws):
-        h, final, cache = forward(x, *state, *weights, ws)
-        return h, (final if with_c else (final,)), cache
 
-    def bwd(dh, cache, ws):
-        g = backward(dh, cache, ws)
-        return g["dx"], tuple(g[k] for k in grads)
-    return fwd, bwd
+def _textbook(forward, backward):
+    """A textbook layer pair: every array fresh, no workspace."""
+    return (lambda *args, ws: forward(*args), lambda dh, cache, ws: backward(dh, cache))
 
 
 def _cell(name, title, gates, biases, state, shown, layers, init_bias):
-    pairs = {engine: _wrap(f, b, biases, len(state) == 2) for engine, (f, b) in layers.items()}
-    return Cell(name, title, gates, biases, state, shown,
-                {e: p[0] for e, p in pairs.items()}, {e: p[1] for e, p in pairs.items()}, init_bias)
+    """A Cell whose forward/backward adapt each engine's layer pair to one signature."""
+    grads = ("dWx", "dWh") + tuple("d" + b for b in biases)
+
+    def adapt(forward, backward):
+        def fwd(x, layer_state, weights, ws):
+            h, final, cache = forward(x, *layer_state, *weights, ws=ws)
+            return h, (final if len(state) == 2 else (final,)), cache    # always a tuple
+
+        def bwd(dh, cache, ws):
+            g = backward(dh, cache, ws)
+            return g["dx"], tuple(g[k] for k in grads)
+        return fwd, bwd
+    pairs = {engine: adapt(*pair) for engine, pair in layers.items()}
+    return Cell(name, title, gates, biases, state, shown, {e: p[0] for e, p in pairs.items()},
+                {e: p[1] for e, p in pairs.items()}, init_bias)
 
 
 def _lstm_bias(H):
@@ -90,24 +99,18 @@ def _lstm_bias(H):
 
 
 CELLS = {
-    "lstm": _cell("lstm", "LSTM", 4, ("b",), ("h", "c"), "tanh(c)", {
-        "fast": (lambda x, h0, c0, Wx, Wh, b, ws: fast_lstm.lstm_forward(x, h0, c0, Wx, Wh, b, ws=ws),
-                 lambda dh, cache, ws: fast_lstm.lstm_backward(dh, cache, ws=ws)),
-        "reference": (lambda x, h0, c0, Wx, Wh, b, ws: nn.lstm_forward(x, h0, c0, Wx, Wh, b),
-                      lambda dh, cache, ws: nn.lstm_backward(dh, cache))},
-        _lstm_bias),
-    "gru": _cell("gru", "GRU", 3, ("bx", "bh"), ("h",), "h", {
-        "fast": (lambda x, h0, Wx, Wh, bx, bh, ws: fast_gru.gru_forward(x, h0, Wx, Wh, bx, bh, ws=ws),
-                 lambda dh, cache, ws: fast_gru.gru_backward(dh, cache, ws=ws)),
-        "reference": (lambda x, h0, Wx, Wh, bx, bh, ws: nn.gru_forward(x, h0, Wx, Wh, bx, bh),
-                      lambda dh, cache, ws: nn.gru_backward(dh, cache))},
-        lambda H: (np.zeros(3 * H), np.zeros(3 * H))),
-    "rnn": _cell("rnn", "vanilla RNN", 1, ("b",), ("h",), "h", {
-        "fast": (lambda x, h0, Wx, Wh, b, ws: fast_rnn.rnn_forward(x, h0, Wx, Wh, b, ws=ws),
-                 lambda dh, cache, ws: fast_rnn.rnn_backward(dh, cache, ws=ws)),
-        "reference": (lambda x, h0, Wx, Wh, b, ws: nn.rnn_forward(x, h0, Wx, Wh, b),
-                      lambda dh, cache, ws: nn.rnn_backward(dh, cache))},
-        lambda H: (np.zeros(H),)),
+    "lstm": _cell("lstm", "LSTM", 4, ("b",), ("h", "c"), "tanh(c)",
+                  {"fast": _fast(fast_lstm.lstm_forward, fast_lstm.lstm_backward),
+                   "reference": _textbook(nn.lstm_forward, nn.lstm_backward)},
+                  _lstm_bias),
+    "gru": _cell("gru", "GRU", 3, ("bx", "bh"), ("h",), "h",
+                 {"fast": _fast(fast_gru.gru_forward, fast_gru.gru_backward),
+                  "reference": _textbook(nn.gru_forward, nn.gru_backward)},
+                 lambda H: (np.zeros(3 * H), np.zeros(3 * H))),
+    "rnn": _cell("rnn", "vanilla RNN", 1, ("b",), ("h",), "h",
+                 {"fast": _fast(fast_rnn.rnn_forward, fast_rnn.rnn_backward),
+                  "reference": _textbook(nn.rnn_forward, nn.rnn_backward)},
+                 lambda H: (np.zeros(H),)),
 }
 
 

@@ -151,10 +151,11 @@ class CharRNN:
         for name, p in self.params.items():
             value = arrays.get(name)
             if value is None:
-                raise UserError(f"{source}: parameter {name} is missing")
+                raise UserError(f"{source}: parameter {name} is missing "
+                                f"(a {self._cell.title} model needs it)")
             if tuple(value.shape) != p.shape:
                 raise UserError(f"{source}: parameter {name} has shape {tuple(value.shape)}, "
-                                f"the model needs {p.shape}")
+                                f"the {self._cell.title} model needs {p.shape}")
         for name, p in self.params.items():
             p[...] = self.backend.asarray(arrays[name], self.dtype)
 

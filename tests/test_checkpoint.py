@@ -93,3 +93,13 @@ def test_meta_is_plain_json(tmp_path):
     with np.load(path, allow_pickle=False) as npz:
         assert json.loads(str(npz["meta"]))["note"] == "hi"
         assert all(npz[k].dtype != object for k in npz.files)
+
+
+def test_carry_without_c_round_trips(tmp_path):
+    """A GRU's or RNN's carry is (h,) per layer: no c<l> is written, none comes back."""
+    path = str(tmp_path / "g.npz")
+    carry = [(np.full((1, 2), 1.0),), (np.full((1, 2), 2.0),)]
+    save_checkpoint(path, params={}, vocab=Vocab.from_text("ab"), meta={}, carry=carry)
+    saved = load_checkpoint(path)
+    assert [len(layer) for layer in saved["carry"]] == [1, 1]
+    np.testing.assert_array_equal(saved["carry"][1][0], carry[1][0])
