@@ -21,7 +21,7 @@ from .checkpoint import atomic_write, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .data import Vocab, make_batches, read_text, split_train_val
 from .errors import UserError
-from .model import make_model
+from .model import CELLS, make_model
 from .optim import RMSprop
 from .engine.fused import describe as describe_cell
 from .engine.parallel import ThreadedDataParallel, auto_workers
@@ -132,7 +132,7 @@ class Trainer:
     def run(self):
         """Train until the epochs or max_steps are used up, or Ctrl-C. Returns history."""
         cfg, model = self.config, self.model
-        self._print(f"training a {model.num_layers}-layer {model._cell.title} of "
+        self._print(f"training a {model.num_layers}-layer {CELLS[model.cell].title} of "
                     f"{model.num_params():,} parameters on {model.backend.name} "
                     f"with {self.runner.workers} worker thread(s), "
                     f"{describe_engine(model)} "

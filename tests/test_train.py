@@ -232,7 +232,7 @@ def test_other_cells_train_resume_exactly_and_load(corpus_file, tmp_path, cell, 
         np.testing.assert_array_equal(split[name], straight[name], err_msg=name)
     model, vocab = ls.load(str(tmp_path / "split" / "latest.npz"), backend="numpy")
     assert model.cell == cell and not isinstance(model, ls.CharLSTM)
-    assert f"2-layer {model._cell.title}" in capsys.readouterr().out
+    assert f"2-layer {dict(gru='GRU', rnn='vanilla RNN')[cell]}" in capsys.readouterr().out
     with pytest.raises(UserError, match=f"--cell lstm conflicts with the checkpoint's {cell}"):
         ls.train(corpus_file, resume=str(tmp_path / "split" / "latest.npz"), cell="lstm")
 
