@@ -5,7 +5,7 @@
 
     python docs/make_figures.py cells runs/cells [MAX_STEPS]   # docs/figures/cells.png
 
-The ``cells`` figure trains three short runs (unless runs/cells/<cell> already
+The ``cells`` figure trains three runs of some 4 minutes each on 2 cores (unless runs/cells/<cell> already
 holds one) on tinyshakespeare at equal parameter count: the LSTM at H = 128,
 and the GRU and RNN at the H whose parameter count comes closest (printed),
 each with CELLS_RUN's flags (MAX_STEPS replaces its --max-steps); then draws
@@ -70,7 +70,7 @@ def screenshot(html, out):
 
 
 # The cells figure: every run takes these flags, plus its --cell and --hidden-size.
-CELLS_RUN = ["--num-layers", "2", "--batch-size", "32", "--seq-len", "50", "--max-steps", "2000",
+CELLS_RUN = ["--num-layers", "2", "--batch-size", "32", "--seq-len", "50", "--max-steps", "6000",
              "--eval-every", "200", "--seed", "0", "--no-samples"]
 CELLS_LSTM_H = 128
 
