@@ -152,7 +152,7 @@ class CharRNN:
             value = arrays.get(name)
             if value is None:
                 raise UserError(f"{source}: parameter {name} is missing "
-                                f"(a {self._cell.title} model needs it)")
+                                f"(the {self._cell.title} model needs it)")
             if tuple(value.shape) != p.shape:
                 raise UserError(f"{source}: parameter {name} has shape {tuple(value.shape)}, "
                                 f"the {self._cell.title} model needs {p.shape}")
