@@ -1,5 +1,8 @@
 """lstm-scratch: a character-level LSTM language model written from scratch on NumPy/CuPy.
 
+``CharRNN(vocab_size, cell="lstm"|"gru"|"rnn", ...)`` stacks any of three
+cells; ``CharLSTM`` is the LSTM one.
+
 Every forward and backward pass is written by hand, to be read in
 ``lstm_scratch.nn`` (the textbook) and run fast by ``lstm_scratch.engine``,
 which the tests hold equal to it; the textbook's gradients are checked
@@ -16,8 +19,8 @@ from .api import generate, load, train  # noqa: E402
 from .backend import get_backend  # noqa: E402
 from .data import Vocab  # noqa: E402
 from .errors import UserError  # noqa: E402
-from .model import CharLSTM  # noqa: E402
+from .model import CharLSTM, CharRNN  # noqa: E402
 from .optim import RMSprop  # noqa: E402
 
-__all__ = ["train", "load", "generate", "CharLSTM", "RMSprop", "Vocab", "UserError",
+__all__ = ["train", "load", "generate", "CharRNN", "CharLSTM", "RMSprop", "Vocab", "UserError",
            "get_backend", "__version__"]

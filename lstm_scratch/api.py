@@ -13,7 +13,7 @@ from .checkpoint import load_checkpoint
 from .config import TEXT_GIVEN, TrainConfig
 from .data import Vocab
 from .errors import UserError
-from .model import CharLSTM
+from .model import CELLS, make_model
 from .prepared import prepared_val_frac
 from .sampling import generate
 from .train import Trainer, saved_config
@@ -33,8 +33,8 @@ def train(path_or_text=None, out_dir=None, *, resume=None, out=None, **options):
     resume : a checkpoint to continue from (options may extend epochs/max_steps)
     out : stream for progress and samples (default stdout)
     options : any TrainConfig field, e.g. hidden_size=128, max_steps=500,
-        mode="window", sample_temperatures=() to skip samples, engine="reference"
-        to run the textbook code of lstm_scratch.nn
+        mode="window", cell="gru" (or "rnn"; default "lstm"), sample_temperatures=()
+        to skip samples, engine="reference" to run the textbook code of lstm_scratch.nn
     history : one dict per evaluation (step, epoch, train_loss, val_loss, ...)
     """
     trainer = make_trainer(path_or_text, out_dir, resume=resume, out=out, **options)
@@ -68,6 +68,8 @@ def make_trainer(path_or_text=None, out_dir=None, *, resume=None, out=None, **op
 def load(checkpoint, backend="auto"):
     """Load a checkpoint for sampling or evaluation; returns (model, vocab).
 
+    The model is a CharLSTM, or a CharRNN with the cell the checkpoint records.
+
     Works across backends: a model trained on the GPU loads on the CPU and back.
     """
     return model_from_saved(load_checkpoint(checkpoint), backend, source=checkpoint)
@@ -80,6 +82,9 @@ def model_from_saved(saved, backend="auto", source="checkpoint"):
     if config.get("vocab_size") != len(vocab):
         raise UserError(f"{source}: vocabulary has {len(vocab)} chars but the model "
                         f"expects {config.get('vocab_size')}")
-    model = CharLSTM(backend=backend, **config)
+    if config.get("cell", "lstm") not in CELLS:
+        raise UserError(f"{source}: unknown cell {config['cell']!r}, this lstm-scratch "
+                        f"knows {', '.join(CELLS)}")
+    model = make_model(config, backend=backend)
     model.load_params(saved["params"], source=source)
     return model, vocab

@@ -8,8 +8,9 @@ A beam of width K keeps the K best partial continuations y_1..t, scored by
 
 and at each step extends every beam by every character (K x V candidates),
 keeping the K best. K = 1 is greedy; K = V over two characters tries all V²
-continuations. The K beams run as one batch of K rows through a Stepper;
-after each step the LSTM state rows are reordered to follow the beams that
+continuations. The K beams run as one batch of K rows through a Stepper (the
+LSTM's, or sampling.ModelStepper for the other cells and the textbook);
+after each step the state rows are reordered to follow the beams that
 survived (a beam with two surviving children is copied into two rows).
 
 Ties go to the candidate of the better-ranked beam, then to the lower
@@ -21,7 +22,7 @@ from .backend import to_host
 from .config import require_int
 from .engine.stepper import Stepper
 from .nn import log_softmax
-from .sampling import check_sampling_options, prime_model
+from .sampling import ModelStepper, check_sampling_options, prime_model
 
 
 class BeamStepper(Stepper):
@@ -48,7 +49,7 @@ class BeamStepper(Stepper):
 def beam_search(model, vocab, prime="", length=500, beam_width=5, what="prime text"):
     """The best continuation of ``prime`` that a beam of ``beam_width`` finds.
 
-    model : CharLSTM; vocab : data.Vocab; prime : str (empty: start after a
+    model : CharRNN; vocab : data.Vocab; prime : str (empty: start after a
     newline, which the vocabulary must then have); length : chars to generate
     what : names the prime in errors (a prime file's path)
     Returns (continuation: str of ``length`` chars, its log-probability in
@@ -58,8 +59,9 @@ def beam_search(model, vocab, prime="", length=500, beam_width=5, what="prime te
     require_int("beam_width", beam_width)
     K, V, xp = int(beam_width), len(vocab), model.backend.xp
     z, state = prime_model(model, vocab, prime, rng=None, what=what)   # batch 1, once
-    step = BeamStepper(model, [(xp.repeat(h, K, axis=0), xp.repeat(c, K, axis=0))
-                               for h, c in state])                      # (K, H): all rows = prime
+    stepper = BeamStepper if model.engine == "fast" and model.cell == "lstm" else ModelStepper
+    step = stepper(model, [tuple(xp.repeat(a, K, axis=0) for a in layer)
+                           for layer in state])                         # (K, H): all rows = prime
     logp = log_softmax(to_host(z).astype(np.float64))                  # (1, V)
     scores = np.zeros(1)                      # live beams' log-probabilities, best first
     chars = np.zeros((length, K), np.int64)   # chars[t, b]: beam b's char at step t

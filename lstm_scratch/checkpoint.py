@@ -9,7 +9,7 @@ Layout (every entry is a NumPy array of numbers or of fixed-width unicode)::
     vocab           (V,) int32 code points, in id order
     param/<name>    model.params, host copies
     optim/<key>     RMSprop.state_dict()
-    carry/h<l>, carry/c<l>   the LSTM state carried between stream chunks
+    carry/h<l>, carry/c<l>   the state carried between stream chunks (no c<l>: GRU, RNN)
 
 Loading never unpickles, and checks before it reads, as safetensors does
 (see safe_npz.py): the small members first (magic, version, gate order, then
@@ -30,6 +30,7 @@ import numpy as np
 
 from .backend import to_host
 from .errors import UserError, naming_file
+from .cells import CELLS, param_shapes
 from .model import DTYPES
 from .nn import GATE_ORDER
 from .safe_npz import SafeNpz
@@ -40,7 +41,8 @@ META_LIMIT = 1 << 20            # bytes of the meta member: JSON of a config, a 
 SMALL_LIMIT = 4096              # bytes of the magic, format_version and gate_order members
 MAX_CODE_POINT = 0x10FFFF
 OPTIM_SCALARS = ("lr", "rho", "eps", "steps", "clip_norm")
-MODEL_KEYS = ("vocab_size", "hidden_size", "num_layers", "dropout", "dtype")   # CharLSTM.config
+MODEL_KEYS = ("vocab_size", "hidden_size", "num_layers", "dropout", "dtype")   # CharRNN.config,
+# with "cell" too since GRU and RNN cells came (absent in older checkpoints: an LSTM)
 
 
 def atomic_write(path, write):
@@ -71,7 +73,7 @@ def save_checkpoint(path, *, params, vocab, meta, optim_state=None, carry=None):
     vocab : data.Vocab
     meta : JSON-serialisable dict (config, progress, Generator states)
     optim_state : RMSprop.state_dict() or None
-    carry : list of (h, c) per layer, or None
+    carry : list of state tuples per layer, (h, c) or (h,), or None
     """
     arrays = {
         "magic": np.array(MAGIC),
@@ -82,8 +84,8 @@ def save_checkpoint(path, *, params, vocab, meta, optim_state=None, carry=None):
     }
     arrays.update({f"param/{k}": to_host(v) for k, v in params.items()})
     arrays.update({f"optim/{k}": np.asarray(v) for k, v in (optim_state or {}).items()})
-    for l, (h, c) in enumerate(carry or []):
-        arrays[f"carry/h{l}"], arrays[f"carry/c{l}"] = to_host(h), to_host(c)
+    for l, layer in enumerate(carry or []):
+        arrays.update({f"carry/{name}{l}": to_host(a) for name, a in zip("hc", layer)})
     atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
@@ -123,22 +125,11 @@ def load_checkpoint(path):
     for key, value in arrays.items():
         group, _, name = key.partition("/")
         groups[group][name] = value
-    carry = [(groups["carry"][f"h{l}"], groups["carry"][f"c{l}"])
-             for l in range(len(groups["carry"]) // 2)]
+    saved = groups["carry"]
+    carry = [tuple(saved[f"{name}{l}"] for name in "hc" if f"{name}{l}" in saved)
+             for l in range(sum(name.startswith("h") for name in saved))]
     return dict(meta=meta, vocab_codes=codes, params=groups["param"],
                 optim=groups["optim"], carry=carry or None)
-
-
-def param_shapes(model):
-    """name -> shape of every parameter of a CharLSTM whose ``config`` is ``model``
-    (the layout in model.py's docstring; a test holds the two equal)."""
-    V, H, L = model["vocab_size"], model["hidden_size"], model["num_layers"]
-    shapes = {}
-    for l in range(L):
-        shapes[f"Wx{l}"], shapes[f"Wh{l}"], shapes[f"b{l}"] = (V if l == 0 else H, 4 * H), \
-            (H, 4 * H), (4 * H,)
-    shapes["Wy"], shapes["by"] = (H, V), (V,)
-    return shapes
 
 
 def _meta(npz):
@@ -150,9 +141,12 @@ def _meta(npz):
     model = meta.get("model") if isinstance(meta, dict) else None
     if not isinstance(model, dict) or not isinstance(meta.get("train"), dict):
         raise UserError(f"{npz.path}: damaged metadata (expected 'model' and 'train' configs)")
-    if set(model) != set(MODEL_KEYS):
+    if set(model) - {"cell"} != set(MODEL_KEYS):
         raise UserError(f"{npz.path}: damaged metadata (model config has "
-                        f"{', '.join(sorted(model))}; expected {', '.join(MODEL_KEYS)})")
+                        f"{', '.join(sorted(model))}; expected {', '.join(MODEL_KEYS)}, cell)")
+    if model.get("cell", "lstm") not in CELLS:
+        raise UserError(f"{npz.path}: damaged metadata (model cell is {model['cell']!r}, "
+                        f"expected one of {', '.join(CELLS)})")
     dropout = model["dropout"]
     if type(dropout) not in (int, float) or not 0 <= dropout < 1:
         raise UserError(f"{npz.path}: damaged metadata (model dropout is {dropout!r})")
@@ -187,8 +181,9 @@ def _expected_members(npz, meta):
         if type(B) is not int or B < 1:
             raise UserError(f"{npz.path}: damaged metadata (carried state, but batch_size "
                             f"is {B!r})")
-        expected.update({f"carry/{hc}{l}": ("f", (B, H), size)
-                         for l in range(L) for hc in "hc"})
+        state = "hc" if model.get("cell", "lstm") == "lstm" else "h"    # (h, c) or (h,)
+        expected.update({f"carry/{name}{l}": ("f", (B, H), size)
+                         for l in range(L) for name in state})
     return expected
 
 

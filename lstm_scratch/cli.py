@@ -20,7 +20,7 @@ from .config import TrainConfig, require_int
 from .distributed import error_everywhere, launched
 from .data import MODES, builtin_corpus_path, read_text, split_train_val
 from .errors import UserError, naming_file
-from .model import DTYPES, ENGINES
+from .model import CELLS, DTYPES, ENGINES
 from .beam import beam_search
 from .sampling import check_sampling_options, generate, generate_iter, resolve_prime
 from .prepared import open_corpus, prepare, prepared_val_frac
@@ -68,7 +68,8 @@ def float_list(text):
 
 
 def build_parser():
-    parser = OneLineParser(prog="lstm-scratch", description="A character-level LSTM from scratch.")
+    parser = OneLineParser(prog="lstm-scratch",
+                           description="A character-level LSTM (or GRU, or RNN) from scratch.")
     parser.add_argument("--version", action="version", version=f"lstm-scratch {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
@@ -77,8 +78,10 @@ def build_parser():
                    "(default: the built-in corpus)")
     t.add_argument("--out", dest="out_dir", help="run folder (default: runs/<date-time>)")
     t.add_argument("--mode", choices=MODES, help="stream (TBPTT, default) or window (Keras recipe)")
-    t.add_argument("--hidden-size", type=int, help="LSTM width H (default 512)")
-    t.add_argument("--num-layers", type=int, help="stacked LSTM layers (default 2)")
+    t.add_argument("--cell", choices=CELLS, help="the recurrent cell: lstm (default), gru "
+                   "(as torch.nn.GRU) or rnn (vanilla tanh RNN, as torch.nn.RNN)")
+    t.add_argument("--hidden-size", type=int, help="layer width H (default 512)")
+    t.add_argument("--num-layers", type=int, help="stacked recurrent layers (default 2)")
     t.add_argument("--dropout", type=float, help="drop probability after each layer (default 0.2)")
     t.add_argument("--seq-len", type=int, help="chars per chunk/window (default 100 stream, 20 window)")
     t.add_argument("--step", type=int, help="window mode: chars between windows (default 3)")

@@ -10,7 +10,7 @@ import numpy as np
 from .backend import BACKEND_NAMES
 from .data import MODES, builtin_corpus_path
 from .errors import UserError
-from .model import DTYPES, ENGINES
+from .model import CELLS, DTYPES, ENGINES
 
 # Defaults that depend on the mode: the Keras recipe, or char-rnn's stream.
 MODE_DEFAULTS = {
@@ -24,7 +24,7 @@ TEXT_GIVEN = "<text passed to lstm_scratch.train()>"
 MAX_THREADS = 1024
 
 # What a checkpoint fixes: resuming may not change these.
-FIXED_ON_RESUME = ("mode", "hidden_size", "num_layers", "dropout", "seq_len", "step",
+FIXED_ON_RESUME = ("mode", "cell", "hidden_size", "num_layers", "dropout", "seq_len", "step",
                    "batch_size", "val_frac", "seed", "dtype")
 
 
@@ -45,6 +45,7 @@ class TrainConfig:
     data: Optional[str] = None          # a UTF-8 text file; None = the built-in corpus
     out_dir: Optional[str] = None       # checkpoints and metrics.jsonl; None = keep nothing
     mode: str = "stream"                # "stream" (TBPTT) or "window" (the Keras recipe)
+    cell: str = "lstm"                  # "lstm", "gru" or "rnn" (a checkpoint without one: lstm)
     hidden_size: int = 512
     num_layers: int = 2
     dropout: float = 0.2
@@ -122,6 +123,7 @@ class TrainConfig:
         need(self.backend in BACKEND_NAMES, "backend", "one of " + ", ".join(BACKEND_NAMES),
              self.backend)
         need(self.dtype in DTYPES, "dtype", "one of " + ", ".join(DTYPES), self.dtype)
+        need(self.cell in CELLS, "cell", "one of " + ", ".join(CELLS), self.cell)
         need(self.engine in ENGINES, "engine", "one of " + ", ".join(ENGINES), self.engine)
 
     def data_path(self, source):

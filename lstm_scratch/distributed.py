@@ -140,16 +140,17 @@ class World:
 
     def gather_rows(self, state):
         """The carried state of every process's rows, joined in row order on rank 0
-        (host arrays; None elsewhere). ``state``: list of (h, c) per layer, or None."""
+        (host arrays; None elsewhere). ``state``: a tuple per layer, (h, c) for the LSTM,
+        (h,) for the GRU and RNN, or None."""
         if self.size == 1 or state is None:
             return state
-        host = [(to_host(h), to_host(c)) for h, c in state]
+        host = [tuple(to_host(a) for a in layer) for layer in state]
         parts = self.comm.gather(host, root=0)
         if self.rank != 0:
             return None
-        return [(np.concatenate([p[l][0] for p in parts if p is not None]),
-                 np.concatenate([p[l][1] for p in parts if p is not None]))
-                for l in range(len(host))]
+        return [tuple(np.concatenate([p[l][k] for p in parts if p is not None])
+                      for k in range(len(layer)))
+                for l, layer in enumerate(host)]
 
     def agree(self, error):
         """Collective: every process passes the exception it met (or None). Returns

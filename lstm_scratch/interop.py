@@ -1,30 +1,41 @@
-"""Move weights between CharLSTM and PyTorch's nn.LSTM + nn.Linear (no torch import).
+"""Move weights between CharRNN and PyTorch's recurrent module + nn.Linear (no torch import).
 
-The PyTorch model this maps to::
+The PyTorch model this maps to, by ``model.cell``::
 
-    lstm = torch.nn.LSTM(V, H, num_layers=L, batch_first=True)  # fed one-hot (B, T, V)
-    fc = torch.nn.Linear(H, V)
+    lstm = torch.nn.LSTM(V, H, num_layers=L, batch_first=True)   # keys "lstm.*"
+    gru = torch.nn.GRU(V, H, num_layers=L, batch_first=True)     # keys "gru.*"
+    rnn = torch.nn.RNN(V, H, num_layers=L, batch_first=True)     # keys "rnn.*" (tanh)
+    fc = torch.nn.Linear(H, V)                                   # keys "fc.*"
 
-Both use the gate order i, f, g, o. PyTorch stores weights transposed
-(``weight_ih_l{l}`` is (4H, D) = Wxˡ.T) and has two biases where one is
-enough: b = b_ih + b_hh. Exporting parameters writes b_ih = b, b_hh = 0.
-Exporting *gradients* writes db to both, since ∂L/∂b_ih = ∂L/∂b_hh = ∂L/∂b.
+fed one-hot (B, T, V). Gate orders agree (LSTM i, f, g, o; GRU r, z, n).
+PyTorch stores weights transposed (``weight_ih_l{l}`` is (G·H, D) = Wxˡ.T).
 
-Note: nn.LSTM's ``dropout`` acts between layers but not after the last one,
-whereas CharLSTM drops after every layer; the two agree when dropout is off.
+Biases: the LSTM and the RNN add PyTorch's two biases at the same place, so
+one is enough: b = b_ih + b_hh on import; on export b_ih = b, b_hh = 0. Their
+*gradients* export db to both, since ∂L/∂b_ih = ∂L/∂b_hh = ∂L/∂b. The GRU's
+b_hh sits inside r ⊙ (W_hn h + b_hn), so it is a parameter of its own:
+bx = b_ih and bh = b_hh, one to one, gradients too.
+
+Note: PyTorch's ``dropout`` acts between layers but not after the last one,
+whereas CharRNN drops after every layer; the two agree when dropout is off.
 """
 import numpy as np
 
 from .backend import to_host
 from .errors import UserError
 
+# Our bias name -> the PyTorch biases it maps to, per cell.
+_BIASES = {"lstm": {"b": ("bias_ih", "bias_hh")},
+           "rnn": {"b": ("bias_ih", "bias_hh")},
+           "gru": {"bx": ("bias_ih",), "bh": ("bias_hh",)}}
 
-def torch_names(num_layers):
+
+def torch_names(num_layers, cell="lstm"):
     """The state-dict keys, in order, of the PyTorch model above."""
     names = []
     for l in range(num_layers):
-        names += [f"lstm.weight_ih_l{l}", f"lstm.weight_hh_l{l}",
-                  f"lstm.bias_ih_l{l}", f"lstm.bias_hh_l{l}"]
+        names += [f"{cell}.weight_ih_l{l}", f"{cell}.weight_hh_l{l}",
+                  f"{cell}.bias_ih_l{l}", f"{cell}.bias_hh_l{l}"]
     return names + ["fc.weight", "fc.bias"]
 
 
@@ -32,21 +43,24 @@ def to_torch(model, tensors=None):
     """Our arrays -> dict of PyTorch names -> new host NumPy arrays (C-ordered copies:
     training on does not change them).
 
-    model : CharLSTM
+    model : CharRNN (any cell)
     tensors : None to export ``model.params``; or a grads dict (keys of
         ``model.params``) to export gradients in PyTorch's layout
     """
     grads = tensors is not None
     src = {name: to_host(a) for name, a in (tensors if grads else model.params).items()}
-    out = {}
+    cell, out = model.cell, {}
     for l in range(model.num_layers):
-        out[f"lstm.weight_ih_l{l}"] = _c_copy(src[f"Wx{l}"].T)              # (4H, D)
-        out[f"lstm.weight_hh_l{l}"] = _c_copy(src[f"Wh{l}"].T)              # (4H, H)
-        out[f"lstm.bias_ih_l{l}"] = _c_copy(src[f"b{l}"])
-        out[f"lstm.bias_hh_l{l}"] = _c_copy(src[f"b{l}"]) if grads else np.zeros_like(src[f"b{l}"])
+        out[f"{cell}.weight_ih_l{l}"] = _c_copy(src[f"Wx{l}"].T)           # (GH, D)
+        out[f"{cell}.weight_hh_l{l}"] = _c_copy(src[f"Wh{l}"].T)           # (GH, H)
+        for ours, theirs in _BIASES[cell].items():
+            b = src[f"{ours}{l}"]
+            out[f"{cell}.{theirs[0]}_l{l}"] = _c_copy(b)
+            if len(theirs) == 2:        # one b for two: all of it in b_ih, its gradient in both
+                out[f"{cell}.{theirs[1]}_l{l}"] = _c_copy(b) if grads else np.zeros_like(b)
     out["fc.weight"] = _c_copy(src["Wy"].T)                                 # (V, H)
     out["fc.bias"] = _c_copy(src["by"])
-    return out
+    return {k: out[k] for k in torch_names(model.num_layers, cell)}
 
 
 def _c_copy(a):
@@ -59,16 +73,19 @@ def _c_copy(a):
 def load_torch(model, state_dict):
     """Copy a PyTorch state dict (tensors or arrays, names as in :func:`torch_names`)
     into ``model.params`` in place. Shapes are checked; dtype becomes the model's."""
-    missing = [k for k in torch_names(model.num_layers) if k not in state_dict]
+    cell = model.cell
+    missing = [k for k in torch_names(model.num_layers, cell) if k not in state_dict]
     if missing:
-        raise UserError(f"state dict lacks {', '.join(missing)}: expected nn.LSTM(V, H, "
-                        f"num_layers={model.num_layers}) as 'lstm.' and nn.Linear as 'fc.'")
+        module = dict(lstm="nn.LSTM", gru="nn.GRU", rnn="nn.RNN")[cell]
+        raise UserError(f"state dict lacks {', '.join(missing)}: expected {module}(V, H, "
+                        f"num_layers={model.num_layers}) as '{cell}.' and nn.Linear as 'fc.'")
     sd = {k: np.asarray(_host(v), dtype=np.float64) for k, v in state_dict.items()}
     new = {}
     for l in range(model.num_layers):
-        new[f"Wx{l}"] = sd[f"lstm.weight_ih_l{l}"].T
-        new[f"Wh{l}"] = sd[f"lstm.weight_hh_l{l}"].T
-        new[f"b{l}"] = sd[f"lstm.bias_ih_l{l}"] + sd[f"lstm.bias_hh_l{l}"]
+        new[f"Wx{l}"] = sd[f"{cell}.weight_ih_l{l}"].T
+        new[f"Wh{l}"] = sd[f"{cell}.weight_hh_l{l}"].T
+        for ours, theirs in _BIASES[cell].items():
+            new[f"{ours}{l}"] = sum(sd[f"{cell}.{t}_l{l}"] for t in theirs)
     new["Wy"] = sd["fc.weight"].T
     new["by"] = sd["fc.bias"]
     model.load_params(new, source="state dict")

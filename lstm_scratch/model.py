@@ -1,9 +1,10 @@
-"""CharLSTM: stacked LSTM layers, dropout after each, an affine + softmax head.
+"""CharRNN: stacked recurrent layers (LSTM, GRU or vanilla RNN), dropout after
+each, an affine + softmax head. CharLSTM is CharRNN with cell="lstm".
 
 For inputs ids (B, T) and L layers (layout inside is time-major, (T, B, ·))::
 
     x⁰ = ids                                  (T, B)     one-hot rows, never built
-    hˡ = LSTM(xˡ; Wxˡ, Whˡ, bˡ)               (T, B, H)  l = 0 .. L-1, see nn/lstm.py
+    hˡ = cell(xˡ; Wxˡ, Whˡ, biasesˡ)          (T, B, H)  l = 0 .. L-1, see nn/{lstm,gru,rnn}.py
     xˡ⁺¹ = dropout(hˡ, p)                     (T, B, H)
     z = xᴸ Wy + by                            (T, B, V)  logits
     L = mean cross-entropy(softmax(z), targets)
@@ -15,15 +16,23 @@ then the top layer's dropout and the head see only h_T.
 Parameters, in ``model.params`` (the live arrays: change one in place and
 the model changes)::
 
-    Wx0 (V, 4H)  Wh0 (H, 4H)  b0 (4H,)      layer 0, fed one-hot characters
-    Wxl (H, 4H)  Whl (H, 4H)  bl (4H,)      layer l > 0
+    Wx0 (V, GH)  Wh0 (H, GH)  b0 (GH,)      layer 0, fed one-hot characters
+    Wxl (H, GH)  Whl (H, GH)  bl (GH,)      layer l > 0
     Wy  (H, V)   by  (V,)                   head
 
-Initialisation (as Keras's LSTM and Dense): Wx and Wy Glorot-uniform,
-Wh orthogonal, biases zero except the forget-gate block of each b, which is
-1.0 so that early in training the cell keeps its memory (Jozefowicz et al.
-2015). Weights are drawn on the host with NumPy and then moved, so CPU and
-GPU models with the same seed start identical.
+with G gate blocks: 4 for the LSTM, 3 for the GRU (which has two biases,
+bxl and bhl, as PyTorch's nn.GRU), 1 for the RNN. :func:`param_shapes` lists
+them for a config; the per-cell facts are in cells.py.
+
+State: a list of L tuples, one per layer, each array (B, H): (h, c) for the
+LSTM, (h,) for the GRU and the RNN. Everything that carries state (training,
+checkpoints, sampling, beam search) passes these tuples through unopened.
+
+Initialisation (as Keras's LSTM, GRU and Dense): Wx and Wy Glorot-uniform,
+Wh orthogonal, biases zero except the LSTM's forget-gate block of each b,
+which is 1.0 so that early in training the cell keeps its memory (Jozefowicz
+et al. 2015). Weights are drawn on the host with NumPy and then moved, so CPU
+and GPU models with the same seed start identical.
 
 Two engines compute the same layers: ``engine="reference"`` calls the
 textbook, :mod:`lstm_scratch.nn`, as written (every array fresh: step
@@ -40,29 +49,24 @@ import numpy as np
 
 from . import nn
 from .backend import array_module, dropout_mask, get_backend
+from .cells import CELLS, glorot_uniform, init_params, orthogonal, param_shapes  # noqa: F401
 from .engine import layers as fast_layers
-from .engine import lstm as fast_lstm
 from .engine.workspace import FRESH, Workspace
 from .errors import UserError
-from .nn import (gate_slice, log_softmax, softmax_cross_entropy_backward,
-                 softmax_cross_entropy_forward)
+from .nn import log_softmax, softmax_cross_entropy_backward, softmax_cross_entropy_forward
 
 DTYPES = ("float32", "float64")
 
-# The layers each engine runs, with one signature: the textbook ignores the workspace.
+# The non-recurrent layers each engine runs, with one signature: the textbook
+# ignores the workspace. The recurrent layers are in cells.CELLS, per engine.
 ENGINES = {
     "fast": SimpleNamespace(
-        lstm_forward=lambda x, h0, c0, Wx, Wh, b, ws: fast_lstm.lstm_forward(x, h0, c0, Wx, Wh, b,
-                                                                             ws=ws),
-        lstm_backward=lambda dh, cache, ws: fast_lstm.lstm_backward(dh, cache, ws=ws),
         dropout_forward=lambda x, mask, ws: fast_layers.dropout_forward(
             x, mask, None if mask is None else ws.empty(array_module(x), "dropped", x.shape, x.dtype)),
         dropout_backward=lambda dy, mask: fast_layers.dropout_backward(dy, mask, out=dy),  # dy is ours
         affine_forward=fast_layers.affine_forward,
         affine_backward=fast_layers.affine_backward),
     "reference": SimpleNamespace(
-        lstm_forward=lambda x, h0, c0, Wx, Wh, b, ws: nn.lstm_forward(x, h0, c0, Wx, Wh, b),
-        lstm_backward=lambda dh, cache, ws: nn.lstm_backward(dh, cache),
         dropout_forward=lambda x, mask, ws: nn.dropout_forward(x, mask),
         dropout_backward=nn.dropout_backward,
         affine_forward=nn.affine_forward,
@@ -70,33 +74,21 @@ ENGINES = {
 }
 
 
-def glorot_uniform(rng, fan_in, fan_out):
-    """U(-r, r), r = sqrt(6 / (fan_in + fan_out)): shape (fan_in, fan_out), float64."""
-    r = np.sqrt(6.0 / (fan_in + fan_out))
-    return rng.uniform(-r, r, size=(fan_in, fan_out))
-
-
-def orthogonal(rng, rows, cols):
-    """A (rows, cols) matrix with orthonormal rows (or columns, if rows > cols)."""
-    a = rng.standard_normal((max(rows, cols), min(rows, cols)))
-    q, r = np.linalg.qr(a)
-    q *= np.sign(np.diag(r))              # makes the result uniformly distributed
-    return q if rows >= cols else q.T
-
-
-class CharLSTM:
-    """A character-level LSTM language model.
+class CharRNN:
+    """A character-level recurrent language model.
 
     Parameters
     ----------
     vocab_size : int
         V, the number of distinct characters.
+    cell : "lstm", "gru" or "rnn"
+        The recurrent cell of every layer (``model.cell`` says which).
     hidden_size : int
-        H, the width of every LSTM layer.
+        H, the width of every recurrent layer.
     num_layers : int
-        L, stacked LSTM layers.
+        L, stacked layers.
     dropout : float
-        Drop probability p in [0, 1) after each LSTM layer (training only).
+        Drop probability p in [0, 1) after each recurrent layer (training only).
     dtype : "float32" or "float64"
     backend : "numpy", "cupy", "auto", or a Backend
     seed : int
@@ -106,8 +98,10 @@ class CharLSTM:
         ``lstm_scratch.nn`` (same numbers, up to float rounding).
     """
 
-    def __init__(self, vocab_size, hidden_size=512, num_layers=2, dropout=0.2,
+    def __init__(self, vocab_size, cell="lstm", hidden_size=512, num_layers=2, dropout=0.2,
                  dtype="float32", backend="numpy", seed=0, engine="fast"):
+        if cell not in CELLS:
+            raise UserError(f"cell must be one of {', '.join(CELLS)}, got {cell!r}")
         for name, value in (("vocab_size", vocab_size), ("hidden_size", hidden_size),
                             ("num_layers", num_layers)):
             if not isinstance(value, (int, np.integer)) or value < 1:
@@ -118,40 +112,32 @@ class CharLSTM:
             raise UserError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
         if engine not in ENGINES:
             raise UserError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
-        self.engine = engine
-        self._ops = ENGINES[engine]
+        self.engine, self.cell = engine, cell
+        self._ops, self._cell = ENGINES[engine], CELLS[cell]
+        self._forward_layer = self._cell.forward[engine]
+        self._backward_layer = self._cell.backward[engine]
         self.vocab_size, self.hidden_size = int(vocab_size), int(hidden_size)
         self.num_layers, self.dropout = int(num_layers), float(dropout)
         self.dtype = np.dtype(str(dtype))
         self.backend = get_backend(backend)
         init_seed, dropout_seed = np.random.SeedSequence(seed).spawn(2)
         self.dropout_rng = np.random.default_rng(dropout_seed)
-        self.params = {name: self.backend.asarray(value, self.dtype)
-                       for name, value in self._init_params(np.random.default_rng(init_seed)).items()}
+        init = init_params(self._cell, self.vocab_size, self.hidden_size, self.num_layers,
+                           np.random.default_rng(init_seed))
+        self.params = {name: self.backend.asarray(value, self.dtype) for name, value in init.items()}
         # Intermediate arrays of loss_and_grads and loss, reused from call to call
         # (engine/workspace.py): one call at a time per model, or one workspace per thread.
         self.workspace = Workspace()
 
-    def _init_params(self, rng):
-        V, H = self.vocab_size, self.hidden_size
-        params = {}
-        for l in range(self.num_layers):
-            D = V if l == 0 else H
-            b = np.zeros(4 * H)
-            b[gate_slice("f", H)] = 1.0
-            params[f"Wx{l}"] = glorot_uniform(rng, D, 4 * H)
-            # Row-major, like every parameter: p.reshape(-1) is then a view, not a copy.
-            params[f"Wh{l}"] = np.ascontiguousarray(orthogonal(rng, H, 4 * H))
-            params[f"b{l}"] = b
-        params["Wy"] = glorot_uniform(rng, H, V)
-        params["by"] = np.zeros(V)
-        return params
-
     @property
     def config(self):
         """The constructor arguments that define the architecture."""
-        return dict(vocab_size=self.vocab_size, hidden_size=self.hidden_size,
+        return dict(vocab_size=self.vocab_size, cell=self.cell, hidden_size=self.hidden_size,
                     num_layers=self.num_layers, dropout=self.dropout, dtype=self.dtype.name)
+
+    def layer_params(self, l):
+        """Layer l's parameters, in the cell's order (Wx, Wh, then its biases)."""
+        return tuple(self.params[f"{name}{l}"] for name in self._cell.names)
 
     def num_params(self):
         return int(sum(p.size for p in self.params.values()))
@@ -165,17 +151,18 @@ class CharLSTM:
         for name, p in self.params.items():
             value = arrays.get(name)
             if value is None:
-                raise UserError(f"{source}: parameter {name} is missing")
+                raise UserError(f"{source}: parameter {name} is missing "
+                                f"(the {self._cell.title} model needs it)")
             if tuple(value.shape) != p.shape:
                 raise UserError(f"{source}: parameter {name} has shape {tuple(value.shape)}, "
-                                f"the model needs {p.shape}")
+                                f"the {self._cell.title} model needs {p.shape}")
         for name, p in self.params.items():
             p[...] = self.backend.asarray(arrays[name], self.dtype)
 
     def init_state(self, batch_size):
-        """Zero state: a list of L pairs (h, c), each (B, H)."""
+        """Zero state: a list of L tuples, (h, c) for the LSTM or (h,), each (B, H)."""
         xp, H = self.backend.xp, self.hidden_size
-        return [(xp.zeros((batch_size, H), self.dtype), xp.zeros((batch_size, H), self.dtype))
+        return [tuple(xp.zeros((batch_size, H), self.dtype) for _ in self._cell.state)
                 for _ in range(self.num_layers)]
 
     # -- training ---------------------------------------------------------------
@@ -185,11 +172,11 @@ class CharLSTM:
         inputs : (B, T) int character ids
         targets : (B, T) int (every step predicts the next char) or (B,) int
             (only the last step does)
-        state : list of L (h, c) pairs, each (B, H), to start from; None = zeros
+        state : list of L state tuples ((h, c) or (h,)), each (B, H), to start from; None = zeros
         train : apply dropout
         dropout_rng : numpy Generator for the masks; default the model's own
         Returns (loss: float, mean nats per target; grads: dict with the keys
-        of ``params``; state: the final (h, c) per layer, detached).
+        of ``params``; state: the final state tuple per layer, detached).
         """
         ids, targets = self._check_batch(inputs, targets)
         masks = self.dropout_masks(ids.shape[0], ids.shape[1], targets.ndim == 1,
@@ -237,14 +224,12 @@ class CharLSTM:
             state = self.init_state(B)
         x, layer_caches, final_state = ids, [], []
         for l in range(self.num_layers):
-            h0, c0 = state[l]
             layer_ws = ws.child(l)
-            h, (hT, cT), lstm_cache = ops.lstm_forward(x, h0, c0, P[f"Wx{l}"], P[f"Wh{l}"],
-                                                       P[f"b{l}"], layer_ws)
+            h, final, cell_cache = self._forward_layer(x, state[l], self.layer_params(l), layer_ws)
             top = h[-1:] if (many_to_one and l == self.num_layers - 1) else h   # (T', B, H)
             x, mask = ops.dropout_forward(top, masks[l], layer_ws)
-            layer_caches.append((mask, h.shape, top.shape[0], lstm_cache))
-            final_state.append((hT.copy(), cT.copy()))      # copies: the caches can be freed
+            layer_caches.append((mask, h.shape, top.shape[0], cell_cache))
+            final_state.append(tuple(a.copy() for a in final))   # copies: the caches can be freed
         z, head_cache = ops.affine_forward(x, P["Wy"], P["by"])             # (T', B, V)
         targets_tm = targets[None, :] if many_to_one else targets.T         # (T', B)
         loss, ce_cache = softmax_cross_entropy_forward(
@@ -259,16 +244,15 @@ class CharLSTM:
         dx, grads["Wy"], grads["by"] = ops.affine_backward(
             dz.reshape(head_cache.x.shape[:-1] + (self.vocab_size,)), head_cache)
         for l in reversed(range(self.num_layers)):
-            mask, h_shape, T_used, lstm_cache = layer_caches[l]
+            mask, h_shape, T_used, cell_cache = layer_caches[l]
             dtop = ops.dropout_backward(dx, mask)
             if T_used == T:
                 dh = dtop
             else:                                           # many-to-one: only h_T was used
                 dh = xp.zeros(h_shape, self.dtype)
                 dh[-1] = dtop[0]
-            g = ops.lstm_backward(dh, lstm_cache, ws.child(l))
-            grads[f"Wx{l}"], grads[f"Wh{l}"], grads[f"b{l}"] = g["dWx"], g["dWh"], g["db"]
-            dx = g["dx"]
+            dx, layer_grads = self._backward_layer(dh, cell_cache, ws.child(l))
+            grads.update({f"{name}{l}": g for name, g in zip(self._cell.names, layer_grads)})
         return {name: grads[name] for name in self.params}
 
     def _check_batch(self, inputs, targets):
@@ -293,27 +277,32 @@ class CharLSTM:
         """Inference over a sequence (no dropout), keeping what each layer computed.
 
         inputs : (B, T) int character ids
-        state : list of L (h, c) pairs, each (B, H); None = zeros
-        Returns h (T, B, H) of the top layer, the L LSTM caches (each with
-        ``tanh_c`` (T, B, H)) and the state after the last step.
+        state : list of L state tuples ((h, c) or (h,)), each (B, H); None = zeros
+        Returns h (T, B, H) of the top layer, per layer what ``model.shown``
+        names (T, B, H) (tanh(c_t) for the LSTM, h_t otherwise: what visualize
+        draws), and the state after the last step.
         """
-        xp, P = self.backend.xp, self.params
+        xp = self.backend.xp
         x = xp.ascontiguousarray(xp.asarray(inputs).T)      # (T, B)
         if state is None:
             state = self.init_state(x.shape[1])
-        caches, new_state = [], []
+        shown, new_state = [], []
         for l in range(self.num_layers):
-            x, final, cache = self._ops.lstm_forward(x, *state[l], P[f"Wx{l}"], P[f"Wh{l}"],
-                                                     P[f"b{l}"], FRESH)
-            caches.append(cache)
+            x, final, cache = self._forward_layer(x, state[l], self.layer_params(l), FRESH)
+            shown.append(cache.tanh_c if self._cell.shown == "tanh(c)" else x)
             new_state.append(final)
-        return x, caches, new_state
+        return x, shown, new_state
+
+    @property
+    def shown(self):
+        """What :meth:`run` returns per unit: "tanh(c)" (LSTM) or "h" (GRU, RNN)."""
+        return self._cell.shown
 
     def logits(self, inputs, state=None):
         """Inference over a sequence: logits for the char after its last step.
 
         inputs : (B, T) int character ids (T = 1 for one step of generation)
-        state : list of L (h, c) pairs, each (B, H); None = zeros
+        state : list of L state tuples ((h, c) or (h,)), each (B, H); None = zeros
         Returns logits z (B, V) and the state after the last step.
         """
         h, _, new_state = self.run(inputs, state)
@@ -329,3 +318,23 @@ class CharLSTM:
         xp = self.backend.xp
         z, state = self.step_logits(char_ids, state)
         return xp.exp(log_softmax(z)), state
+
+
+class CharLSTM(CharRNN):
+    """CharRNN with cell="lstm": the character-level LSTM, as it always was."""
+
+    def __init__(self, vocab_size, hidden_size=512, num_layers=2, dropout=0.2,
+                 dtype="float32", backend="numpy", seed=0, engine="fast"):
+        super().__init__(vocab_size, "lstm", hidden_size, num_layers, dropout, dtype, backend,
+                         seed, engine)
+
+
+def make_model(config, **options):
+    """The model a ``config`` dict (CharRNN.config, e.g. from a checkpoint) describes:
+    a CharLSTM for the LSTM (no ``cell`` key means one), else a CharRNN.
+    ``options``: backend, seed, engine."""
+    config = dict(config)
+    cell = config.pop("cell", "lstm")
+    if cell == "lstm":
+        return CharLSTM(**config, **options)
+    return CharRNN(cell=cell, **config, **options)

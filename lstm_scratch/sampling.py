@@ -1,7 +1,7 @@
 """Stateful text generation: feed the prime once, then one character per step.
 
-The LSTM state carries from step to step, so each new character costs one
-step of the network (the tutorial re-fed a whole window per character).
+The recurrent state carries from step to step, so each new character costs
+one step of the network (the tutorial re-fed a whole window per character).
 
 Temperature τ rescales the logits z before the softmax:
 
@@ -103,24 +103,45 @@ def generate_iter(model, vocab, prime="", length=500, temperature=1.0, greedy=Fa
         z = step(np.array([k]))
 
 
-def _stepper(model, state):
-    """ids (B,) -> logits (B, V), advancing ``state``: the engine's Stepper, or for a
-    model on the reference engine, one step of the textbook (``model.step_logits``)."""
-    if model.engine == "fast":
-        return Stepper(model, state)
+class ModelStepper:
+    """The Stepper's interface by way of ``model.step_logits``, for any cell and
+    engine: the textbook steps as written, and the GRU and RNN, whose one step is
+    cheap enough through their sequence layers (T = 1).
 
-    def step(ids):
-        nonlocal state
-        z, state = model.step_logits(ids, state)
+    ``stepper(ids)`` with ids (B,) int returns logits (B, V) and advances the state.
+    """
+
+    def __init__(self, model, state=None, batch_size=1):
+        self.model = model
+        self._state = state if state is not None else model.init_state(batch_size)
+
+    def __call__(self, ids):
+        z, self._state = self.model.step_logits(ids, self._state)
         return z
-    return step
+
+    def state(self):
+        """The current state: a list of per-layer tuples, copies."""
+        return [tuple(a.copy() for a in layer) for layer in self._state]
+
+    def reorder(self, rows):
+        """Row b of every state array becomes the old row ``rows[b]`` (beam search)."""
+        rows = self.model.backend.xp.asarray(rows)
+        self._state = [tuple(a[rows] for a in layer) for layer in self._state]
+
+
+def _stepper(model, state):
+    """ids (B,) -> logits (B, V), advancing ``state``: the engine's LSTM Stepper, or
+    else (the reference engine, the GRU, the RNN) one ``model.step_logits`` a step."""
+    if model.engine == "fast" and model.cell == "lstm":
+        return Stepper(model, state)
+    return ModelStepper(model, state)
 
 
 def generate(model, vocab, prime="", length=500, temperature=1.0, greedy=False,
              top_k=None, seed=None, *, prime_file=None, beam_width=None):
     """Return the prime followed by ``length`` generated characters.
 
-    model : CharLSTM; vocab : data.Vocab
+    model : CharRNN (any cell); vocab : data.Vocab
     prime_file : read the prime from this UTF-8 file instead (any length)
     temperature : > 0; greedy : always take the most likely character
     top_k : draw only among the k most likely characters

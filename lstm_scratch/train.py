@@ -3,7 +3,7 @@
 One Trainer serves the CLI, the Python API and demo.py. Everything that
 decides what happens next is in the checkpoint, so a resumed run is the run
 that would have happened: parameters, RMSprop's running means, the step and
-position in the epoch, the LSTM state carried between stream chunks, and the
+position in the epoch, the recurrent state carried between stream chunks, and the
 dropout Generator's state. (Window order is a permutation seeded by (seed,
 epoch), so it needs no saved state.)
 """
@@ -23,7 +23,7 @@ from .backend import use_gpu
 from .data import Vocab, make_batches, split_train_val
 from .distributed import DistributedDataParallel, current_world
 from .errors import UserError, naming_file, stream_name
-from .model import CharLSTM
+from .model import CELLS, make_model
 from .optim import RMSprop
 from .prepared import open_corpus
 from .engine.fused import describe as describe_cell
@@ -42,13 +42,15 @@ def describe_engine(model):
     """Which cell runs, in words, for the banner."""
     if model.engine == "reference":
         return "the textbook cell (--engine reference: lstm_scratch/nn, as written)"
+    if model.cell != "lstm":
+        return f"the engine's {model.cell.upper()} layer (lstm_scratch/engine/{model.cell}.py)"
     return describe_cell(model.backend.xp, model.dtype)
 
 
 def evaluate(model, batches):
     """Mean loss in nats per target over every batch of ``batches`` (no dropout).
 
-    model : a CharLSTM, or anything with its ``loss`` (a ThreadedDataParallel)
+    model : a CharRNN, or anything with its ``loss`` (a ThreadedDataParallel)
 
     Stream batches carry the state from chunk to chunk, as in training.
     """
@@ -79,7 +81,7 @@ def validation_batches(val_ids, config):
 
 
 class Trainer:
-    """Train a CharLSTM on ``text`` (or the config's file) as ``config`` says.
+    """Train a CharRNN on ``text`` (or the config's file) as ``config`` says.
 
     checkpoint : a path to resume from (its config must equal ``config`` on the
         fields that fix the model and data layout; see TrainConfig.for_resume)
@@ -121,9 +123,11 @@ class Trainer:
         if world.size > 1 and config.backend != "numpy":
             use_gpu(world.local_rank)                           # one GPU per process
         try:
-            self.model = CharLSTM(len(self.vocab), config.hidden_size, config.num_layers,
-                                  config.dropout, config.dtype, config.backend, config.seed,
-                                  engine=config.engine)
+            self.model = make_model(dict(vocab_size=len(self.vocab), cell=config.cell,
+                                         hidden_size=config.hidden_size,
+                                         num_layers=config.num_layers, dropout=config.dropout,
+                                         dtype=config.dtype),
+                                    backend=config.backend, seed=config.seed, engine=config.engine)
         except (MemoryError, ValueError) as exc:                # NumPy's, for a huge model
             raise UserError(f"cannot make a model of {config.num_layers} layer(s) of "
                             f"hidden size {config.hidden_size}: {exc}") from None
@@ -169,7 +173,8 @@ class Trainer:
     def _run(self):
         cfg, model, world = self.config, self.model, self.world
         procs = f" on {world.size} processes," if world.size > 1 else ""
-        self._print(f"training {model.num_params():,} parameters on {model.backend.name}{procs} "
+        self._print(f"training a {model.num_layers}-layer {CELLS[model.cell].title} of "
+                    f"{model.num_params():,} parameters on {model.backend.name}{procs} "
                     f"with {self.runner.workers} worker thread(s){' each' if procs else ''}, "
                     f"{describe_engine(model)} "
                     f"({cfg.mode} mode, vocabulary of {len(self.vocab)} chars, "
@@ -357,8 +362,8 @@ class Trainer:
                             f"({type(exc).__name__}: {exc})") from None
         if saved["carry"] is not None:                  # this process's rows of it
             lo, hi = self.world.rows(self.config.batch_size)
-            self.carry = [(m.backend.asarray(h[lo:hi], m.dtype),
-                           m.backend.asarray(c[lo:hi], m.dtype)) for h, c in saved["carry"]]
+            self.carry = [tuple(m.backend.asarray(a[lo:hi], m.dtype) for a in layer)
+                          for layer in saved["carry"]]
 
     def _print(self, line):
         print(line, file=self.out, flush=True)

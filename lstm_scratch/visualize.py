@@ -3,6 +3,7 @@
 In the spirit of Karpathy, Johnson & Fei-Fei, "Visualizing and Understanding
 Recurrent Networks" (2015): run the model over a text, record every cell's
 activation tanh(c_t) at every character, and colour the text by one cell.
+A GRU or a vanilla RNN has no c: their units' h_t is shown instead.
 
 :func:`trace` computes the data (tested); :func:`render_html` writes one
 self-contained page (no network) from it.
@@ -27,21 +28,22 @@ def trace(model, vocab, text):
 
     Returns dict with
       chars : list of T characters
-      cells : list over layers of (T, H) float32, tanh(c_t) of each cell
+      cells : list over layers of (T, H) float32, tanh(c_t) of each cell (LSTM)
+        or h_t of each unit (GRU, RNN); ``shown`` says which
       top_ids, top_probs : (T, 5) the 5 likeliest next characters after each position
       loss : (T,) -log p(next char) in nats; NaN at the last position (no next char)
     """
     P, be = model.params, model.backend
     ids = vocab.encode(text, what="text")
-    h, caches, _ = model.run(ids[None, :])                      # one sequence: B = 1
-    cells = [be.to_host(cache.tanh_c[:, 0, :]).astype(np.float32) for cache in caches]
+    h, shown, _ = model.run(ids[None, :])                       # one sequence: B = 1
+    cells = [be.to_host(a[:, 0, :]).astype(np.float32) for a in shown]
     z, _ = affine_forward(h[:, 0, :], P["Wy"], P["by"])         # (T, V)
     log_p = be.to_host(log_softmax(z)).astype(np.float64)
     k = min(5, log_p.shape[1])
     top_ids = np.argsort(-log_p, axis=1)[:, :k]
     loss = np.full(len(ids), np.nan)
     loss[:-1] = -log_p[np.arange(len(ids) - 1), ids[1:]]
-    return dict(chars=list(text), cells=cells, top_ids=top_ids,
+    return dict(chars=list(text), cells=cells, shown=model.shown, top_ids=top_ids,
                 top_probs=np.exp(np.take_along_axis(log_p, top_ids, axis=1)), loss=loss)
 
 
@@ -83,7 +85,7 @@ def page_data(model, vocab, text):
     quantised = [base64.b64encode(np.round(a * 127).astype(np.int8).tobytes()).decode("ascii")
                  for a in t["cells"]]
     return dict(
-        chars=t["chars"], layers=len(t["cells"]), hidden=int(t["cells"][0].shape[1]),
+        chars=t["chars"], shown=t["shown"], layers=len(t["cells"]), hidden=int(t["cells"][0].shape[1]),
         cells=quantised, vocab=vocab.chars, top_ids=t["top_ids"].tolist(),
         top_probs=np.round(t["top_probs"], 4).tolist(),
         loss=[None if np.isnan(v) else round(float(v), 4) for v in t["loss"]],
@@ -96,6 +98,7 @@ def page_data(model, vocab, text):
 def render_html(data, title="lstm-scratch: inside the cells"):
     """One self-contained HTML page (inline CSS, JS and data) for ``page_data``."""
     return (_PAGE.replace("__TITLE__", html.escape(title))
+                 .replace("__SHOWN__", html.escape(data.get("shown", "tanh(c)")))
                  .replace("__DATA__", json.dumps(data).replace("</", "<\\/")))
 
 
@@ -119,7 +122,7 @@ _PAGE = r"""<!DOCTYPE html>
  <label>cells that track <select id="feature"><option value="">(choose a feature)</option></select></label>
  <select id="found"></select>
 </div>
-<div class="legend">colour = tanh(c) of the chosen cell at each character:
+<div class="legend">colour = __SHOWN__ of the chosen cell at each character:
  <span style="background:rgb(70,110,255);color:#fff">&nbsp;-1&nbsp;</span>
  <span style="background:#fff;border:1px solid #ccc">&nbsp;0&nbsp;</span>
  <span style="background:rgb(255,80,60);color:#fff">&nbsp;+1&nbsp;</span>

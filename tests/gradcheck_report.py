@@ -6,9 +6,10 @@ For DRAWS random shapes and values (default 15), checks every backward of the
 textbook (lstm_scratch/nn/) against float64 central differences: the LSTM
 step and layer (random upstream for h, h_T and c_T), the vanilla RNN's and
 the GRU's layers likewise, affine, one-hot affine, dropout (a fixed mask),
-softmax cross-entropy; and the whole model's loss_and_grads on either engine
-(many-to-many and many-to-one, dropout 0.3 with a fixed mask, nonzero
-initial state). Prints the largest relative error of each.
+softmax cross-entropy; and the whole model's loss_and_grads for each cell
+(LSTM, GRU, RNN) on either engine (many-to-many and many-to-one, dropout 0.3
+with a fixed mask, nonzero initial state). Prints the largest relative error
+of each.
 """
 import os
 import sys
@@ -20,7 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from gradcheck import check_grads  # noqa: E402
 from test_lstm import random_layer  # noqa: E402
-from test_model import random_model  # noqa: E402
+from test_model import random_model, random_state  # noqa: E402
 
 from lstm_scratch import nn  # noqa: E402
 from lstm_scratch.backend import dropout_mask  # noqa: E402
@@ -76,14 +77,14 @@ def small_layer_errors(rng):
     return errors
 
 
-def model_errors(rng, seed, many_to_one, engine):
+def model_errors(rng, seed, many_to_one, engine, cell="lstm"):
     dims = dict(B=int(rng.integers(1, 4)), T=int(rng.integers(1, 5)), V=int(rng.integers(2, 6)),
                 H=int(rng.integers(1, 4)), L=int(rng.integers(1, 4)))
-    model = random_model(dims, seed, dropout=0.3, engine=engine)
-    B, T, V, H = dims["B"], dims["T"], dims["V"], dims["H"]
+    model = random_model(dims, seed, dropout=0.3, engine=engine, cell=cell)
+    B, T, V = dims["B"], dims["T"], dims["V"]
     inputs = rng.integers(0, V, (B, T))
     targets = rng.integers(0, V, (B,) if many_to_one else (B, T))
-    state = [(rng.standard_normal((B, H)), rng.standard_normal((B, H))) for _ in range(dims["L"])]
+    state = random_state(model, B, rng)
     run = lambda: model.loss_and_grads(inputs, targets, state,
                                        dropout_rng=np.random.default_rng(seed))
     return check_grads(lambda: run()[0], model.params, run()[1])
@@ -116,9 +117,12 @@ def main():
                   ("RNN layer: x, h0, Wx, Wh, b", cell_errors(rng, "rnn")),
                   ("GRU layer: x, h0, Wx, Wh, bx, bh", cell_errors(rng, "gru")),
                   ("affine, one-hot, dropout, softmax-CE", small_layer_errors(rng))]
-        for engine in ("reference", "fast"):
-            checks += [(f"model ({engine}), many-to-many", model_errors(rng, seed, False, engine)),
-                       (f"model ({engine}), many-to-one", model_errors(rng, seed, True, engine))]
+        for cell in ("lstm", "gru", "rnn"):
+            for engine in ("reference", "fast"):
+                checks += [(f"{cell} model ({engine}), many-to-many",
+                            model_errors(rng, seed, False, engine, cell)),
+                           (f"{cell} model ({engine}), many-to-one",
+                            model_errors(rng, seed, True, engine, cell))]
         for name, errors in checks:
             worst[name] = max(worst.get(name, 0.0), max(errors.values()))
     for name, err in worst.items():

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lstm_scratch import CharLSTM, UserError, Vocab, generate
+from lstm_scratch import CharLSTM, CharRNN, UserError, Vocab, generate
 from lstm_scratch.beam import BeamStepper, beam_search
 from lstm_scratch.engine.stepper import Stepper
 from lstm_scratch.nn import log_softmax
@@ -113,3 +113,16 @@ def test_bad_requests():
     model, vocab = peaky_model("abc")                   # no newline to start after
     with pytest.raises(UserError, match="no newline to start from: give a prime"):
         beam_search(model, vocab, "", 5, beam_width=2)
+
+
+@pytest.mark.parametrize("cell", ["gru", "rnn"])
+def test_other_cells_width_V_over_two_chars_is_brute_force(cell):
+    vocab = Vocab.from_text("abcd\n")
+    model = CharRNN(len(vocab), cell, 8, 2, dropout=0.0, dtype="float64", seed=1)
+    rng = np.random.default_rng(1)
+    for p in model.params.values():
+        p[...] = rng.standard_normal(p.shape) * 0.8
+    best = max(("".join(p) for p in itertools.product(vocab.chars, repeat=2)),
+               key=lambda c: log_prob(model, vocab, "ab", c))
+    text, score = beam_search(model, vocab, "ab", 2, len(vocab))
+    assert text == best and score == pytest.approx(log_prob(model, vocab, "ab", best))

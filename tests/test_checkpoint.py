@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from numpy.lib import format as npy_format
 
-from lstm_scratch import CharLSTM, RMSprop, UserError
+from lstm_scratch import CharLSTM, CharRNN, RMSprop, UserError
 from lstm_scratch.checkpoint import (FORMAT_VERSION, MODEL_KEYS, load_checkpoint, param_shapes,
                                      save_checkpoint)
 from lstm_scratch.data import Vocab
@@ -141,11 +141,12 @@ def good(tmp_path):
     return path
 
 
-def test_param_shapes_are_the_models():
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_param_shapes_are_the_models(cell):
     for V, H, L in ((3, 2, 1), (65, 16, 3)):
-        model = CharLSTM(V, H, L)
+        model = CharRNN(V, cell=cell, hidden_size=H, num_layers=L)
         assert param_shapes(model.config) == {k: p.shape for k, p in model.params.items()}
-        assert set(model.config) == set(MODEL_KEYS)
+        assert set(model.config) == set(MODEL_KEYS) | {"cell"}
 
 
 def test_a_header_claiming_2_36_floats_is_refused_before_any_allocation(good):
@@ -323,3 +324,15 @@ def test_every_corruption_is_refused_in_one_line_or_loads(seed):
                 load_checkpoint(path)
             except UserError as exc:
                 assert "\n" not in str(exc) and path in str(exc)
+
+
+def test_carry_without_c_round_trips(tmp_path):
+    """A GRU's or RNN's carry is (h,) per layer: no c<l> is written, none comes back."""
+    path = str(tmp_path / "g.npz")
+    model = CharRNN(2, cell="gru", hidden_size=2, num_layers=2)
+    carry = [(np.full((1, 2), 1.0, np.float32),), (np.full((1, 2), 2.0, np.float32),)]
+    save_checkpoint(path, params=model.params, vocab=Vocab.from_text("ab"),
+                    meta={"model": model.config, "train": {"batch_size": 1}}, carry=carry)
+    saved = load_checkpoint(path)
+    assert [len(layer) for layer in saved["carry"]] == [1, 1]
+    np.testing.assert_array_equal(saved["carry"][1][0], carry[1][0])

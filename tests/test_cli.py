@@ -279,3 +279,28 @@ def test_sample_into_a_full_disk_is_one_line(trained):
                               text=True, env=env, cwd=ROOT, timeout=300)
     assert proc.returncode == 2
     assert proc.stderr.strip() == "lstm-scratch: error: standard output: No space left on device"
+
+
+@pytest.mark.parametrize("cell", ["gru", "rnn"])
+def test_other_cells_end_to_end(trained, tmp_path, cell):
+    out = tmp_path / cell
+    proc = cli("train", trained["corpus"], "--cell", cell, "--out", out, "--max-steps", 4,
+               "--eval-every", 2, "--no-samples", *SMALL, check_rc=0)
+    title = dict(gru="GRU", rnn="vanilla RNN")[cell]
+    assert f'"cell": "{cell}"' in proc.stdout and f"2-layer {title}" in proc.stdout
+    ckpt = out / "latest.npz"
+    assert len(cli("sample", ckpt, "--length", 15, "--seed", 1, check_rc=0).stdout) >= 15
+    assert cli("sample", ckpt, "--length", 5, "--beam-width", 3, check_rc=0).stdout
+    assert "val loss" in cli("eval", ckpt, check_rc=0).stdout
+    cli("visualize", ckpt, "--length", 50, "--out", tmp_path / "v.html", check_rc=0)
+    assert "colour = h of the chosen cell" in (tmp_path / "v.html").read_text()
+    cli("plot", out, "--out", tmp_path / "loss.png", check_rc=0)
+    cli("train", "--resume", ckpt, "--max-steps", 6, "--no-samples", check_rc=0)
+    proc = cli("train", "--resume", ckpt, "--cell", "lstm", "--max-steps", 8, check_rc=2)
+    assert proc.stderr.count("\n") == 1
+    assert f"--cell lstm conflicts with the checkpoint's {cell}" in proc.stderr
+
+
+def test_unknown_cell_flag(trained):
+    proc = cli("train", "--cell", "lstn", check_rc=2)
+    assert proc.stderr.count("\n") == 1 and "lstm" in proc.stderr

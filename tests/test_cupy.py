@@ -3,16 +3,16 @@ import numpy as np
 import pytest
 
 from gradcheck import check_grads, layer_plain_and_fused
-from lstm_scratch import CharLSTM, RMSprop
+from lstm_scratch import CharRNN, RMSprop
 from lstm_scratch.backend import cupy_available, get_backend, to_host
 
 ok, reason = cupy_available()
 pytestmark = pytest.mark.skipif(not ok, reason=f"CuPy tests need a GPU: {reason}")
 
 
-def twin_models(dtype, **kwargs):
-    cpu = CharLSTM(dtype=dtype, backend="numpy", **kwargs)
-    gpu = CharLSTM(dtype=dtype, backend="cupy", **kwargs)
+def twin_models(dtype, cell="lstm", **kwargs):
+    cpu = CharRNN(cell=cell, dtype=dtype, backend="numpy", **kwargs)
+    gpu = CharRNN(cell=cell, dtype=dtype, backend="cupy", **kwargs)
     return cpu, gpu
 
 
@@ -22,9 +22,10 @@ def test_same_seed_same_initial_weights():
         np.testing.assert_array_equal(cpu.params[name], to_host(gpu.params[name]))
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
 @pytest.mark.parametrize("many_to_one", [False, True])
-def test_loss_and_grads_match_numpy(many_to_one):
-    cpu, gpu = twin_models("float64", vocab_size=11, hidden_size=16, num_layers=3,
+def test_loss_and_grads_match_numpy(many_to_one, cell):
+    cpu, gpu = twin_models("float64", cell, vocab_size=11, hidden_size=16, num_layers=3,
                            dropout=0.0, seed=0)
     rng = np.random.default_rng(0)
     inputs = rng.integers(0, 11, (4, 9))
@@ -34,13 +35,17 @@ def test_loss_and_grads_match_numpy(many_to_one):
     assert l_gpu == pytest.approx(l_cpu, rel=1e-12)
     for name in g_cpu:
         np.testing.assert_allclose(to_host(g_gpu[name]), g_cpu[name], rtol=1e-9, atol=1e-12)
-    for (h1, c1), (h2, c2) in zip(s_cpu, s_gpu):
-        np.testing.assert_allclose(to_host(h2), h1, rtol=1e-10, atol=1e-12)
+    for layer_cpu, layer_gpu in zip(s_cpu, s_gpu):      # (h, c) or (h,)
+        assert len(layer_cpu) == len(layer_gpu)
+        for a1, a2 in zip(layer_cpu, layer_gpu):
+            np.testing.assert_allclose(to_host(a2), a1, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
 @pytest.mark.parametrize("engine", ["fast", "reference"])
-def test_gradcheck_on_gpu(engine):
-    model = CharLSTM(5, 3, 2, dropout=0.3, dtype="float64", backend="cupy", seed=1, engine=engine)
+def test_gradcheck_on_gpu(engine, cell):
+    model = CharRNN(5, cell, 3, 2, dropout=0.3, dtype="float64", backend="cupy", seed=1,
+                    engine=engine)
     xp = get_backend("cupy").xp
     rng = np.random.default_rng(1)
     for p in model.params.values():

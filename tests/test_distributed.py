@@ -72,18 +72,20 @@ def test_two_processes_train_as_one(corpus_file, tmp_path, mode):
         np.testing.assert_allclose(p2[name], p1[name], rtol=1e-8, atol=1e-12)
 
 
-def test_a_run_started_on_n_processes_resumes_on_m(corpus_file, tmp_path):
+@pytest.mark.parametrize("cell", ["lstm", "gru"])     # carried state (h, c), and (h,)
+def test_a_run_started_on_n_processes_resumes_on_m(corpus_file, tmp_path, cell):
     needs_mpi()
     quiet = open(os.devnull, "w")
+    options = dict(OPTIONS, cell=cell)
     straight = str(tmp_path / "straight")
-    ls.train(str(corpus_file), straight, max_steps=20, out=quiet, **OPTIONS)
+    ls.train(str(corpus_file), straight, max_steps=20, out=quiet, **options)
     two_then_one, one_then_two = str(tmp_path / "a"), str(tmp_path / "b")
     done = mpiexec(2, ["train", str(corpus_file), "--out", two_then_one, "--max-steps", "10"]
-                   + flags(OPTIONS))
+                   + flags(options))
     assert done.returncode == 0, done.stderr
     ls.train(str(corpus_file), resume=os.path.join(two_then_one, "latest.npz"), max_steps=20,
              out=quiet)
-    ls.train(str(corpus_file), one_then_two, max_steps=10, out=quiet, **OPTIONS)
+    ls.train(str(corpus_file), one_then_two, max_steps=10, out=quiet, **options)
     done = mpiexec(2, ["train", "--resume", os.path.join(one_then_two, "latest.npz"),
                        "--max-steps", "20"])
     assert done.returncode == 0, done.stderr

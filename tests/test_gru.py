@@ -163,3 +163,19 @@ def test_matches_torch_gru(dims, seed):
     close(g["dWh"], gru.weight_hh_l0.grad.T)
     close(g["dbx"], gru.bias_ih_l0.grad)
     close(g["dbh"], gru.bias_hh_l0.grad)
+
+
+@given(layer_dims(), seeds)
+def test_int_ids_are_one_hot_rows(dims, seed):
+    """(T, N) int ids give what their one-hot (T, N, D) rows give; dx is then None."""
+    rng = np.random.default_rng(seed)
+    layer = random_layer(rng, **dims)
+    ids = rng.integers(0, dims["D"], (dims["T"], dims["N"]))
+    onehot = np.eye(dims["D"])[ids]                                     # (T, N, D)
+    dh = rng.standard_normal((dims["T"], dims["N"], dims["H"]))
+    outs = [gru_forward(**dict(layer, x=x)) for x in (ids, onehot)]
+    np.testing.assert_array_equal(outs[0][0], outs[1][0])
+    g_ids, g_hot = (gru_backward(dh, out[2]) for out in outs)
+    assert g_ids["dx"] is None and g_hot["dx"].shape == onehot.shape
+    for name in ("dh0", "dWx", "dWh", "dbx", "dbh"):
+        np.testing.assert_allclose(g_ids[name], g_hot[name], rtol=1e-14, atol=1e-14)

@@ -4,15 +4,19 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gradcheck import check_grads
-from lstm_scratch import CharLSTM, UserError
+from lstm_scratch import CharLSTM, CharRNN, UserError
+from lstm_scratch.model import make_model, param_shapes
 from lstm_scratch.nn import gate_slice, log_softmax
 from strategies import model_dims, seeds
 
 
-def random_model(dims, seed, dropout=0.0, dtype="float64", engine="fast"):
+CELLS = ["lstm", "gru", "rnn"]
+
+
+def random_model(dims, seed, dropout=0.0, dtype="float64", engine="fast", cell="lstm"):
     """A model with every parameter, biases included, set to random nonzero values."""
-    model = CharLSTM(dims["V"], dims["H"], dims["L"], dropout=dropout, dtype=dtype, seed=seed,
-                     engine=engine)
+    model = CharRNN(dims["V"], cell, dims["H"], dims["L"], dropout=dropout, dtype=dtype,
+                    seed=seed, engine=engine)
     rng = np.random.default_rng(seed)
     for p in model.params.values():
         p[...] = rng.standard_normal(p.shape) * 0.6
@@ -20,14 +24,15 @@ def random_model(dims, seed, dropout=0.0, dtype="float64", engine="fast"):
 
 
 def random_state(model, B, rng):
-    H = model.hidden_size
-    return [(rng.standard_normal((B, H)), rng.standard_normal((B, H))) for _ in range(model.num_layers)]
+    """A random state of the model's kind: per layer (h, c) or (h,), each (B, H)."""
+    return [tuple(rng.standard_normal(a.shape) for a in layer) for layer in model.init_state(B)]
 
 
+@pytest.mark.parametrize("cell", CELLS)
 @given(model_dims(), st.booleans(), st.booleans(), st.sampled_from([0.0, 0.3]),
        st.sampled_from(["fast", "reference"]), seeds)
-def test_loss_and_grads_gradcheck(dims, many_to_one, with_state, dropout, engine, seed):
-    model = random_model(dims, seed, dropout, engine=engine)
+def test_loss_and_grads_gradcheck(cell, dims, many_to_one, with_state, dropout, engine, seed):
+    model = random_model(dims, seed, dropout, engine=engine, cell=cell)
     rng = np.random.default_rng(seed + 1)
     B, T, V = dims["B"], dims["T"], dims["V"]
     inputs = rng.integers(0, V, (B, T))
@@ -40,10 +45,11 @@ def test_loss_and_grads_gradcheck(dims, many_to_one, with_state, dropout, engine
     check_grads(lambda: run()[0], model.params, grads)
 
 
+@pytest.mark.parametrize("cell", CELLS)
 @given(model_dims(), seeds)
-def test_state_carries_across_chunks(dims, seed):
+def test_state_carries_across_chunks(cell, dims, seed):
     """Loss over two chunks with the state carried equals one pass over both."""
-    model = random_model(dims, seed)
+    model = random_model(dims, seed, cell=cell)
     rng = np.random.default_rng(seed)
     B, T, V = dims["B"], dims["T"], dims["V"]
     inputs, targets = rng.integers(0, V, (B, 2 * T)), rng.integers(0, V, (B, 2 * T))
@@ -51,14 +57,16 @@ def test_state_carries_across_chunks(dims, seed):
     a, state = model.loss(inputs[:, :T], targets[:, :T])
     b, end_state = model.loss(inputs[:, T:], targets[:, T:], state)
     assert (a + b) / 2 == pytest.approx(full, rel=1e-12)
-    for (h1, c1), (h2, c2) in zip(full_state, end_state):
-        np.testing.assert_allclose(h1, h2, rtol=1e-12)
-        np.testing.assert_allclose(c1, c2, rtol=1e-12)
+    for one, two in zip(full_state, end_state):
+        assert len(one) == len(two) == (2 if cell == "lstm" else 1)
+        for a, b in zip(one, two):
+            np.testing.assert_allclose(a, b, rtol=1e-12)
 
 
+@pytest.mark.parametrize("cell", CELLS)
 @given(model_dims(), seeds)
-def test_step_matches_sequence_forward(dims, seed):
-    model = random_model(dims, seed)
+def test_step_matches_sequence_forward(cell, dims, seed):
+    model = random_model(dims, seed, cell=cell)
     rng = np.random.default_rng(seed)
     B, T, V = dims["B"], dims["T"], dims["V"]
     inputs = rng.integers(0, V, (B, T))
@@ -166,3 +174,60 @@ def test_params_and_grads_are_row_major(engine):
     inputs = np.zeros((2, 3), int)
     _, grads, _ = model.loss_and_grads(inputs, inputs)
     assert all(g.flags["C_CONTIGUOUS"] for g in grads.values())
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@given(model_dims(), st.booleans(), st.booleans(), st.sampled_from([0.0, 0.3]), seeds)
+def test_engines_agree(cell, dims, many_to_one, with_state, dropout, seed):
+    """The fast engine and the textbook: the same loss, gradients and final state."""
+    fast, ref = (random_model(dims, seed, dropout, engine=e, cell=cell)
+                 for e in ("fast", "reference"))
+    rng = np.random.default_rng(seed + 1)
+    B, T, V = dims["B"], dims["T"], dims["V"]
+    inputs = rng.integers(0, V, (B, T))
+    targets = rng.integers(0, V, (B,) if many_to_one else (B, T))
+    state = random_state(fast, B, rng) if with_state else None
+    (l1, g1, s1), (l2, g2, s2) = (m.loss_and_grads(inputs, targets, state,
+                                                   dropout_rng=np.random.default_rng(seed))
+                                  for m in (fast, ref))
+    assert l1 == pytest.approx(l2, rel=1e-12)
+    for name in g1:
+        np.testing.assert_allclose(g1[name], g2[name], rtol=1e-9, atol=1e-12, err_msg=name)
+    for a, b in zip(sum(map(tuple, s1), ()), sum(map(tuple, s2), ())):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("cell, G, biases", [("lstm", 4, ["b"]), ("gru", 3, ["bx", "bh"]),
+                                             ("rnn", 1, ["b"])])
+def test_cells_params_state_and_init(cell, G, biases):
+    V, H = 7, 5
+    model = CharRNN(V, cell, H, 2, seed=0)
+    assert model.cell == cell and model.config["cell"] == cell
+    shapes = param_shapes(model.config)
+    assert {k: p.shape for k, p in model.params.items()} == shapes
+    assert shapes["Wx0"] == (V, G * H) and shapes["Wx1"] == (H, G * H)
+    assert shapes["Wh1"] == (H, G * H) and shapes["Wy"] == (H, V)
+    assert sorted(k[:-1] for k in shapes if k.endswith("1")) == sorted(["Wx", "Wh"] + biases)
+    for l in range(2):
+        Wh = model.params[f"Wh{l}"].astype(np.float64)
+        np.testing.assert_allclose(Wh @ Wh.T, np.eye(H), atol=1e-5)    # orthonormal rows
+        if cell != "lstm":
+            assert all((model.params[f"{b}{l}"] == 0).all() for b in biases)
+    state = model.init_state(3)
+    assert [len(layer) for layer in state] == [2 if cell == "lstm" else 1] * 2
+    assert all(a.shape == (3, H) for layer in state for a in layer)
+    again = make_model(model.config, seed=0)
+    assert type(again) is (CharLSTM if cell == "lstm" else CharRNN) and again.cell == cell
+    assert all((again.params[k] == model.params[k]).all() for k in model.params)
+
+
+def test_charlstm_is_the_lstm_charrnn():
+    a, b = CharLSTM(6, 4, 2, seed=3), CharRNN(6, "lstm", 4, 2, seed=3)
+    assert isinstance(a, CharRNN) and a.cell == "lstm"
+    assert all((a.params[k] == b.params[k]).all() for k in a.params)
+    assert make_model({k: v for k, v in a.config.items() if k != "cell"}).cell == "lstm"
+
+
+def test_unknown_cell_is_a_user_error():
+    with pytest.raises(UserError, match="cell must be one of lstm, gru, rnn, got 'lsmt'"):
+        CharRNN(5, "lsmt")

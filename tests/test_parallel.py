@@ -4,20 +4,21 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import lstm_scratch as ls
-from lstm_scratch import CharLSTM, RMSprop
+from lstm_scratch import CharLSTM, CharRNN, RMSprop
 from lstm_scratch.engine import fused_cpu
 from lstm_scratch.engine.parallel import ThreadedDataParallel, auto_workers
 from strategies import model_dims, seeds
 
 
-@given(model_dims(), st.integers(2, 4), st.booleans(), st.booleans(), seeds)
-def test_split_batch_equals_whole_batch(dims, workers, many_to_one, with_state, seed):
-    model = CharLSTM(dims["V"], dims["H"], dims["L"], dropout=0.3, dtype="float64", seed=seed)
+@given(st.sampled_from(["lstm", "gru", "rnn"]), model_dims(), st.integers(2, 4), st.booleans(),
+       st.booleans(), seeds)
+def test_split_batch_equals_whole_batch(cell, dims, workers, many_to_one, with_state, seed):
+    model = CharRNN(dims["V"], cell, dims["H"], dims["L"], dropout=0.3, dtype="float64", seed=seed)
     rng = np.random.default_rng(seed)
     B, T, V, H = dims["B"] + 2, dims["T"], dims["V"], dims["H"]
     inputs = rng.integers(0, V, (B, T))
     targets = rng.integers(0, V, (B,) if many_to_one else (B, T))
-    state = ([(rng.standard_normal((B, H)), rng.standard_normal((B, H))) for _ in range(dims["L"])]
+    state = ([tuple(rng.standard_normal(a.shape) for a in layer) for layer in model.init_state(B)]
              if with_state else None)
     one = ThreadedDataParallel(model, 1).loss_and_grads(
         inputs, targets, state, dropout_rng=np.random.default_rng(seed))
@@ -26,9 +27,10 @@ def test_split_batch_equals_whole_batch(dims, workers, many_to_one, with_state, 
     assert split[0] == pytest.approx(one[0], rel=1e-12)
     for name in one[1]:
         np.testing.assert_allclose(split[1][name], one[1][name], rtol=1e-10, atol=1e-13)
-    for (h1, c1), (h2, c2) in zip(one[2], split[2]):       # BLAS may round rows differently
-        np.testing.assert_allclose(h2, h1, rtol=1e-12, atol=1e-15)
-        np.testing.assert_allclose(c2, c1, rtol=1e-12, atol=1e-15)
+    for layer1, layer2 in zip(one[2], split[2]):           # BLAS may round rows differently
+        assert len(layer1) == len(layer2) == (2 if cell == "lstm" else 1)
+        for a1, a2 in zip(layer1, layer2):
+            np.testing.assert_allclose(a2, a1, rtol=1e-12, atol=1e-15)
     loss_one, _ = model.loss(inputs, targets, state)
     loss_split, _ = ThreadedDataParallel(model, workers).loss(inputs, targets, state)
     assert loss_split == pytest.approx(loss_one, rel=1e-12)

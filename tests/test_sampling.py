@@ -3,7 +3,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lstm_scratch import CharLSTM, UserError, Vocab, generate
+from lstm_scratch import CharLSTM, CharRNN, UserError, Vocab, generate
 from lstm_scratch.sampling import draw, next_char_distribution
 from strategies import seeds
 
@@ -128,3 +128,16 @@ def test_bad_prime_files(model_and_vocab, tmp_path):
         generate(model, vocab, length=5, prime_file=tmp_path / "nope.txt")
     with pytest.raises(UserError, match="give a prime or a prime file, not both"):
         generate(model, vocab, "ab", 5, prime_file=unknown)
+
+
+@pytest.mark.parametrize("cell", ["gru", "rnn"])
+def test_other_cells_sample_the_same_text_on_both_engines(model_and_vocab, cell):
+    _, vocab = model_and_vocab
+    texts = []
+    for engine in ("fast", "reference"):
+        m = CharRNN(len(vocab), cell, 16, 2, dropout=0.0, dtype="float64", seed=4, engine=engine)
+        texts.append(generate(m, vocab, "abc", 60, 1.0, seed=5))
+    assert texts[0] == texts[1] and len(texts[0]) == 63
+    m = CharRNN(len(vocab), cell, 16, 2, dropout=0.0, dtype="float64", seed=4)
+    z, _ = m.logits(vocab.encode(texts[0][:-1])[None, :])    # stateful = refeeding
+    assert generate(m, vocab, texts[0][:-1], 1, greedy=True)[-1] == vocab.chars[int(np.argmax(z[0]))]

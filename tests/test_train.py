@@ -331,3 +331,43 @@ def test_a_saved_config_that_disagrees_with_the_model_is_damaged(corpus_file, tm
     np.savez(path, **dict(arrays, meta=np.array(json.dumps(meta))))
     with pytest.raises(UserError, match="damaged metadata: the training config's hidden_size"):
         ls.train(corpus_file, resume=path, max_steps=4)
+
+
+@pytest.mark.parametrize("cell", ["gru", "rnn"])
+def test_other_cells_train_resume_exactly_and_load(corpus_file, tmp_path, cell, capsys):
+    opts = dict(SMALL, cell=cell, sample_temperatures=(1.0,))
+    _, _, history = ls.train(corpus_file, str(tmp_path / "straight"), max_steps=12, **opts)
+    assert history[-1]["val_loss"] < history[0]["val_loss"] + 0.5
+    ls.train(corpus_file, str(tmp_path / "split"), max_steps=6, **opts)
+    ls.train(corpus_file, resume=str(tmp_path / "split" / "latest.npz"), max_steps=12)
+    straight, split = params_of(tmp_path / "straight" / "latest.npz"), \
+        params_of(tmp_path / "split" / "latest.npz")
+    for name in straight:
+        np.testing.assert_array_equal(split[name], straight[name], err_msg=name)
+    model, vocab = ls.load(str(tmp_path / "split" / "latest.npz"), backend="numpy")
+    assert model.cell == cell and not isinstance(model, ls.CharLSTM)
+    assert f"2-layer {dict(gru='GRU', rnn='vanilla RNN')[cell]}" in capsys.readouterr().out
+    with pytest.raises(UserError, match=f"--cell lstm conflicts with the checkpoint's {cell}"):
+        ls.train(corpus_file, resume=str(tmp_path / "split" / "latest.npz"), cell="lstm")
+
+
+def test_unknown_cell_is_a_one_line_error(corpus_file):
+    with pytest.raises(UserError, match="--cell must be one of lstm, gru, rnn, got 'lsmt'"):
+        ls.train(corpus_file, max_steps=1, cell="lsmt", **SMALL)
+
+
+def test_old_checkpoints_without_a_cell_load_as_lstm(corpus_file, tmp_path):
+    """Checkpoints written before the cell was recorded hold an LSTM."""
+    import json as _json
+    from lstm_scratch.checkpoint import load_checkpoint, save_checkpoint
+    from lstm_scratch.data import Vocab
+    ls.train(corpus_file, str(tmp_path / "run"), max_steps=2, **SMALL)
+    saved = load_checkpoint(str(tmp_path / "run" / "latest.npz"))
+    del saved["meta"]["model"]["cell"], saved["meta"]["train"]["cell"]
+    old = str(tmp_path / "old.npz")
+    save_checkpoint(old, params=saved["params"], vocab=Vocab.from_codes(saved["vocab_codes"]),
+                    meta=_json.loads(_json.dumps(saved["meta"])), optim_state=saved["optim"],
+                    carry=saved["carry"])
+    model, _ = ls.load(old, backend="numpy")
+    assert isinstance(model, ls.CharLSTM) and model.cell == "lstm"
+    ls.train(corpus_file, resume=old, max_steps=3, sample_temperatures=())

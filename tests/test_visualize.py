@@ -7,7 +7,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from lstm_scratch import CharLSTM, Vocab
+from lstm_scratch import CharLSTM, CharRNN, Vocab
 from lstm_scratch.nn import log_softmax
 from lstm_scratch.visualize import (correlated_cells, page_data, render_html, text_features,
                                     trace)
@@ -108,3 +108,16 @@ def test_trace_is_the_same_on_the_reference_engine():
     for la, lb in zip(a["cells"], b["cells"]):
         np.testing.assert_allclose(lb, la, rtol=1e-6)
     np.testing.assert_allclose(b["loss"], a["loss"], rtol=1e-10)
+
+
+@pytest.mark.parametrize("cell", ["gru", "rnn"])
+def test_trace_shows_h_for_cells_without_c(cell):
+    vocab = Vocab.from_text(TEXT)
+    model = CharRNN(len(vocab), cell, 6, 2, dropout=0.0, dtype="float64", seed=1)
+    t = trace(model, vocab, TEXT)
+    ids = vocab.encode(TEXT)
+    _, state = model.logits(ids[None, :9])
+    assert t["shown"] == "h" and len(state[1]) == 1
+    np.testing.assert_allclose(t["cells"][1][8], state[1][0][0], atol=1e-6)   # h_t of layer 1
+    page = render_html(page_data(model, vocab, TEXT))
+    assert "colour = h of the chosen cell" in page

@@ -57,7 +57,7 @@ def auto_workers(model, batch_size, cores=None):
 
 
 class ThreadedDataParallel:
-    """``loss_and_grads`` and ``loss`` of a CharLSTM, computed by ``workers`` threads.
+    """``loss_and_grads`` and ``loss`` of a CharRNN, computed by ``workers`` threads.
 
     With workers = 1 it is the model's own computation, unchanged.
     """
@@ -71,7 +71,7 @@ class ThreadedDataParallel:
 
     def loss_and_grads(self, inputs, targets, state=None, train=True, dropout_rng=None,
                        rows=None):
-        """As CharLSTM.loss_and_grads.
+        """As CharRNN.loss_and_grads.
 
         rows : (lo, hi, B) when the batch is rows lo:hi of a batch of B rows split
             across processes (distributed.py): the dropout masks are drawn for all
@@ -102,7 +102,7 @@ class ThreadedDataParallel:
         return loss, grads, self._join_states([r[2] for r in results])
 
     def loss(self, inputs, targets, state=None):
-        """As CharLSTM.loss."""
+        """As CharRNN.loss."""
         m = self.model
         ids, targets = m._check_batch(inputs, targets)
         masks = [None] * m.num_layers
@@ -123,7 +123,7 @@ class ThreadedDataParallel:
         for lo, hi in zip(bounds[:-1], bounds[1:]):
             rows = slice(lo, hi)
             shards.append((ids[:, rows], targets[rows],
-                           None if state is None else [(h[rows], c[rows]) for h, c in state],
+                           None if state is None else [tuple(a[rows] for a in s) for s in state],
                            [None if mk is None else mk[:, rows] for mk in masks]))
         return shards
 
@@ -145,8 +145,8 @@ class ThreadedDataParallel:
 
     def _join_states(self, states):
         xp = self.model.backend.xp
-        return [(xp.concatenate([s[l][0] for s in states]), xp.concatenate([s[l][1] for s in states]))
-                for l in range(self.model.num_layers)]
+        return [tuple(xp.concatenate(parts) for parts in zip(*(s[l] for s in states)))
+                for l in range(self.model.num_layers)]    # (h, c) or (h,): each part by rows
 
     def close(self):
         """End the worker threads; the runner still works after, on this thread."""

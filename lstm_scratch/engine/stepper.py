@@ -16,7 +16,8 @@ from .lstm import lstm_cell_forward, sigmoid_via_tanh
 
 
 class Stepper:
-    """Generation state for B sequences of one CharLSTM.
+    """Generation state for B sequences of one CharLSTM (the LSTM cell only: the GRU
+    and the RNN step through ``sampling.ModelStepper``).
 
     model : CharLSTM;  state : list of L (h, c) pairs, each (B, H), or None
     ``stepper(ids)`` with ids (B,) int returns logits (B, V), a fresh array (the

@@ -51,6 +51,7 @@ The fast layer is :mod:`lstm_scratch.engine.gru`, tested equal to this one.
 from typing import NamedTuple
 
 from ..backend import array_module
+from .affine import onehot
 from .activations import sigmoid
 
 GRU_GATE_ORDER = ("r", "z", "n")    # PyTorch's nn.GRU: weight_ih rows are W_ir | W_iz | W_in
@@ -88,6 +89,7 @@ class GRUStepCache(NamedTuple):
 
 class GRUCache(NamedTuple):
     steps: tuple     # T step caches, one per time step
+    ids: bool        # the input was int ids (one-hot rows): no dx
 
 
 def gru_step_forward(x, h_prev, Wx, Wh, bx, bh):
@@ -142,15 +144,20 @@ def gru_forward(x, h0, Wx, Wh, bx, bh):
     """Run the layer over T steps from h0.
 
     x : (T, N, D), h0 : (N, H), Wx : (D, 3H), Wh : (H, 3H), bx, bh : (3H,), one float dtype
+    x may also be (T, N) int ids standing for one-hot rows (then Wx is (V, ·)):
+    the one-hot (T, N, V) floats are built here, the plainest form.
     Returns h (T, N, H) the outputs h_1..h_T, the final state h_T (N, H), and the cache.
     """
-    xp = array_module(x)
+    xp = array_module(Wh)
+    ids = x.dtype.kind in "iu"
+    if ids:
+        x = onehot(x, Wx.shape[0], Wx.dtype)                # (T, N, V)
     h_t, hs, steps = h0, [], []
     for x_t in x:
         h_t, step = gru_step_forward(x_t, h_t, Wx, Wh, bx, bh)   # h_t feeds step t+1
         hs.append(h_t)
         steps.append(step)
-    return xp.stack(hs), h_t, GRUCache(tuple(steps))
+    return xp.stack(hs), h_t, GRUCache(tuple(steps), ids)
 
 
 def gru_backward(dh, cache, dhT=None):
@@ -160,7 +167,7 @@ def gru_backward(dh, cache, dhT=None):
     cache : from :func:`gru_forward`
     dhT : (N, H) or None, ∂L/∂h_T from whatever used the final state (the next
         chunk, in truncated BPTT); None means zero
-    Returns a dict with dx (T, N, D), dh0 (N, H), dWx (D, 3H), dWh (H, 3H),
+    Returns a dict with dx (T, N, D) (None for int ids), dh0 (N, H), dWx (D, 3H), dWh (H, 3H),
     dbx (3H,), dbh (3H,). Nothing passed in is modified.
     """
     xp = array_module(dh)
@@ -177,4 +184,5 @@ def gru_backward(dh, cache, dhT=None):
         dWh += dWh_t
         dbx += dbx_t
         dbh += dbh_t
-    return dict(dx=xp.stack(dxs), dh0=dh_next, dWx=dWx, dWh=dWh, dbx=dbx, dbh=dbh)
+    dx = None if cache.ids else xp.stack(dxs)
+    return dict(dx=dx, dh0=dh_next, dWx=dWx, dWh=dWh, dbx=dbx, dbh=dbh)

@@ -33,6 +33,7 @@ The fast layer is :mod:`lstm_scratch.engine.rnn`, tested equal to this one.
 from typing import NamedTuple
 
 from ..backend import array_module
+from .affine import onehot
 
 
 class RNNStepCache(NamedTuple):
@@ -45,6 +46,7 @@ class RNNStepCache(NamedTuple):
 
 class RNNCache(NamedTuple):
     steps: tuple     # T step caches, one per time step
+    ids: bool        # the input was int ids (one-hot rows): no dx
 
 
 def rnn_step_forward(x, h_prev, Wx, Wh, b):
@@ -79,15 +81,20 @@ def rnn_forward(x, h0, Wx, Wh, b):
     """Run the layer over T steps from h0.
 
     x : (T, N, D), h0 : (N, H), Wx : (D, H), Wh : (H, H), b : (H,), one float dtype
+    x may also be (T, N) int ids standing for one-hot rows (then Wx is (V, ·)):
+    the one-hot (T, N, V) floats are built here, the plainest form.
     Returns h (T, N, H) the outputs h_1..h_T, the final state h_T (N, H), and the cache.
     """
-    xp = array_module(x)
+    xp = array_module(Wh)
+    ids = x.dtype.kind in "iu"
+    if ids:
+        x = onehot(x, Wx.shape[0], Wx.dtype)                # (T, N, V)
     h_t, hs, steps = h0, [], []
     for x_t in x:
         h_t, step = rnn_step_forward(x_t, h_t, Wx, Wh, b)    # h_t feeds step t+1
         hs.append(h_t)
         steps.append(step)
-    return xp.stack(hs), h_t, RNNCache(tuple(steps))
+    return xp.stack(hs), h_t, RNNCache(tuple(steps), ids)
 
 
 def rnn_backward(dh, cache, dhT=None):
@@ -97,7 +104,7 @@ def rnn_backward(dh, cache, dhT=None):
     cache : from :func:`rnn_forward`
     dhT : (N, H) or None, ∂L/∂h_T from whatever used the final state (the next
         chunk, in truncated BPTT); None means zero
-    Returns a dict with dx (T, N, D), dh0 (N, H), dWx (D, H), dWh (H, H), db (H,).
+    Returns a dict with dx (T, N, D) (None for int ids), dh0 (N, H), dWx (D, H), dWh (H, H), db (H,).
     Nothing passed in is modified.
     """
     xp = array_module(dh)
@@ -112,4 +119,5 @@ def rnn_backward(dh, cache, dhT=None):
         dWx += dWx_t                                        # the same Wx, Wh, b at every step
         dWh += dWh_t
         db += db_t
-    return dict(dx=xp.stack(dxs), dh0=dh_next, dWx=dWx, dWh=dWh, db=db)
+    dx = None if cache.ids else xp.stack(dxs)
+    return dict(dx=dx, dh0=dh_next, dWx=dWx, dWh=dWh, db=db)
