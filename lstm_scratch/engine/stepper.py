@@ -1,16 +1,18 @@
 """One character in, next-character logits out: the inference loop of sampling.
 
 ``CharLSTM.logits`` runs whole sequences through the training layers; for
-generation, one step at a time, their per-call setup would cost more than
-the arithmetic. A Stepper does that setup once:
+generation, one step at a time, their per-call setup (scaled copies of every
+weight, workspaces sized for a batch of sequences) would cost more than the
+arithmetic. A Stepper keeps only small buffers, allocated once, and reads the
+model's parameters as they are:
 
-- the σ-via-tanh scale is folded into the weights and biases once;
-- for layers l > 0 the two products x Wxˡ + h Whˡ become one, [x, h] [Wxˡ; Whˡ],
-  with the fused (2H, 4H) weight built once;
-- every buffer is allocated once.
+- no weight is copied: the σ-via-tanh scale goes on the (B, 4H) pre-activations
+  each step instead (a_t ⊙ scale, 4H multiplies against the 4H·(D+H) of the
+  products), so a Stepper costs nothing to build and always sees the current
+  parameters, however training or the user changed them;
+- the state lives in the Stepper's buffers and is updated in place.
 
-The weights are copies: build a Stepper after training has changed the
-parameters for the last time (``generate`` builds one per call).
+``CharRNN.step_logits`` builds one per call; ``generate`` one per text.
 """
 from .lstm import lstm_cell_forward, sigmoid_via_tanh
 
@@ -20,28 +22,24 @@ class Stepper:
     and the RNN step through ``sampling.ModelStepper``).
 
     model : CharLSTM;  state : list of L (h, c) pairs, each (B, H), or None
+    (copied: the caller's arrays are left alone)
     ``stepper(ids)`` with ids (B,) int returns logits (B, V), a fresh array (the
     next call does not overwrite it), and advances the state.
     """
 
     def __init__(self, model, state=None, batch_size=1):
-        P, xp, dtype, H = model.params, model.backend.xp, model.dtype, model.hidden_size
-        self.xp, self.H, self.L = xp, H, model.num_layers
+        xp, dtype, H = model.backend.xp, model.dtype, model.hidden_size
+        self.xp, self.H, self.L, self.P = xp, H, model.num_layers, model.params
         self.scale, self.shift = sigmoid_via_tanh(H, dtype, xp)
-        self.Wx0 = P["Wx0"] * self.scale                            # (V, 4H)
-        self.W = [P["Wh0"] * self.scale]                            # (H, 4H), then (2H, 4H)
-        self.W += [xp.concatenate([P[f"Wx{l}"], P[f"Wh{l}"]]) * self.scale
-                   for l in range(1, self.L)]
-        self.b = [P[f"b{l}"] * self.scale for l in range(self.L)]
-        self.Wy, self.by = P["Wy"], P["by"]
         state = state if state is not None else model.init_state(batch_size)
         B = state[0][0].shape[0]
-        # xh[l] = [x, h] for layer l > 0 (layer 0 only uses its h half); c[l] its cell.
+        # xh[l] = [x, h] for layer l (layer 0 only uses its h half); c[l] its cell.
         self.xh = [xp.zeros((B, 2 * H), dtype) for _ in range(self.L)]
         self.c = [xp.array(c, dtype=dtype) for _, c in state]
         for l, (h, _) in enumerate(state):
             self.xh[l][:, H:] = h
         self.a = xp.empty((B, 4 * H), dtype)
+        self.xWx = xp.empty((B, 4 * H), dtype)
         self.tanh_c = xp.empty((B, H), dtype)
         self.ig = xp.empty((B, H), dtype)
 
@@ -50,20 +48,21 @@ class Stepper:
         return [(xh[:, self.H:].copy(), c.copy()) for xh, c in zip(self.xh, self.c)]
 
     def __call__(self, ids):
-        xp, H, a = self.xp, self.H, self.a
+        xp, H, P, a = self.xp, self.H, self.P, self.a
         ids = xp.asarray(ids)
         for l in range(self.L):
-            h = self.xh[l][:, H:]                               # (B, H) view: h_{t-1}
+            x, h = self.xh[l][:, :H], self.xh[l][:, H:]         # (B, H) views: x_t, h_{t-1}
+            xp.matmul(h, P[f"Wh{l}"], out=a)                    # h_{t-1} Wh
             if l == 0:
-                xp.matmul(h, self.W[0], out=a)                  # h_{t-1} Wh
-                a += self.Wx0[ids]                              # + x_t Wx: a row gather
+                a += P["Wx0"][ids]                              # + x_t Wx: a row gather
             else:
-                xp.matmul(self.xh[l], self.W[l], out=a)         # [x_t, h_{t-1}] [Wx; Wh]
-            a += self.b[l]
+                a += xp.matmul(x, P[f"Wx{l}"], out=self.xWx)    # + x_t Wx
+            a += P[f"b{l}"]
+            a *= self.scale                                     # the kernel takes scale ⊙ a_t
             lstm_cell_forward(a, self.c[l], self.scale, self.shift,  # c, h updated in place
                               self.c[l], self.tanh_c, h, self.ig)
             if l + 1 < self.L:
                 self.xh[l + 1][:, :H] = h                       # x_t of the layer above
-        z = self.xh[-1][:, H:] @ self.Wy                        # (B, V): ours to keep
-        z += self.by
+        z = self.xh[-1][:, H:] @ P["Wy"]                        # (B, V): ours to keep
+        z += P["by"]
         return z
