@@ -118,3 +118,9 @@ def kernels(cell, dtype):
     """The compiled (forward, backward) of ``cell`` ("rnn" or "gru") for float32
     arrays where Numba is enabled (:data:`.fused_cpu.ENABLED`), else None."""
     return _compiled()[cell] if fused_cpu.ENABLED and dtype == np.float32 else None
+
+
+def step_kernels(cell, xp, dtype, fused):
+    """:func:`kernels` for a layer's loop: only where the caller asked (``fused``)
+    and the arrays are NumPy's (CuPy arrays take the plain ``xp`` step); else None."""
+    return kernels(cell, dtype) if fused and xp is np else None

@@ -22,8 +22,6 @@ Tests hold this layer equal to the textbook.
 """
 from typing import NamedTuple
 
-import numpy as np
-
 from ..backend import array_module
 from ..nn.gru import split_gru_gates
 from . import cells_cpu
@@ -43,10 +41,6 @@ class GRULayerCache(NamedTuple):
     def h(self):
         """(T, N, H) the layer's outputs h_1..h_T."""
         return self.hs[1:]
-
-
-def _kernels(xp, dtype, fused):
-    return cells_cpu.kernels("gru", dtype) if fused and xp is np else None
 
 
 def gru_cell_forward(a, ah, h_prev, ah_n, h):
@@ -90,7 +84,7 @@ def gru_forward(x, h0, Wx, Wh, bx, bh, fused=True, ws=FRESH):
     dtype = Wh.dtype
     assert Wh.shape == (H, 3 * H) and bx.shape == bh.shape == (3 * H,), (Wh.shape, bx.shape)
     assert h0.shape == (N, H), h0.shape
-    kernel = _kernels(xp, dtype, fused)
+    kernel = cells_cpu.step_kernels("gru", xp, dtype, fused)
     project = onehot_affine_forward if is_ids(x) else affine_forward
     gates = ws.empty(xp, "gates", (T, N, 3 * H), dtype)
     gates, x_cache = project(x, Wx, bx, out=gates)          # ax_t for all t; becomes the gates
@@ -138,7 +132,7 @@ def gru_backward(dh, cache, dhT=None, fused=True, ws=FRESH):
     xp = array_module(Wh)
     T, N, H = ah_n.shape
     dtype = Wh.dtype
-    kernel = _kernels(xp, dtype, fused)
+    kernel = cells_cpu.step_kernels("gru", xp, dtype, fused)
     dh = xp.ascontiguousarray(dh)
     dax = ws.tmp.empty(xp, "dax", gates.shape, dtype)       # (T, N, 3H) ∂L/∂ax_t
     dah = ws.tmp.empty(xp, "dah", gates.shape, dtype)       # (T, N, 3H) ∂L/∂ah_t

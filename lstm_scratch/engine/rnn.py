@@ -20,8 +20,6 @@ Tests hold this layer equal to the textbook.
 """
 from typing import NamedTuple
 
-import numpy as np
-
 from ..backend import array_module
 from . import cells_cpu
 from .layers import affine_backward, affine_forward, onehot_affine_backward, onehot_affine_forward
@@ -40,10 +38,6 @@ class RNNLayerCache(NamedTuple):
         return self.hs[1:]
 
 
-def _kernels(xp, dtype, fused):
-    return cells_cpu.kernels("rnn", dtype) if fused and xp is np else None
-
-
 def rnn_forward(x, h0, Wx, Wh, b, fused=True, ws=FRESH):
     """Run the layer over T steps from h0.
 
@@ -59,7 +53,7 @@ def rnn_forward(x, h0, Wx, Wh, b, fused=True, ws=FRESH):
     H = Wh.shape[0]
     assert Wh.shape == (H, H) and b.shape == (H,), (Wh.shape, b.shape)
     assert h0.shape == (N, H), h0.shape
-    kernels = _kernels(xp, Wh.dtype, fused)
+    kernels = cells_cpu.step_kernels("rnn", xp, Wh.dtype, fused)
     project = onehot_affine_forward if is_ids(x) else affine_forward
     a = ws.tmp.empty(xp, "a", (T, N, H), Wh.dtype)          # dead after the loop
     a, x_cache = project(x, Wx, b, out=a)                   # x_t Wx + b, for all t at once
@@ -86,7 +80,7 @@ def rnn_backward(dh, cache, dhT=None, fused=True, ws=FRESH):
     x_cache, Wh, hs = cache
     xp = array_module(Wh)
     T, N, H = hs.shape[0] - 1, hs.shape[1], hs.shape[2]
-    kernels = _kernels(xp, Wh.dtype, fused)
+    kernels = cells_cpu.step_kernels("rnn", xp, Wh.dtype, fused)
     dh = xp.ascontiguousarray(dh)
     da = ws.tmp.empty(xp, "da", (T, N, H), Wh.dtype)       # ∂L/∂a_t, a_t = x_t Wx + h_{t-1} Wh + b
     dh_next = xp.zeros((N, H), Wh.dtype) if dhT is None else xp.array(dhT, dtype=Wh.dtype)
