@@ -1,9 +1,12 @@
+"""The textbook LSTM (lstm_scratch/nn/lstm.py): its equations, and gradient checks of its backward."""
 import numpy as np
 import pytest
 from hypothesis import given
 
 from gradcheck import check_grads
-"""The textbook LSTM (lstm_scratch/nn/lstm.py): its equations, and gradient checks of its backward."""
+from layer_checks import (check_backward_gradcheck, check_backward_mutates_nothing,
+                          check_float32_stays_float32, check_saturated_stays_finite,
+                          check_truncated_bptt_chunks_compose)
 from lstm_scratch.nn import (GATE_ORDER, gate_slice, join_gates, lstm_backward, lstm_forward,
                              lstm_step_backward, lstm_step_forward, split_gates)
 from strategies import lstm_dims, seeds
@@ -89,19 +92,8 @@ def test_forward_matches_plain_equations(dims, seed):
 @given(lstm_dims(), seeds)
 def test_backward_gradcheck(dims, seed):
     rng = np.random.default_rng(seed)
-    layer = random_layer(rng, **dims)
-    T, N, H = dims["T"], dims["N"], dims["H"]
-    dh = rng.standard_normal((T, N, H))          # random upstream, and for the final state
-    dhT, dcT = rng.standard_normal((N, H)), rng.standard_normal((N, H))
-
-    def f():
-        h, (hT, cT), _ = lstm_forward(**layer)
-        return (h * dh).sum() + (hT * dhT).sum() + (cT * dcT).sum()
-
-    _, _, cache = lstm_forward(**layer)
-    g = lstm_backward(dh, cache, dhT, dcT)
-    check_grads(f, layer, {"x": g["dx"], "h0": g["dh0"], "c0": g["dc0"],
-                           "Wx": g["dWx"], "Wh": g["dWh"], "b": g["db"]})
+    check_backward_gradcheck(lstm_forward, lstm_backward, random_layer(rng, **dims), rng,
+                             state=("h", "c"))
 
 
 @given(lstm_dims(), seeds)
@@ -137,57 +129,24 @@ def test_onehot_ids_equal_dense_onehot(dims, seed):
 
 @given(lstm_dims(), seeds)
 def test_truncated_bptt_chunks_compose(dims, seed):
-    """Two chunks, state and gradients handed across, equal one long sequence."""
     rng = np.random.default_rng(seed)
     dims["T"] += 1
-    layer = random_layer(rng, **dims)
-    x, T = layer.pop("x"), dims["T"]
-    h0, c0 = layer.pop("h0"), layer.pop("c0")
-    dh = rng.standard_normal((T, dims["N"], dims["H"]))
-    k = T // 2
-    h_full, _, cache_full = lstm_forward(x, h0, c0, **layer)
-    h_a, (h_k, c_k), cache_a = lstm_forward(x[:k], h0, c0, **layer)
-    h_b, _, cache_b = lstm_forward(x[k:], h_k, c_k, **layer)
-    np.testing.assert_allclose(np.concatenate([h_a, h_b]), h_full, rtol=1e-12, atol=1e-14)
-    g_full = lstm_backward(dh, cache_full)
-    g_b = lstm_backward(dh[k:], cache_b)
-    g_a = lstm_backward(dh[:k], cache_a, dhT=g_b["dh0"], dcT=g_b["dc0"])
-    for name in ("dWx", "dWh", "db"):
-        np.testing.assert_allclose(g_a[name] + g_b[name], g_full[name], rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(np.concatenate([g_a["dx"], g_b["dx"]]), g_full["dx"],
-                               rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(g_a["dh0"], g_full["dh0"], rtol=1e-10, atol=1e-12)
+    check_truncated_bptt_chunks_compose(lstm_forward, lstm_backward, random_layer(rng, **dims), rng,
+                                        state=("h", "c"))
 
 
 def test_backward_mutates_nothing():
     rng = np.random.default_rng(0)
     layer = random_layer(rng, N=2, T=3, D=3, H=2)
-    dh, dhT, dcT = rng.standard_normal((3, 2, 2)), rng.standard_normal((2, 2)), rng.standard_normal((2, 2))
-    _, _, cache = lstm_forward(**layer)
-    before = [a.copy() for a in (dh, dhT, dcT, *layer.values())]
-    cache_before = [[a.copy() for a in step] for step in cache.steps]
-    g = lstm_backward(dh, cache, dhT, dcT)
-    for a, b in zip(before, (dh, dhT, dcT, *layer.values())):
-        np.testing.assert_array_equal(a, b)
-    for step_before, step in zip(cache_before, cache.steps):
-        for a, b in zip(step_before, step):
-            np.testing.assert_array_equal(a, b)
-    assert not any(np.shares_memory(g[k], v) for k in g for v in (dhT, dcT))
+    check_backward_mutates_nothing(lstm_forward, lstm_backward, layer, rng, state=("h", "c"))
 
 
 @pytest.mark.parametrize("ids", [False, True])
 def test_float32_stays_float32(ids):
     layer = random_layer(np.random.default_rng(1), N=2, T=3, D=4, H=3, dtype=np.float32, ids=ids)
-    h, (hT, cT), cache = lstm_forward(**layer)
-    assert h.dtype == hT.dtype == cT.dtype == np.float32
-    g = lstm_backward(np.ones_like(h), cache)
-    assert all(v.dtype == np.float32 for v in g.values() if v is not None)
+    check_float32_stays_float32(lstm_forward, lstm_backward, layer, state=("h", "c"))
 
 
 def test_saturated_gates_stay_finite():
     layer = random_layer(np.random.default_rng(2), N=2, T=5, D=3, H=2)
-    layer["Wx"] *= 1e4
-    layer["b"] *= 1e4
-    h, (hT, cT), cache = lstm_forward(**layer)
-    g = lstm_backward(np.ones_like(h), cache)
-    assert np.isfinite(h).all() and all(np.isfinite(v).all() for v in g.values())
+    check_saturated_stays_finite(lstm_forward, lstm_backward, layer, scaled=("Wx", "b"))
