@@ -1,36 +1,26 @@
 """The fast vanilla RNN layer of engine/rnn.py against the textbook nn/rnn.py."""
 import numpy as np
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from layer_checks import (check_backward_mutates_nothing, check_fast_equals_textbook,
+                          check_fast_ids_equal_dense_onehot,
+                          check_workspace_reused_with_carried_state)
 from lstm_scratch import nn
 from lstm_scratch.engine import rnn as fast
 from lstm_scratch.engine.workspace import Workspace
 from strategies import layer_dims, seeds
 from test_rnn import random_layer
 
-
-def both(layer, dh, dhT, fused=True, ws=None):
-    """(textbook, fast): each a dict of h, hT and the gradients."""
-    outs = []
-    for forward, backward, extra in ((nn.rnn_forward, nn.rnn_backward, {}),
-                                     (fast.rnn_forward, fast.rnn_backward,
-                                      dict(fused=fused, **({} if ws is None else dict(ws=ws))))):
-        h, hT, cache = forward(**layer, **extra)
-        outs.append(dict(h=h.copy(), hT=hT.copy(), **backward(dh, cache, dhT, **extra)))
-    return outs
+TEXTBOOK = (nn.rnn_forward, nn.rnn_backward)
+FAST = (fast.rnn_forward, fast.rnn_backward)
 
 
 @given(layer_dims(), seeds)
 def test_equals_textbook_in_float64(dims, seed):
     rng = np.random.default_rng(seed)
-    layer = random_layer(rng, **dims)
-    dh = rng.standard_normal((dims["T"], dims["N"], dims["H"]))
-    dhT = rng.standard_normal((dims["N"], dims["H"]))
-    ref, ours = both(layer, dh, dhT, ws=Workspace())
-    for k in ref:
-        np.testing.assert_allclose(ours[k], ref[k], rtol=1e-10, atol=1e-13, err_msg=k)
+    check_fast_equals_textbook(TEXTBOOK, FAST, random_layer(rng, **dims), rng,
+                               rtol=1e-10, atol=1e-13, ws=Workspace())
 
 
 @given(st.integers(1, 4), st.integers(1, 6), st.integers(1, 24), seeds)
@@ -39,50 +29,22 @@ def test_equals_textbook_in_float32(N, T, H, seed):
     textbook: tanh32 is within 3.1e-7 of tanh, and T steps compound it."""
     rng = np.random.default_rng(seed)
     layer = random_layer(rng, N, T, 5, H, dtype=np.float32)
-    dh, dhT = (rng.standard_normal(s).astype(np.float32) for s in ((T, N, H), (N, H)))
-    ref, ours = both(layer, dh, dhT)
-    for k in ref:
-        assert ours[k].dtype == np.float32
-        np.testing.assert_allclose(ours[k], ref[k], rtol=1e-4, atol=1e-5, err_msg=k)
+    check_fast_equals_textbook(TEXTBOOK, FAST, layer, rng, rtol=1e-4, atol=1e-5)
 
 
 @given(layer_dims(), st.booleans(), seeds)
 def test_onehot_ids_equal_dense_onehot(dims, fused, seed):
     rng = np.random.default_rng(seed)
-    T, N, H, V = dims["T"], dims["N"], dims["H"], 5
-    layer = random_layer(rng, N, T, V, H)
-    ids = rng.integers(0, V, (T, N))
-    layer["x"] = np.eye(V)[ids]
-    dh = rng.standard_normal((T, N, H))
-    ref, _ = both(layer, dh, None)
-    layer["x"] = ids
-    h, hT, cache = fast.rnn_forward(**layer, fused=fused)
-    g = fast.rnn_backward(dh, cache, fused=fused)
-    assert g["dx"] is None
-    np.testing.assert_allclose(h, ref["h"], rtol=1e-10, atol=1e-13)
-    for k in ("dh0", "dWx", "dWh", "db"):
-        np.testing.assert_allclose(g[k], ref[k], rtol=1e-10, atol=1e-13, err_msg=k)
+    layer = random_layer(rng, dims["N"], dims["T"], 5, dims["H"])        # V = 5
+    check_fast_ids_equal_dense_onehot(TEXTBOOK, FAST, layer, rng, fused)
 
 
 def test_backward_mutates_nothing():
     rng = np.random.default_rng(0)
     layer = random_layer(rng, N=2, T=3, D=3, H=2)
-    dh, dhT = rng.standard_normal((3, 2, 2)), rng.standard_normal((2, 2))
-    _, _, cache = fast.rnn_forward(**layer)
-    arrays = (dh, dhT, *layer.values(), *cache[2:])
-    before = [a.copy() for a in arrays]
-    fast.rnn_backward(dh, cache, dhT)
-    for a, b in zip(before, arrays):
-        np.testing.assert_array_equal(a, b)
+    check_backward_mutates_nothing(*FAST, layer, rng, cache_arrays=lambda cache: cache[2:])
 
 
 def test_workspace_reused_with_carried_state():
-    """Chunk 2 starts from chunk 1's h_T, a view into the very buffer it reuses."""
-    rng = np.random.default_rng(3)
-    layer = random_layer(rng, N=2, T=6, D=3, H=4)
-    x, h0 = layer.pop("x"), layer.pop("h0")
-    ws = Workspace()
-    _, hT, _ = fast.rnn_forward(x[:3], h0, **layer, ws=ws)
-    h, _, _ = fast.rnn_forward(x[3:], hT, **layer, ws=ws)
-    h_ref, _, _ = nn.rnn_forward(x, h0, **layer)
-    np.testing.assert_allclose(h, h_ref[3:], rtol=1e-10, atol=1e-13)
+    layer = random_layer(np.random.default_rng(3), N=2, T=6, D=3, H=4)
+    check_workspace_reused_with_carried_state(nn.rnn_forward, fast.rnn_forward, layer, Workspace())
