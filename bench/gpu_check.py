@@ -22,7 +22,8 @@ Stages:
                 seq_len 100): ours on CuPy against torch.nn.LSTM with cuDNN,
                 each side in its own process
   sample_speed  bench/sample_speed.py --device gpu
-  mpi           bench/mpi_check.py [--dry-run], if that file exists
+  mpi           bench/mpi_check.py --backend cupy (numpy in a dry run): 2 processes
+                equal to 1 through NCCL or the host, all-reduce and step times
 
 --dry-run (or --backend numpy) runs the same stages on the CPU: the CuPy
 tests on the fake CuPy of tests/fakecupy.py, the "GPU" demo on it too (fewer
@@ -287,9 +288,10 @@ def main():
                  "--json", sample_json] + ([] if torch_gpu else ["--no-torch"]),
                 needs=[cupy_ok], parse=parse_bench(sample_json))
 
-    # mpi: another script's check, if it is there
+    # mpi: 2 processes train as one (NCCL, or the host where they share a GPU)
     mpi = os.path.join(ROOT, "bench", "mpi_check.py")
-    check.stage("mpi", 60, 10, [PY, mpi] + (["--dry-run"] if dry else []),
+    check.stage("mpi", 90, 10, [PY, mpi, "--backend", "numpy" if dry else "cupy",
+                                "--json", check.result_path("mpi")],
                 needs=[(os.path.exists(mpi), "bench/mpi_check.py is not in this tree")])
 
     check.write()
