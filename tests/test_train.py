@@ -147,18 +147,28 @@ def test_resume_may_not_change_the_model(corpus_file, tmp_path):
         ls.train(corpus_file, resume=str(tmp_path / "run" / "latest.npz"), hidden_size=64)
 
 
+def saved_arrays(path):
+    """A checkpoint's raw members and its meta as a dict, to damage on purpose."""
+    with np.load(path) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    return arrays, json.loads(str(arrays["meta"]))
+
+
+def rewrite(path, arrays, meta, **members):
+    """Write ``arrays`` back with ``meta`` (and ``members``) in place of theirs."""
+    np.savez(path, **dict(arrays, meta=np.array(json.dumps(meta)), **members))
+
+
 def test_resume_from_damaged_progress_is_a_one_line_error(corpus_file, tmp_path):
     ls.train(corpus_file, str(tmp_path / "run"), max_steps=2, **SMALL)
     path = str(tmp_path / "run" / "latest.npz")
-    with np.load(path) as npz:
-        arrays = {k: npz[k] for k in npz.files}
-    meta = json.loads(str(arrays["meta"]))
+    arrays, meta = saved_arrays(path)
     del meta["progress"]["batch_index"]
-    np.savez(path, **dict(arrays, meta=np.array(json.dumps(meta))))
+    rewrite(path, arrays, meta)
     with pytest.raises(UserError, match="damaged metadata, cannot resume .*batch_index"):
         ls.train(corpus_file, resume=path, max_steps=4)
     meta["progress"].update(batch_index=0, step="two")
-    np.savez(path, **dict(arrays, meta=np.array(json.dumps(meta))))
+    rewrite(path, arrays, meta)
     with pytest.raises(UserError, match="damaged metadata, cannot resume .*step is 'two'"):
         ls.train(corpus_file, resume=path, max_steps=4)
     np.savez(path, **{k: v for k, v in arrays.items() if not k.startswith("optim/")})
@@ -175,12 +185,9 @@ def test_no_clipping_survives_a_resume(corpus_file, tmp_path):
     assert saved["meta"]["train"]["clip_norm"] == 0 and float(saved["optim"]["clip_norm"]) == 0
     trainer = ls.api.make_trainer(corpus_file, resume=path, max_steps=4)
     assert trainer.config.clip_norm == 0 and trainer.optimizer.clip_norm == 0
-    with np.load(path) as npz:                                  # as older versions wrote it
-        arrays = {k: npz[k] for k in npz.files}
-    meta = json.loads(str(arrays["meta"]))
+    arrays, meta = saved_arrays(path)                           # as older versions wrote it
     meta["train"]["clip_norm"] = None
-    np.savez(path, **dict(arrays, meta=np.array(json.dumps(meta)),
-                          **{"optim/clip_norm": np.array(-1.0)}))
+    rewrite(path, arrays, meta, **{"optim/clip_norm": np.array(-1.0)})
     trainer = ls.api.make_trainer(corpus_file, resume=path, max_steps=4)
     assert trainer.config.clip_norm == 0 and trainer.optimizer.clip_norm == 0
     assert Trainer(TrainConfig(data=str(corpus_file), **SMALL)).optimizer.clip_norm == 5.0
@@ -324,11 +331,9 @@ def test_a_model_too_big_to_make_is_a_one_line_error(corpus_file):
 def test_a_saved_config_that_disagrees_with_the_model_is_damaged(corpus_file, tmp_path):
     ls.train(corpus_file, str(tmp_path / "run"), max_steps=2, **SMALL)
     path = str(tmp_path / "run" / "latest.npz")
-    with np.load(path) as npz:
-        arrays = {k: npz[k] for k in npz.files}
-    meta = json.loads(str(arrays["meta"]))
+    arrays, meta = saved_arrays(path)
     meta["train"]["hidden_size"] = 2**40
-    np.savez(path, **dict(arrays, meta=np.array(json.dumps(meta))))
+    rewrite(path, arrays, meta)
     with pytest.raises(UserError, match="damaged metadata: the training config's hidden_size"):
         ls.train(corpus_file, resume=path, max_steps=4)
 
