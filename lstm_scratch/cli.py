@@ -240,8 +240,9 @@ def cmd_eval(args):
         raise UserError(f"{args.checkpoint}: trained with --val-frac 0, so there is no "
                         "held-out part; pass --val-frac")
     path = args.data or config.data_path(args.checkpoint)
-    if args.val_frac is None and prepared_val_frac(path) is not None:
-        config.val_frac = prepared_val_frac(path)       # a prepared folder's split is fixed
+    fixed = prepared_val_frac(path)                     # a prepared folder's split is fixed
+    if args.val_frac is None and fixed is not None:
+        config.val_frac = fixed
     if args.eval_chars is not None:
         require_int("eval_chars", args.eval_chars)
     config.eval_chars = args.eval_chars                 # None: the whole split
@@ -305,8 +306,9 @@ def cmd_visualize(args):
         else:                                       # the held-out tail of the training text
             config = saved_config(saved, args.checkpoint)
             path = config.data_path(args.checkpoint)
-            if prepared_val_frac(path) is not None:     # a prepared folder: decode its val ids
-                _, train_ids, val_ids = open_corpus(path, prepared_val_frac(path), vocab)
+            fixed = prepared_val_frac(path)
+            if fixed is not None:                       # a prepared folder: decode its val ids
+                _, train_ids, val_ids = open_corpus(path, fixed, vocab)
                 text, start = vocab.decode(val_ids[:args.length]), len(train_ids)
             else:
                 full = read_text(path)
