@@ -57,7 +57,7 @@ def beam_search(model, vocab, prime="", length=500, beam_width=5, what="prime te
     require_int("beam_width", beam_width)
     K, V, xp = int(beam_width), len(vocab), model.backend.xp
     z, state = prime_model(model, vocab, prime, rng=None, what=what)   # batch 1, once
-    stepper = BeamStepper if model.engine == "fast" and model.cell == "lstm" else ModelStepper
+    stepper = BeamStepper if model.has_stepper else ModelStepper
     step = stepper(model, [tuple(xp.repeat(a, K, axis=0) for a in layer)
                            for layer in state])                         # (K, H): all rows = prime
     logp = log_softmax(to_host(z).astype(np.float64))                  # (1, V)

@@ -310,6 +310,12 @@ class CharRNN:
         z, _ = nn.affine_forward(h[-1], self.params["Wy"], self.params["by"])   # (B, V)
         return z, new_state
 
+    @property
+    def has_stepper(self):
+        """True where the engine's one-step Stepper (engine/stepper.py) serves this
+        model: the fast engine's LSTM. Sampling and beam search then use it too."""
+        return self.engine == "fast" and self.cell == "lstm"
+
     def step_logits(self, char_ids, state=None):
         """One step of inference: logits z (B, V) after chars (B,), and the new state.
 
@@ -319,7 +325,7 @@ class CharRNN:
         """
         xp = self.backend.xp
         ids = xp.asarray(char_ids).reshape(-1)
-        if self.engine != "fast" or self.cell != "lstm":
+        if not self.has_stepper:
             return self.logits(ids.reshape(-1, 1), state)
         if ids.dtype.kind not in "iu" or (self.backend.name == "numpy" and ids.size and
                                           (ids.min() < 0 or ids.max() >= self.vocab_size)):

@@ -132,7 +132,7 @@ class ModelStepper:
 def _stepper(model, state):
     """ids (B,) -> logits (B, V), advancing ``state``: the engine's LSTM Stepper, or
     else (the reference engine, the GRU, the RNN) one ``model.step_logits`` a step."""
-    if model.engine == "fast" and model.cell == "lstm":
+    if model.has_stepper:
         return Stepper(model, state)
     return ModelStepper(model, state)
 
