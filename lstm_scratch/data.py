@@ -11,6 +11,7 @@ stream (char-rnn's way): the text is cut into ``batch_size`` contiguous
 Validation is the last ``val_frac`` of the text, cut by position before any
 windows or streams are made, so no window straddles the boundary.
 """
+import codecs
 import math
 import os
 from importlib import resources
@@ -30,26 +31,50 @@ def builtin_corpus_path():
 def read_text(path, expected="some text to learn from"):
     """Read a whole UTF-8 text file; every way it can fail is a one-line UserError.
     ``expected`` says what an empty file should have held."""
+    text = "".join(read_text_chunks(path))
+    if not text:
+        raise UserError(f"{path}: is empty, expected {expected}")
+    return text
+
+
+def read_text_chunks(path, chunk_bytes=8 << 20):
+    """Yield a UTF-8 file's text chunk by chunk (``chunk_bytes`` at a time), checked,
+    with bounded memory: a bad byte is a one-line UserError naming its offset in the
+    file and its line, wherever the chunks fall; a byte-order mark is dropped.
+    """
     if not os.path.exists(path):
         raise UserError(f"{path}: no such file")
     if os.path.isdir(path):
         raise UserError(f"{path}: is a directory, expected a UTF-8 text file")
+    decoder = codecs.getincrementaldecoder("utf-8")("strict")
+    offset, lines, first = 0, 1, True       # bytes and newlines before this chunk
     try:
-        with open(path, "rb") as f:
-            raw = f.read()
+        f = open(path, "rb")
     except OSError as exc:
         raise UserError(f"{path}: cannot read: {exc.strerror}") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        raise UserError(f"{path}: not valid UTF-8 at byte {exc.start} (line {line}): "
-                        f"{exc.reason}; expected a UTF-8 text file "
-                        f"(convert it, e.g. iconv -f latin1 -t utf-8)") from None
-    text = text.removeprefix("\ufeff")              # a UTF-8 byte-order mark is not text
-    if not text:
-        raise UserError(f"{path}: is empty, expected {expected}")
-    return text
+    with f:
+        while True:
+            try:
+                raw = f.read(chunk_bytes)
+            except OSError as exc:
+                raise UserError(f"{path}: cannot read: {exc.strerror}") from None
+            pending = len(decoder.getstate()[0])        # bytes of a char split by the last chunk
+            try:
+                text = decoder.decode(raw, final=not raw)
+            except UnicodeDecodeError as exc:
+                where = offset - pending + exc.start
+                line = lines + exc.object.count(b"\n", 0, exc.start)
+                raise UserError(f"{path}: not valid UTF-8 at byte {where} (line {line}): "
+                                f"{exc.reason}; expected a UTF-8 text file "
+                                f"(convert it, e.g. iconv -f latin1 -t utf-8)") from None
+            if first and text:
+                text, first = text.removeprefix("\ufeff"), False  # a byte-order mark is not text
+            if text:
+                yield text
+            if not raw:
+                return
+            offset += len(raw)
+            lines += raw.count(b"\n")
 
 
 class Vocab:

@@ -14,13 +14,12 @@ their rows' slices and window batches gather their windows, so only the
 pages a batch touches are read. The split is the one ``split_train_val``
 makes of the same text, so a prepared corpus trains exactly like the file.
 """
-import codecs
 import json
 import os
 
 import numpy as np
 
-from .data import Vocab, read_text, split_train_val
+from .data import Vocab, read_text, read_text_chunks, split_train_val
 from .errors import UserError
 
 FORMAT = "lstm-scratch prepared corpus"
@@ -35,44 +34,6 @@ def ids_dtype(vocab_size):
             return np.dtype(dtype)
 
 
-def _decoded_chunks(path, chunk_bytes=CHUNK_BYTES):
-    """Yield the file's text chunk by chunk, checked as UTF-8 with bounded memory.
-
-    A bad byte is a UserError naming its offset in the file and its line, as
-    ``read_text`` does for a whole file.
-    """
-    if not os.path.exists(path):
-        raise UserError(f"{path}: no such file")
-    if os.path.isdir(path):
-        raise UserError(f"{path}: is a directory, expected a UTF-8 text file")
-    decoder = codecs.getincrementaldecoder("utf-8")("strict")
-    offset, lines, first = 0, 1, True       # bytes and newlines before this chunk
-    try:
-        f = open(path, "rb")
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read: {exc.strerror}") from None
-    with f:
-        while True:
-            raw = f.read(chunk_bytes)
-            pending = len(decoder.getstate()[0])        # bytes of a char split by the last chunk
-            try:
-                text = decoder.decode(raw, final=not raw)
-            except UnicodeDecodeError as exc:
-                where = offset - pending + exc.start
-                line = lines + exc.object.count(b"\n", 0, exc.start)
-                raise UserError(f"{path}: not valid UTF-8 at byte {where} (line {line}): "
-                                f"{exc.reason}; expected a UTF-8 text file "
-                                f"(convert it, e.g. iconv -f latin1 -t utf-8)") from None
-            if first and text:
-                text, first = text.removeprefix("\ufeff"), False  # a byte-order mark is not text
-            if text:
-                yield text
-            if not raw:
-                return
-            offset += len(raw)
-            lines += raw.count(b"\n")
-
-
 def _code_points(text):
     return np.frombuffer(text.encode("utf-32-le"), dtype="<u4")
 
@@ -81,7 +42,7 @@ def _scan(path, chunk_bytes):
     """The first read: every byte checked, (the vocabulary, the number of chars)."""
     seen = np.zeros(1 << 16, dtype=bool)           # the Basic Multilingual Plane, as a bitmap
     astral, n_chars = set(), 0
-    for text in _decoded_chunks(path, chunk_bytes):
+    for text in read_text_chunks(path, chunk_bytes):
         codes = _code_points(text)
         seen[codes[codes < (1 << 16)]] = True
         astral.update(np.unique(codes[codes >= (1 << 16)]).tolist())
@@ -114,7 +75,7 @@ def prepare(path, out_dir, val_frac=0.05, chunk_bytes=CHUNK_BYTES):
     written, partial = 0, [name + ".partial" for name in names]
     try:
         with open(partial[1], "wb") as train, open(partial[2], "wb") as val:
-            for text in _decoded_chunks(path, chunk_bytes):
+            for text in read_text_chunks(path, chunk_bytes):
                 codes = _code_points(text)
                 ids = lookup[np.minimum(codes, len(lookup) - 1)]
                 if ids.min() < 0 or codes.max() >= len(lookup):
