@@ -3,7 +3,6 @@
     python bench/train_speed.py                  # C1-C3, table + bench/results/train_speed.json
     python bench/train_speed.py --configs C2 --rounds 8
     python bench/train_speed.py --device gpu --configs C1,C2,C4     # CuPy against cuDNN
-    python bench/train_speed.py --schedules layers,batch           # the two ways to use 2 cores
 
 Each step includes forward, backward and the RMSprop update. For every
 round and config, one fresh process per side (alternating ours and PyTorch)
@@ -23,13 +22,12 @@ from common import (CONFIGS, V, alternate, child_main, child_seen, engine_kwargs
 SCRIPT = os.path.abspath(__file__)
 
 
-def ours_step(cfg, workers, seed=0, backend="numpy", engine=None, schedule=None):
+def ours_step(cfg, workers, seed=0, backend="numpy", engine=None):
     from lstm_scratch import CharLSTM, RMSprop
     from lstm_scratch.engine.parallel import ThreadedDataParallel
     model = CharLSTM(V, cfg["H"], cfg["L"], dropout=cfg["p"], seed=seed, backend=backend,
                      **engine_kwargs(engine))
-    # schedule: how the workers share a batch (engine/parallel.py); None for a tree without it
-    runner = ThreadedDataParallel(model, workers, **({"schedule": schedule} if schedule else {}))
+    runner = ThreadedDataParallel(model, workers)
     opt = RMSprop(model.params, map_fn=runner.map)
     rng = np.random.default_rng(seed)
     x = rng.integers(0, V, (cfg["B"], cfg["T"]))
@@ -84,8 +82,7 @@ def build(spec):
         cupy = get_backend("cupy").xp
         return ours_step(cfg, 1, backend="cupy", engine=spec["engine"]), \
             cupy.cuda.Device().synchronize, None
-    return ours_step(cfg, spec["workers"], engine=spec["engine"],
-                     schedule=spec.get("schedule")), None, None
+    return ours_step(cfg, spec["workers"], engine=spec["engine"]), None, None
 
 
 def child(spec):
@@ -108,10 +105,7 @@ def sides(args, cfg):
         from lstm_scratch import CharLSTM
         from lstm_scratch.engine.parallel import auto_workers
         workers = auto_workers(CharLSTM(V, cfg["H"], 1), cfg["B"])
-        for schedule in args.schedules.split(",") if args.schedules and workers > 1 else [None]:
-            label = f", {schedule}" if schedule else ""
-            out.append(dict(base, side=f"ours ({workers} workers{label})", workers=workers,
-                            schedule=schedule))
+        out.append(dict(base, side=f"ours ({workers} workers)", workers=workers))
         if workers != 1 and not args.no_single:
             out.append(dict(base, side="ours (1 worker)", workers=1))
     if not args.no_torch:
@@ -129,8 +123,6 @@ def main():
     parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
     parser.add_argument("--engine", choices=("fast", "reference"),
                         help="CharLSTM(engine=...), where CharLSTM has one")
-    parser.add_argument("--schedules", help="comma list of auto, batch, layers: a row of ours "
-                        "for each (engine/parallel.py; default: the one training picks)")
     parser.add_argument("--no-torch", action="store_true")
     parser.add_argument("--no-single", action="store_true", help="skip the 1-worker row")
     parser.add_argument("--timeout", type=int, default=600, help="seconds per child process")
@@ -164,14 +156,14 @@ def main():
         ref = rows[name].get("torch")
         for side, r in rows[name].items():
             if r is None:
-                print(f"  {side:26s} failed: {children[side][0].get('error')}")
+                print(f"  {side:18s} failed: {children[side][0].get('error')}")
                 continue
             ratio = f"{r['chars_per_s'] / ref['chars_per_s']:.2f}x torch" if ref else ""
-            print(f"  {side:26s} {r['chars_per_s']:>10,.0f} chars/s  step {r['median_step_s']*1e3:8.1f} ms "
+            print(f"  {side:18s} {r['chars_per_s']:>10,.0f} chars/s  step {r['median_step_s']*1e3:8.1f} ms "
                   f"[{r['min_step_s']*1e3:.1f}-{r['max_step_s']*1e3:.1f}]  {ratio}")
     print("\nas seen by the children:")
     for side, s in seen.items():
-        print(f"  {side:26s} {kernel_summary(s)}")
+        print(f"  {side:18s} {kernel_summary(s)}")
     info["load_avg_after"] = list(os.getloadavg())
     write_json(args.json, dict(machine=info, device=args.device, engine=args.engine,
                                method="one process per (side, config, round), alternating; "

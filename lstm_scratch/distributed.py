@@ -205,7 +205,6 @@ class DistributedDataParallel:
     def __init__(self, runner, world):
         self.runner, self.world = runner, world
         self.model, self.workers, self.map = runner.model, runner.workers, runner.map
-        self.schedule = runner.schedule
         params = self.model.params
         xp = self.model.backend.xp
         sizes = [p.size for p in params.values()]

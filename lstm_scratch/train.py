@@ -175,8 +175,7 @@ class Trainer:
         procs = f" on {world.size} processes," if world.size > 1 else ""
         self._print(f"training a {model.num_layers}-layer {CELLS[model.cell].title} of "
                     f"{model.num_params():,} parameters on {model.backend.name}{procs} "
-                    f"with {self.runner.workers} worker thread(s){' each' if procs else ''}"
-                    f"{' (layers as a wavefront)' if self.runner.schedule == 'layers' else ''}, "
+                    f"with {self.runner.workers} worker thread(s){' each' if procs else ''}, "
                     f"{describe_engine(model)} "
                     f"({cfg.mode} mode, vocabulary of {len(self.vocab)} chars, "
                     f"{self.batches.batches_per_epoch} batches per epoch)")

@@ -11,10 +11,8 @@ from strategies import model_dims, seeds
 
 
 @given(st.sampled_from(["lstm", "gru", "rnn"]), model_dims(), st.integers(2, 4), st.booleans(),
-       st.booleans(), seeds, st.sampled_from(["batch", "auto"]))
-def test_split_batch_equals_whole_batch(cell, dims, workers, many_to_one, with_state, seed,
-                                        schedule):
-    # "auto" runs LSTM stacks as a wavefront over layers (tests/test_wavefront.py)
+       st.booleans(), seeds)
+def test_split_batch_equals_whole_batch(cell, dims, workers, many_to_one, with_state, seed):
     model = CharRNN(dims["V"], cell, dims["H"], dims["L"], dropout=0.3, dtype="float64", seed=seed)
     rng = np.random.default_rng(seed)
     B, T, V, H = dims["B"] + 2, dims["T"], dims["V"], dims["H"]
@@ -24,7 +22,7 @@ def test_split_batch_equals_whole_batch(cell, dims, workers, many_to_one, with_s
              if with_state else None)
     one = ThreadedDataParallel(model, 1).loss_and_grads(
         inputs, targets, state, dropout_rng=np.random.default_rng(seed))
-    split = ThreadedDataParallel(model, workers, schedule).loss_and_grads(
+    split = ThreadedDataParallel(model, workers).loss_and_grads(
         inputs, targets, state, dropout_rng=np.random.default_rng(seed))
     assert split[0] == pytest.approx(one[0], rel=1e-12)
     for name in one[1]:
@@ -34,7 +32,7 @@ def test_split_batch_equals_whole_batch(cell, dims, workers, many_to_one, with_s
         for a1, a2 in zip(layer1, layer2):
             np.testing.assert_allclose(a2, a1, rtol=1e-12, atol=1e-15)
     loss_one, _ = model.loss(inputs, targets, state)
-    loss_split, _ = ThreadedDataParallel(model, workers, schedule).loss(inputs, targets, state)
+    loss_split, _ = ThreadedDataParallel(model, workers).loss(inputs, targets, state)
     assert loss_split == pytest.approx(loss_one, rel=1e-12)
 
 

@@ -25,7 +25,7 @@ from ..backend import array_module
 from ..nn.affine import AffineCache
 from ..nn.gates import gate_slice, split_gates
 from .fused import backward_kernel, forward_kernel
-from .layers import affine_forward, onehot_affine_backward, onehot_affine_forward
+from .layers import affine_backward, affine_forward, onehot_affine_backward, onehot_affine_forward
 from .workspace import FRESH
 
 
@@ -105,59 +105,36 @@ def lstm_forward(x, h0, c0, Wx, Wh, b, fused=True, ws=FRESH):
         its next use); the default allocates fresh arrays
     Returns h (T, N, H), the final state (h_T, c_T) each (N, H), and the cache.
     """
-    run = LSTMForward(x.shape[0], h0, c0, Wx, Wh, b, fused, ws)
-    run.steps(x, 0)
-    return run.hs[1:], run.final_state(), run.cache(x)
+    xp = array_module(Wh)
+    T, N = x.shape[:2]
+    H = Wh.shape[0]
+    dtype = Wh.dtype
+    assert Wh.shape == (H, 4 * H) and b.shape == (4 * H,), (Wh.shape, b.shape)
+    assert h0.shape == (N, H) and c0.shape == (N, H), (h0.shape, c0.shape)
 
-
-class LSTMForward:
-    """:func:`lstm_forward` in time ranges: ``steps(x[t0:t1], t0)`` for ranges that
-    cover 0..T in order computes what one call over all of x does, so that a
-    caller may run the layer above on steps t0:t1 while this one goes on
-    (engine/wavefront.py). The buffers come from ``ws`` as in lstm_forward."""
-
-    def __init__(self, T, h0, c0, Wx, Wh, b, fused=True, ws=FRESH):
-        xp = self.xp = array_module(Wh)
-        N, H = h0.shape
-        dtype = Wh.dtype
-        assert Wh.shape == (H, 4 * H) and b.shape == (4 * H,), (Wh.shape, b.shape)
-        assert c0.shape == (N, H), (h0.shape, c0.shape)
-        self.Wx, self.Wh, self.fused, self.T = Wx, Wh, fused, T
-        # The 0.5 inside σ(z) = 0.5 tanh(0.5 z) + 0.5 goes into scaled copies of the
-        # weights: scale ⊙ a_t = x_t (Wx ⊙ scale) + b ⊙ scale + h_{t-1} (Wh ⊙ scale).
-        self.scale, self.shift = sigmoid_via_tanh(H, dtype, xp)
-        self.Wx_scaled = _scaled(Wx, self.scale, ws, "Wx_scaled")
-        self.Wh_scaled = _scaled(Wh, self.scale, ws.tmp, "Wh_scaled")  # row-major: the faster h Wh
-        self.b_scaled = b * self.scale
-        # scale ⊙ (x_t Wx + b) for all t, in a buffer of ours: the gates are built in it.
-        self.gates = ws.empty(xp, "gates", (T, N, 4 * H), dtype)
-        self.hWh = ws.tmp.empty(xp, "hWh", (N, 4 * H), dtype)    # reused every step
-        self.hs = ws.empty(xp, "hs", (T + 1, N, H), dtype)       # h_0 .. h_T
-        self.cs = ws.empty(xp, "cs", (T + 1, N, H), dtype)       # c_0 .. c_T
-        self.tanh_c = ws.empty(xp, "tanh_c", (T, N, H), dtype)
-        self.ig = ws.tmp.empty(xp, "ig", (N, H), dtype)
-        self.hs[0], self.cs[0] = h0, c0
-
-    def steps(self, x, t0):
-        """Steps t0 .. t0 + len(x) - 1 on inputs x (n, N, D) or ids (n, N)."""
-        xp, gates, hs, cs = self.xp, self.gates, self.hs, self.cs
-        t1 = t0 + x.shape[0]
-        project = onehot_affine_forward if is_ids(x) else affine_forward
-        project(x, self.Wx_scaled, self.b_scaled, out=gates[t0:t1])
-        for t in range(t0, t1):
-            a = gates[t]                                    # (N, 4H) view
-            xp.matmul(hs[t], self.Wh_scaled, out=self.hWh)
-            a += self.hWh                                   # (scaled) a_t = x_t Wx + b + h_{t-1} Wh
-            lstm_cell_forward(a, cs[t], self.scale, self.shift, cs[t + 1], self.tanh_c[t],
-                              hs[t + 1], self.ig, self.fused)
-
-    def final_state(self):
-        return self.hs[self.T], self.cs[self.T]
-
-    def cache(self, x):
-        """The cache of the whole pass; x: all T steps' inputs (the backward needs Wx itself)."""
-        return LSTMCache(AffineCache(x, self.Wx), self.Wh, self.gates, self.hs, self.cs,
-                         self.tanh_c)
+    # The 0.5 inside σ(z) = 0.5 tanh(0.5 z) + 0.5 goes into scaled copies of the
+    # weights: scale ⊙ a_t = x_t (Wx ⊙ scale) + b ⊙ scale + h_{t-1} (Wh ⊙ scale).
+    scale, shift = sigmoid_via_tanh(H, dtype, xp)
+    Wx_scaled = _scaled(Wx, scale, ws, "Wx_scaled")
+    Wh_scaled = _scaled(Wh, scale, ws.tmp, "Wh_scaled")        # row-major: the faster h Wh
+    # scale ⊙ (x_t Wx + b) for all t at once, in a buffer of ours: the gates are built in it.
+    gates = ws.empty(xp, "gates", (T, N, 4 * H), dtype)
+    project = onehot_affine_forward if is_ids(x) else affine_forward
+    gates, _ = project(x, Wx_scaled, b * scale, out=gates)
+    x_cache = AffineCache(x, Wx)                            # the backward needs Wx itself
+    hWh = ws.tmp.empty(xp, "hWh", (N, 4 * H), dtype)        # reused every step
+    hs = ws.empty(xp, "hs", (T + 1, N, H), dtype)           # h_0 .. h_T
+    cs = ws.empty(xp, "cs", (T + 1, N, H), dtype)           # c_0 .. c_T
+    tanh_c = ws.empty(xp, "tanh_c", (T, N, H), dtype)
+    ig = ws.tmp.empty(xp, "ig", (N, H), dtype)
+    hs[0], cs[0] = h0, c0
+    for t in range(T):
+        a = gates[t]                                        # (N, 4H) view
+        xp.matmul(hs[t], Wh_scaled, out=hWh)
+        a += hWh                                            # (scaled) a_t = x_t Wx + b + h_{t-1} Wh
+        lstm_cell_forward(a, cs[t], scale, shift, cs[t + 1], tanh_c[t], hs[t + 1], ig, fused)
+    cache = LSTMCache(x_cache, Wh, gates, hs, cs, tanh_c)
+    return hs[1:], (hs[T], cs[T]), cache
 
 
 def _scaled(W, scale, ws, name, order="C"):
@@ -225,63 +202,31 @@ def lstm_backward(dh, cache, dhT=None, dcT=None, fused=True, ws=FRESH):
     Returns a dict with dx (T, N, D) (None for int ids), dh0, dc0 (N, H),
     dWx (D, 4H), dWh (H, 4H), db (4H,). Nothing passed in is modified.
     """
-    run = LSTMBackward(cache, dhT, dcT, fused, ws)
-    run.steps(run.xp.ascontiguousarray(dh), 0)
-    x = cache.x_cache.x
-    dx = None if is_ids(x) else run.dx(0, len(x), ws.empty(run.xp, "dx", x.shape, x.dtype))
-    return dict(dx=dx, **run.finish())
-
-
-class LSTMBackward:
-    """:func:`lstm_backward` in time ranges: ``steps(dh[t0:t1], t0)`` for ranges that
-    cover T..0 in reverse order, ``dx(t0, t1)`` of any range already stepped, then
-    ``finish()`` compute what one call over all of dh does (engine/wavefront.py)."""
-
-    def __init__(self, cache, dhT=None, dcT=None, fused=True, ws=FRESH):
-        self.cache, self.fused = cache, fused
-        Wh, gates = cache.Wh, cache.gates
-        xp = self.xp = array_module(Wh)
-        T, N, H = cache.tanh_c.shape
-        dtype = Wh.dtype
-        self.da = ws.tmp.empty(xp, "da", gates.shape, dtype)     # (T, N, 4H) ∂L/∂a_t
-        # Our own buffers, updated in place every step: ∂L/∂h_t via step t+1 and
-        # ∂L/∂c_t via c_{t+1} (both zero after the last step, unless a next chunk says otherwise).
-        self.dh_next = xp.zeros((N, H), dtype) if dhT is None else xp.array(dhT, dtype=dtype)
-        self.dc_next = xp.zeros((N, H), dtype) if dcT is None else xp.array(dcT, dtype=dtype)
-        self.scratch = tuple(ws.tmp.empty(xp, f"scratch{k}", (N, H), dtype) for k in range(3))
-        # da_t Whᵀ runs every step: with a column-major copy of Wh, Whᵀ is row-major,
-        # which OpenBLAS multiplies ~12-25% faster at batch 32 (bench/README.md).
-        self.WhT = _scaled(Wh, None, ws.tmp, "Wh_colmajor", order="F").T     # (4H, H)
-
-    def steps(self, dh, t0):
-        """Steps t0 + len(dh) - 1 down to t0, dh (n, N, H) C-contiguous: ∂L/∂h_t from above."""
-        _, _, gates, hs, cs, tanh_c = self.cache
-        da, dh_next = self.da, self.dh_next
-        for t in reversed(range(t0, t0 + dh.shape[0])):
-            lstm_cell_backward(dh[t - t0], gates[t], cs[t], tanh_c[t], da[t], dh_next,
-                               self.dc_next, self.scratch, self.fused)
-            self.xp.matmul(da[t], self.WhT, out=dh_next)    # a_t = ... + h_{t-1} Wh
-
-    def dx(self, t0, t1, out):
-        """∂L/∂x_t for steps t0..t1-1 (float inputs), into out (t1 - t0, N, D)."""
-        x_cache = self.cache.x_cache
-        D = x_cache.W.shape[0]
-        da = self.da[t0:t1]
-        self.xp.matmul(da.reshape(-1, da.shape[-1]), x_cache.W.T, out=out.reshape(-1, D))
-        return out
-
-    def finish(self):
-        """After every step: dh0, dc0 and the weight gradients (fresh arrays)."""
-        x_cache, Wh, _, hs, _, _ = self.cache
-        xp, H, da = self.xp, Wh.shape[0], self.da
-        # a_t = ... + h_{t-1} Wh for all t: dWh = Σ_t h_{t-1}ᵀ da_t, one GEMM
-        dWh = xp.matmul(hs[:-1].reshape(-1, H).T, da.reshape(-1, 4 * H), out=xp.empty_like(Wh))
-        # a_t = x_t Wx + b for all t
-        if is_ids(x_cache.x):
-            dWx, db = onehot_affine_backward(da, x_cache)
-        else:
-            D = x_cache.W.shape[0]
-            dWx = xp.matmul(x_cache.x.reshape(-1, D).T, da.reshape(-1, 4 * H),
-                            out=xp.empty_like(x_cache.W))
-            db = da.reshape(-1, 4 * H).sum(axis=0)
-        return dict(dh0=self.dh_next, dc0=self.dc_next, dWx=dWx, dWh=dWh, db=db)
+    x_cache, Wh, gates, hs, cs, tanh_c = cache
+    xp = array_module(Wh)
+    T, N, H = tanh_c.shape
+    dtype = Wh.dtype
+    dh = xp.ascontiguousarray(dh)
+    da = ws.tmp.empty(xp, "da", gates.shape, dtype)         # (T, N, 4H) ∂L/∂a_t
+    # Our own buffers, updated in place every step: ∂L/∂h_t via step t+1 and
+    # ∂L/∂c_t via c_{t+1} (both zero after the last step, unless a next chunk says otherwise).
+    dh_next = xp.zeros((N, H), dtype) if dhT is None else xp.array(dhT, dtype=dtype)
+    dc_next = xp.zeros((N, H), dtype) if dcT is None else xp.array(dcT, dtype=dtype)
+    scratch = tuple(ws.tmp.empty(xp, f"scratch{k}", (N, H), dtype) for k in range(3))
+    # da_t Whᵀ runs every step: with a column-major copy of Wh, Whᵀ is row-major,
+    # which OpenBLAS multiplies ~12-25% faster at batch 32 (bench/README.md).
+    WhT = _scaled(Wh, None, ws.tmp, "Wh_colmajor", order="F").T        # (4H, H)
+    for t in reversed(range(T)):
+        lstm_cell_backward(dh[t], gates[t], cs[t], tanh_c[t], da[t], dh_next, dc_next,
+                           scratch, fused)
+        xp.matmul(da[t], WhT, out=dh_next)                  # a_t = ... + h_{t-1} Wh
+    # a_t = ... + h_{t-1} Wh for all t: dWh = Σ_t h_{t-1}ᵀ da_t, one GEMM
+    dWh = xp.matmul(hs[:-1].reshape(-1, H).T, da.reshape(-1, 4 * H), out=xp.empty_like(Wh))
+    # a_t = x_t Wx + b for all t
+    if is_ids(x_cache.x):
+        dx = None
+        dWx, db = onehot_affine_backward(da, x_cache)
+    else:
+        dx_out = ws.empty(xp, "dx", x_cache.x.shape, dtype)
+        dx, dWx, db = affine_backward(da, x_cache, dx_out=dx_out)
+    return dict(dx=dx, dh0=dh_next, dc0=dc_next, dWx=dWx, dWh=dWh, db=db)

@@ -22,10 +22,7 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from .fused import forward_kernel
-from .wavefront import Wavefront, wavefront_applies
 from .workspace import Workspace
-
-SCHEDULES = ("auto", "batch", "layers")
 
 @functools.lru_cache(maxsize=1)
 def _blas_controller():
@@ -63,24 +60,11 @@ class ThreadedDataParallel:
     """``loss_and_grads`` and ``loss`` of a CharRNN, computed by ``workers`` threads.
 
     With workers = 1 it is the model's own computation, unchanged.
-
-    schedule : how the workers share a batch: "batch" (each takes a block of
-        rows, as above), "layers" (an LSTM stack as a wavefront over layers and
-        time, engine/wavefront.py: every product with the whole batch), or
-        "auto": layers where the wavefront runs the model, else batch.
     """
 
-    def __init__(self, model, workers=1, schedule="auto"):
-        if schedule not in SCHEDULES:
-            raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
+    def __init__(self, model, workers=1):
         self.model, self.workers = model, max(1, int(workers))
         self._pool = ThreadPoolExecutor(self.workers) if self.workers > 1 else None
-        layers = self.workers > 1 and wavefront_applies(model) and schedule != "batch"
-        if schedule == "layers" and not layers:
-            raise ValueError("the layers schedule needs 2+ workers and an LSTM stack of "
-                             "2+ layers on NumPy with the fast engine")
-        self.schedule = "layers" if layers else "batch"
-        self._wavefront = Wavefront(model, self._pool, self.workers) if layers else None
         # One workspace per shard; the first is the model's own, so that a run on one
         # worker and direct calls of model.loss_and_grads share their buffers.
         self._workspaces = [model.workspace] + [Workspace() for _ in range(self.workers - 1)]
@@ -100,9 +84,6 @@ class ThreadedDataParallel:
         masks = m.dropout_masks(ids.shape[0], B, targets.ndim == 1, rng, train, map_fn=self.map)
         if rows is not None:
             masks = [None if mask is None else mask[:, lo:hi] for mask in masks]
-        if self._wavefront is not None:
-            with _blas_controller().limit(limits=1, user_api="blas"):
-                return self._wavefront.loss_and_grads(ids, targets, state, masks)
         shards = self._shards(ids, targets, state, masks)
         if len(shards) == 1:
             return m._loss_and_grads(ids, targets, state, masks)
@@ -124,9 +105,6 @@ class ThreadedDataParallel:
         """As CharRNN.loss."""
         m = self.model
         ids, targets = m._check_batch(inputs, targets)
-        if self._wavefront is not None:
-            with _blas_controller().limit(limits=1, user_api="blas"):
-                return self._wavefront.loss(ids, targets, state)
         masks = [None] * m.num_layers
         shards = self._shards(ids, targets, state, masks)
         results = self._map_blas1(lambda k: m._forward(*shards[k], ws=self._workspaces[k])[::2],
@@ -175,5 +153,3 @@ class ThreadedDataParallel:
         if self._pool is not None:
             self._pool.shutdown()
             self._pool = None
-            if self._wavefront is not None:
-                self._wavefront.pool = None
