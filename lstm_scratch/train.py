@@ -218,7 +218,8 @@ class Trainer:
             eval_due = bool(cfg.eval_every and self.step % cfg.eval_every == 0)
             progress.update(self.step, self._epoch_float(), loss, chars / train_time)
             if epoch_end or eval_due or self.done() or stop:
-                self._report(float(np.mean(losses)), chars / train_time, progress)
+                self._report(float(np.mean(losses)), chars / train_time, progress,
+                             scheduled=epoch_end or eval_due)
                 losses, chars, train_time = [], 0, 0.0
             if epoch_end:
                 self._end_of_epoch()
@@ -262,7 +263,10 @@ class Trainer:
     def _epoch_float(self):
         return self.epoch + self.batch_index / self.batches.batches_per_epoch
 
-    def _report(self, train_loss, chars_per_s, progress):
+    def _report(self, train_loss, chars_per_s, progress, scheduled=True):
+        """Log the losses; only an evaluation on schedule (not one at Ctrl-C or at
+        --max-steps) moves --plateau-decay and --patience, so that a run stopped
+        and resumed is the run that was never stopped."""
         record = dict(step=self.step, epoch=round(self._epoch_float(), 4),
                       train_loss=train_loss, val_loss=None, val_bpc=None,
                       chars_per_s=round(chars_per_s, 1), elapsed_s=round(self.elapsed, 2),
@@ -270,7 +274,8 @@ class Trainer:
         if self.val_batches is not None:
             val = evaluate(self.runner, self.val_batches)
             record.update(val_loss=val, val_bpc=val / NATS_PER_BIT)
-            self._watch_plateau(val)
+            if scheduled:
+                self._watch_plateau(val)
         self.history.append(record)
         progress.report(record)
         if self.config.out_dir and self.world.rank == 0:

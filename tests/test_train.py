@@ -114,9 +114,18 @@ def test_nonfinite_gradient_leaves_parameters_untouched():
     np.testing.assert_array_equal(params["w"], before)
 
 
-def test_ctrl_c_saves_and_resumes(corpus_file, tmp_path, monkeypatch):
+@pytest.mark.parametrize("schedule", [{}, dict(plateau_decay=0.5, patience=20, eval_every=5)])
+def test_ctrl_c_saves_and_resumes(corpus_file, tmp_path, monkeypatch, schedule):
+    # With a plateau schedule, every evaluation after the first is "no new best"
+    # here: the one made at Ctrl-C (step 8) halved the lr once more than the
+    # run never stopped (evaluations at 5, 10, 12) did, until it was off schedule.
+    if schedule:
+        vals = iter(np.linspace(1.0, 2.0, 50))
+        monkeypatch.setattr(sys.modules["lstm_scratch.train"], "evaluate",
+                            lambda *args: float(next(vals)))
+    options = dict(SMALL, **schedule)
     out = tmp_path / "run"
-    trainer = ls.api.make_trainer(corpus_file, str(out), max_steps=30, **SMALL)
+    trainer = ls.api.make_trainer(corpus_file, str(out), max_steps=30, **options)
     real = trainer.runner.loss_and_grads
 
     def interrupt_at_step_8(*args, **kwargs):
@@ -129,7 +138,7 @@ def test_ctrl_c_saves_and_resumes(corpus_file, tmp_path, monkeypatch):
     assert trainer.interrupted and trainer.step == 8
     saved = ls.checkpoint.load_checkpoint(str(out / "latest.npz"))
     assert saved["meta"]["progress"]["step"] == 8
-    ls.train(corpus_file, str(tmp_path / "straight"), max_steps=12, **SMALL)
+    ls.train(corpus_file, str(tmp_path / "straight"), max_steps=12, **options)
     ls.train(corpus_file, resume=str(out / "latest.npz"), max_steps=12)
     a, b = params_of(out / "latest.npz"), params_of(tmp_path / "straight" / "latest.npz")
     assert all(np.array_equal(a[k], b[k]) for k in a)
