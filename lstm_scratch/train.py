@@ -325,7 +325,9 @@ class Trainer:
                     progress=dict(step=self.step, epoch=self.epoch, batch_index=self.batch_index,
                                   best_val=None if math.isinf(self.best_val) else self.best_val,
                                   elapsed_s=self.elapsed, val_loss=last.get("val_loss"),
-                                  stale_evals=self.stale_evals),
+                                  stale_evals=self.stale_evals,
+                                  plateau_best=None if math.isinf(self.lowest_val)
+                                  else self.lowest_val),
                     rng=dict(dropout=self.model.dropout_rng.bit_generator.state))
         latest = self._latest_path()
         if self.world.rank == 0:
@@ -359,7 +361,11 @@ class Trainer:
                 raise ValueError(f"batch_index {self.batch_index} is past the epoch's end")
             self.elapsed = float(progress["elapsed_s"])
             self.best_val = math.inf if progress["best_val"] is None else float(progress["best_val"])
-            self.lowest_val = self.best_val
+            # The best of the scheduled evaluations, this step's included: best_val is
+            # written before this step's evaluation counts, and counts one at Ctrl-C.
+            # Checkpoints older than plateau_best have best_val alone.
+            plateau_best = progress.get("plateau_best", self.best_val)
+            self.lowest_val = math.inf if plateau_best is None else float(plateau_best)
             self.stale_evals = _count(progress.get("stale_evals", 0), "stale_evals")
             m.dropout_rng.bit_generator.state = saved["meta"]["rng"]["dropout"]
         except (KeyError, TypeError, ValueError, OverflowError) as exc:

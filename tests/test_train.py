@@ -114,15 +114,30 @@ def test_nonfinite_gradient_leaves_parameters_untouched():
     np.testing.assert_array_equal(params["w"], before)
 
 
-@pytest.mark.parametrize("schedule", [{}, dict(plateau_decay=0.5, patience=20, eval_every=5)])
+def fake_validation(monkeypatch, val_at_step):
+    """Make every evaluation report val_at_step[the trainer's step] (default 2.0)."""
+    train_module = sys.modules["lstm_scratch.train"]
+    at_step, report = {}, train_module.Trainer._report
+
+    def reporting(self, *args, **kwargs):
+        at_step["now"] = self.step
+        return report(self, *args, **kwargs)
+    monkeypatch.setattr(train_module.Trainer, "_report", reporting)
+    monkeypatch.setattr(train_module, "evaluate",
+                        lambda *args: val_at_step.get(at_step["now"], 2.0))
+
+
+PLATEAU = dict(plateau_decay=0.5, patience=20, eval_every=5)
+
+
+@pytest.mark.parametrize("schedule", [{}, PLATEAU])
 def test_ctrl_c_saves_and_resumes(corpus_file, tmp_path, monkeypatch, schedule):
-    # With a plateau schedule, every evaluation after the first is "no new best"
-    # here: the one made at Ctrl-C (step 8) halved the lr once more than the
-    # run never stopped (evaluations at 5, 10, 12) did, until it was off schedule.
+    # With a plateau schedule: the run never stopped evaluates at 5, 10 (a new
+    # best) and 12 (--max-steps), the stopped one at 5 and at Ctrl-C (8, no new
+    # best), the resumed one at 10 and 12. The evaluation at Ctrl-C once halved
+    # the lr, so the resumed run was not the run never stopped.
     if schedule:
-        vals = iter(np.linspace(1.0, 2.0, 50))
-        monkeypatch.setattr(sys.modules["lstm_scratch.train"], "evaluate",
-                            lambda *args: float(next(vals)))
+        fake_validation(monkeypatch, {5: 1.0, 8: 1.5, 10: 0.9, 12: 0.95})
     options = dict(SMALL, **schedule)
     out = tmp_path / "run"
     trainer = ls.api.make_trainer(corpus_file, str(out), max_steps=30, **options)
@@ -141,6 +156,19 @@ def test_ctrl_c_saves_and_resumes(corpus_file, tmp_path, monkeypatch, schedule):
     ls.train(corpus_file, str(tmp_path / "straight"), max_steps=12, **options)
     ls.train(corpus_file, resume=str(out / "latest.npz"), max_steps=12)
     a, b = params_of(out / "latest.npz"), params_of(tmp_path / "straight" / "latest.npz")
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_a_resumed_plateau_schedule_remembers_its_best(corpus_file, tmp_path, monkeypatch):
+    # The checkpoint of step 10 is written after its evaluation, a new best (0.9):
+    # resumed from it, step 15's 0.95 is no new best and halves the lr, as in the
+    # run never stopped. It once restored the best before that evaluation (1.0).
+    fake_validation(monkeypatch, {5: 1.0, 10: 0.9, 15: 0.95})
+    options = dict(SMALL, **PLATEAU)
+    ls.train(corpus_file, str(tmp_path / "straight"), max_steps=17, **options)
+    ls.train(corpus_file, str(tmp_path / "run"), max_steps=10, **options)
+    ls.train(corpus_file, resume=str(tmp_path / "run" / "latest.npz"), max_steps=17)
+    a, b = params_of(tmp_path / "run" / "latest.npz"), params_of(tmp_path / "straight" / "latest.npz")
     assert all(np.array_equal(a[k], b[k]) for k in a)
 
 
