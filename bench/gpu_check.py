@@ -128,6 +128,9 @@ class Check:
             print(f"\n=== {name} (timeout {timeout:.0f} s): {' '.join(cmd)[:200]}", flush=True)
             code, out, secs = run_stage(cmd, timeout, env or self.env)
             status = "timeout" if code is None else ("ok" if code == 0 else "failed")
+            os.makedirs(self.out_dir, exist_ok=True)
+            with open(os.path.join(self.out_dir, f"{self.name}_{name}.log"), "w") as f:
+                f.write(out)                               # the whole output, not just its tail
             rec = dict(status=status, seconds=round(secs, 1), returncode=code,
                        command=" ".join(cmd), output_tail=out[-4000:])
             if code is None:

@@ -106,7 +106,9 @@ def scatter_add_rows(dst, rows, src):
         dst += onehot.T @ src
     elif xp is np:
         _scatter_add_rows_numpy(dst, rows, src)
-    else:
+    elif hasattr(xp.add, "at"):                       # CuPy >= 13
+        xp.add.at(dst, rows, src)
+    else:                                             # older CuPy (deprecated in 14)
         sys.modules["cupyx"].scatter_add(dst, rows, src)
 
 

@@ -16,7 +16,8 @@ named ``cupy`` in sys.modules), on a machine without a GPU:
   compiler (as tests/test_fused.py does) and runs it over every index i,
   raw arrays indexed in C order like CuPy's CArray; one compile per source;
 - ``cuda.Device().synchronize``, ``cuda.runtime.getDeviceCount`` and
-  ``getDeviceProperties``, and ``cupyx.scatter_add``.
+  ``getDeviceProperties``, ufuncs' ``at`` (``cupy.add.at``), and ``cupyx.scatter_add``
+  (what CuPy before 13 had instead).
 
 What it cannot catch: device-speed issues, CUDA-only compile errors (the
 host compiler accepts the body as C++), and host-side NumPy calls that take
@@ -310,7 +311,12 @@ def modules():
         value = getattr(np, name)
         if isinstance(value, type) or not callable(value):
             return value                  # dtypes (cupy.float32), constants
-        return lambda *args, **kwargs: _call(value, args, kwargs, strict=isinstance(value, np.ufunc))
+        def call(*args, **kwargs):
+            return _call(value, args, kwargs, strict=isinstance(value, np.ufunc))
+        if isinstance(value, np.ufunc):   # ufunc.at, in place on the wrapped array (cupy.add.at)
+            call.at = lambda a, indices, b=None: value.at(
+                *[_unwrap(x, strict=True) for x in (a, indices) + ((b,) if b is not None else ())])
+        return call
     cupy.__getattr__ = __getattr__
     cupyx = types.ModuleType("cupyx")
     cupyx.scatter_add = _scatter_add
