@@ -195,19 +195,25 @@ def median_of_children(children, key="median_s"):
 # -- the child ----------------------------------------------------------------
 def time_steps(step, warmup, steps, sync=None):
     """Seconds per call of ``step`` after ``warmup`` untimed calls (``sync`` before reading
-    the clock, for GPUs). Returns the list of times and their median."""
+    the clock, for GPUs). Returns the list of times and their median; with ``sync``, also
+    the median time until ``step`` returned (launched, not finished): when that is most
+    of the step, the host's launching is what the GPU waits on."""
     for _ in range(warmup):
         step()
     if sync:
         sync()
-    times = []
+    times, host = [], []
     for _ in range(steps):
         t0 = time.perf_counter()
         step()
+        host.append(time.perf_counter() - t0)
         if sync:
             sync()
         times.append(time.perf_counter() - t0)
-    return dict(times_s=times, median_s=float(np.median(times)))
+    out = dict(times_s=times, median_s=float(np.median(times)))
+    if sync:
+        out["median_host_s"] = float(np.median(host))
+    return out
 
 
 def child_main(run):

@@ -21,6 +21,10 @@ Stages:
   train_speed   bench/train_speed.py --device gpu, C1, C2, C4 (2x1024, batch 256,
                 seq_len 100): ours on CuPy against torch.nn.LSTM with cuDNN,
                 each side in its own process
+  tf32          C2 and C4 again with TF32 off on both sides (--tf32 off), then on
+                (cuDNN's LSTM uses TF32 by default, CuPy's matmul does not)
+  host_profile  cProfile of ours on C2 and C4: how long the host takes to launch a
+                step against how long the step takes, and where the host's time goes
   sample_speed  bench/sample_speed.py --device gpu
   mpi           bench/mpi_check.py --backend cupy (numpy in a dry run): 2 processes
                 equal to 1 through NCCL or the host, all-reduce and step times
@@ -28,7 +32,8 @@ Stages:
 --dry-run (or --backend numpy) runs the same stages on the CPU: the CuPy
 tests on the fake CuPy of tests/fakecupy.py, the "GPU" demo on it too (fewer
 steps), the speed scripts with --device cpu on C3 only; results go to
-bench/results/gpu_check_dry_run.*.
+bench/results/gpu_check_dry_run.*. --stages tf32,host_profile runs only those
+(and env), for a second, shorter run.
 """
 import argparse
 import json
@@ -82,6 +87,41 @@ print(json.dumps(info))
 '''
 
 
+STAGES = ("env", "tests", "demo", "train_speed", "tf32", "host_profile", "sample_speed", "mpi")
+
+# Where the host's time goes in one training step of ours (C2): on the GPU a step
+# is launch-bound when the host needs about as long as the whole step.
+HOST_PROFILE = r'''
+import cProfile, pstats, sys, time
+sys.path[:0] = ["bench"]
+if "--fake" in sys.argv:
+    sys.path[:0] = ["tests"]; import fakecupy; fakecupy.install(sys.modules)
+from common import CONFIGS
+from train_speed import ours_step
+from lstm_scratch.backend import get_backend
+sync = get_backend("cupy").xp.cuda.Device().synchronize
+for name in sys.argv[1].split(","):
+    step = ours_step(CONFIGS[name], 1, backend="cupy")
+    for _ in range(3):
+        step()
+    sync()
+    prof = cProfile.Profile()
+    t0 = time.perf_counter()
+    prof.enable()
+    for _ in range(3):
+        step()
+    prof.disable()
+    host = time.perf_counter() - t0
+    sync()
+    wall = time.perf_counter() - t0
+    stats = pstats.Stats(prof)
+    calls = sum(v[1] for v in stats.stats.values())
+    print(f"{name}: 3 steps under cProfile: host returned after {host * 1e3:.0f} ms, finished after "
+          f"{wall * 1e3:.0f} ms; {calls / 3:,.0f} Python calls a step")
+    stats.sort_stats("tottime").print_stats(18)
+'''
+
+
 def run_stage(cmd, timeout, env=None):
     """Run cmd in its own process group; kill the group at the timeout.
     Returns (returncode or None if timed out, output, seconds)."""
@@ -114,10 +154,13 @@ class Check:
     def left(self):
         return self.args.budget - (time.monotonic() - self.start)
 
-    def stage(self, name, wanted_s, min_s, cmd, needs=(), parse=None, env=None):
-        """Run one stage if its needs are met and time allows; record what happened."""
+    def stage(self, name, wanted_s, min_s, cmd, needs=(), parse=None, env=None, select=None):
+        """Run one stage if it was selected (``--stages``: by ``select``, default its name),
+        its needs are met and time allows; record what happened."""
         missing = [why for ok, why in needs if not ok]
         left = self.left() - 5                       # for writing the report
+        if name != "env" and (select or name) not in self.args.stages.split(","):
+            return dict(status="not selected")
         if missing:
             rec = dict(status="skipped", reason="; ".join(missing))
         elif left < min_s:
@@ -203,17 +246,21 @@ def markdown(rep):
         if name == "demo" and "val_loss_cpu" in s:
             summary = f"val loss: device {s['val_loss_device']}, CPU {s['val_loss_cpu']}"
         lines.append(f"| {name} | {s['status']} | {s.get('seconds', '')} | {summary} |")
-    train = rep["stages"].get("train_speed", {}).get("results")
-    if train:
-        lines += ["", "Training, chars/s (median over processes):", "",
-                  "| config | side | chars/s | step ms | vs torch |", "|---|---|---|---|---|"]
+    for stage, title in (("train_speed", "each side its default TF32 setting (cuDNN on, CuPy off)"),
+                         ("tf32", "TF32 off on both sides"), ("tf32_on", "TF32 on on both sides")):
+        train = rep["stages"].get(stage, {}).get("results")
+        if not train:
+            continue
+        lines += ["", f"Training, chars/s (median over processes), {title}:", "",
+                  "| config | side | chars/s | step ms | host ms | vs torch |", "|---|---|---|---|---|---|"]
         for cfg, rows in train.items():
             ref = (rows.get("torch") or {}).get("chars_per_s")
             for side, r in rows.items():
                 if r:
                     ratio = f"{r['chars_per_s'] / ref:.2f}x" if ref else ""
+                    host = f"{r['median_host_s'] * 1e3:.1f}" if "median_host_s" in r else ""
                     lines.append(f"| {cfg} | {side} | {r['chars_per_s']:,.0f} | "
-                                 f"{r['median_step_s'] * 1e3:.1f} | {ratio} |")
+                                 f"{r['median_step_s'] * 1e3:.1f} | {host} | {ratio} |")
     sample = rep["stages"].get("sample_speed", {}).get("results")
     if sample:
         fastest = max((r["chars_per_s"] for w, r in sample.items() if w.startswith("torch") and r),
@@ -238,7 +285,12 @@ def main():
     parser.add_argument("--budget", type=float, default=450, help="seconds for all stages (default 450)")
     parser.add_argument("--demo-steps", type=int, help="default 300 (dry run: 10)")
     parser.add_argument("--out-dir", help="default bench/results")
+    parser.add_argument("--stages", default=",".join(STAGES),
+                        help=f"comma-separated, from {','.join(STAGES)} (env always runs; default all)")
     args = parser.parse_args()
+    unknown = set(args.stages.split(",")) - set(STAGES)
+    if unknown:
+        parser.error(f"--stages: unknown {', '.join(sorted(unknown))}; expected some of {','.join(STAGES)}")
     args.dry_run = args.dry_run or args.backend == "numpy"
     check = Check(args)
     dry = args.dry_run
@@ -283,6 +335,20 @@ def main():
                  "--no-single", "--budget", str(budget), "--timeout", "120", "--json", train_json]
                 + ([] if torch_gpu else ["--no-torch"]),
                 needs=[cupy_ok], parse=parse_bench(train_json))
+    # tf32: cuDNN's LSTM multiplies float32 in TF32 by default, CuPy's matmul does not:
+    # the same configs with both sides in full float32, then both in TF32
+    for mode in ("off", "on"):
+        tf32_json = check.result_path(f"train_speed_tf32_{mode}")
+        budget = min(70, max(0, check.left() - 90))
+        check.stage("tf32" if mode == "off" else "tf32_on", budget + 30, 30,
+                    [PY, "bench/train_speed.py", "--device", device, "--configs", "C3" if dry else "C2,C4",
+                     "--rounds", "1" if dry else "2", "--steps", "2" if dry else "5", "--warmup", "1" if dry else "3",
+                     "--no-single", "--tf32", mode, "--budget", str(budget), "--timeout", "90",
+                     "--json", tf32_json] + ([] if torch_gpu else ["--no-torch"]),
+                    needs=[cupy_ok], parse=parse_bench(tf32_json), select="tf32")
+    check.stage("host_profile", 60, 20, [PY, "-c", HOST_PROFILE, "C3" if dry else "C2,C4"]
+                + (["--fake"] if dry else []),
+                needs=[cupy_ok])
     sample_json = check.result_path("sample_speed")
     budget = min(80, max(0, check.left() - 40))
     check.stage("sample_speed", budget + 30, 30,

@@ -85,11 +85,35 @@ def build(spec):
     return ours_step(cfg, spec["workers"], engine=spec["engine"]), None, None
 
 
+def set_tf32(spec, torch=None):
+    """TF32 for float32 products on the GPU: "on", "off", or None (each side's own
+    default: cuDNN's LSTM uses TF32, CuPy's matmul does not)."""
+    if spec.get("tf32") is None or spec["device"] != "gpu":
+        return
+    if spec["side"] == "torch":
+        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = spec["tf32"] == "on"
+    else:
+        os.environ["CUPY_TF32"] = "1" if spec["tf32"] == "on" else "0"  # read at the first matmul
+
+
+def tf32_seen(spec, torch=None):
+    if spec["device"] != "gpu":
+        return {}
+    if spec["side"] == "torch":
+        return dict(tf32=dict(cudnn=torch.backends.cudnn.allow_tf32,
+                              matmul=torch.backends.cuda.matmul.allow_tf32))
+    return dict(tf32=dict(CUPY_TF32=os.environ.get("CUPY_TF32", "unset (off)")))
+
+
 def child(spec):
     import resource
+    if spec["side"] != "torch":
+        set_tf32(spec)
     step, sync, torch = build(spec)
+    if torch is not None:
+        set_tf32(spec, torch)
     result = time_steps(step, spec["warmup"], spec["steps"], sync)
-    result.update(child_seen(torch), max_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    result.update(child_seen(torch), **tf32_seen(spec, torch), max_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     return result
 
 
@@ -98,7 +122,7 @@ def sides(args, cfg):
     worker if that differs, torch."""
     out = []
     base = dict(config=args.config_name, device=args.device, engine=args.engine,
-                warmup=args.warmup, steps=args.steps, threads=args.threads)
+                warmup=args.warmup, steps=args.steps, threads=args.threads, tf32=args.tf32)
     if args.device == "gpu":
         out.append(dict(base, side="ours (cupy)", workers=1))
     else:
@@ -123,6 +147,9 @@ def main():
     parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
     parser.add_argument("--engine", choices=("fast", "reference"),
                         help="CharLSTM(engine=...), where CharLSTM has one")
+    parser.add_argument("--tf32", choices=("on", "off"),
+                        help="GPU: TF32 for float32 products on both sides (default: each side's "
+                             "own: cuDNN's LSTM uses it, CuPy's matmul does not)")
     parser.add_argument("--no-torch", action="store_true")
     parser.add_argument("--no-single", action="store_true", help="skip the 1-worker row")
     parser.add_argument("--timeout", type=int, default=600, help="seconds per child process")
@@ -149,6 +176,9 @@ def main():
                 chars_per_s=chars / m["median"], median_step_s=m["median"], min_step_s=m["min"],
                 max_step_s=m["max"], processes=m["n"], steps_per_process=args.steps,
                 errors=[r["error"] for r in runs if "error" in r])
+            host = median_of_children(runs, "median_host_s")
+            if rows[name][side] and host:
+                rows[name][side]["median_host_s"] = host["median"]
             if what_it_saw(runs):
                 seen[side] = what_it_saw(runs)
         print(f"\n{name}: {cfg['desc']}  ({args.rounds} processes per side, "
@@ -160,12 +190,16 @@ def main():
                 continue
             ratio = f"{r['chars_per_s'] / ref['chars_per_s']:.2f}x torch" if ref else ""
             print(f"  {side:18s} {r['chars_per_s']:>10,.0f} chars/s  step {r['median_step_s']*1e3:8.1f} ms "
-                  f"[{r['min_step_s']*1e3:.1f}-{r['max_step_s']*1e3:.1f}]  {ratio}")
+                  f"[{r['min_step_s']*1e3:.1f}-{r['max_step_s']*1e3:.1f}]  {ratio}"
+                  + (f"  (host returns after {r['median_host_s']*1e3:.1f} ms)" if "median_host_s" in r else ""))
     print("\nas seen by the children:")
     for side, s in seen.items():
         print(f"  {side:18s} {kernel_summary(s)}")
     info["load_avg_after"] = list(os.getloadavg())
-    write_json(args.json, dict(machine=info, device=args.device, engine=args.engine,
+    if args.device == "gpu":
+        print(f"TF32: {args.tf32 or 'each side its default'}; the children saw "
+              + "; ".join(f"{side} {runs[0].get('tf32')}" for side, runs in children.items() if runs))
+    write_json(args.json, dict(machine=info, device=args.device, engine=args.engine, tf32=args.tf32,
                                method="one process per (side, config, round), alternating; "
                                       "median over processes of each process's median step",
                                children_saw=seen, results=rows))
