@@ -16,7 +16,8 @@ named ``cupy`` in sys.modules), on a machine without a GPU:
   compiler (as tests/test_fused.py does) and runs it over every index i,
   raw arrays indexed in C order like CuPy's CArray; one compile per source;
 - ``cuda.Device().synchronize``, ``cuda.runtime.getDeviceCount`` and
-  ``getDeviceProperties``, ufuncs' ``at`` (``cupy.add.at``), and ``cupyx.scatter_add``
+  ``getDeviceProperties``, ``cuda.cublas``'s sgemm and dgemm on host
+  pointers (``ndarray.data.ptr``), ufuncs' ``at`` (``cupy.add.at``), and ``cupyx.scatter_add``
   (what CuPy before 13 had instead).
 
 What it cannot catch: device-speed issues, CUDA-only compile errors (the
@@ -112,6 +113,10 @@ class ndarray:
         if callable(value):
             return lambda *args, **kwargs: _call(value, args, kwargs)
         return _wrap(value)
+
+    @property
+    def data(self):                          # cupy.cuda.MemoryPointer: .ptr, the first element's address
+        return types.SimpleNamespace(ptr=self.a.ctypes.data)
 
     def __repr__(self):
         return f"fakecupy.ndarray({self.a!r})"
@@ -289,6 +294,38 @@ class _Device:
         return False
 
 
+def _column_major(ptr, rows, cols, ld, dtype):
+    """The (rows, cols) column-major matrix with leading dimension ld at address ptr."""
+    isz = np.dtype(dtype).itemsize
+    size = ld * (cols - 1) + rows
+    flat = np.ctypeslib.as_array((ctypes.c_char * (size * isz)).from_address(ptr)).view(dtype)
+    return np.lib.stride_tricks.as_strided(flat, (rows, cols), (isz, ld * isz))
+
+
+def _gemm(dtype):
+    """cuBLAS's <t>gemm on host memory: C = alpha op(A) op(B) + beta C, column-major,
+    alpha and beta read from host pointers; C's old values are not read when beta is 0."""
+    def gemm(handle, transa, transb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc):
+        if _cublas.mode != _cublas.CUBLAS_POINTER_MODE_HOST:
+            raise RuntimeError("fakecupy: only host pointer mode is emulated")
+        alpha, beta = (_column_major(p, 1, 1, 1, dtype)[0, 0] for p in (alpha, beta))
+        opA = _column_major(A, *((m, k) if transa == 0 else (k, m)), lda, dtype)
+        opB = _column_major(B, *((k, n) if transb == 0 else (n, k)), ldb, dtype)
+        opA, opB = (opA if transa == 0 else opA.T), (opB if transb == 0 else opB.T)
+        c = _column_major(C, m, n, ldc, dtype)
+        product = alpha * (opA @ opB)
+        c[...] = product if beta == 0 else product + beta * c
+    gemm.__name__ = np.dtype(dtype).char.replace("f", "s") + "gemm"
+    return gemm
+
+
+_cublas = types.SimpleNamespace(CUBLAS_OP_N=0, CUBLAS_OP_T=1, CUBLAS_POINTER_MODE_HOST=0,
+                                CUBLAS_POINTER_MODE_DEVICE=1, mode=0,
+                                sgemm=_gemm(np.float32), dgemm=_gemm(np.float64))
+_cublas.setPointerMode = lambda handle, mode: setattr(_cublas, "mode", mode)
+_cublas.getPointerMode = lambda handle: _cublas.mode
+
+
 def _scatter_add(a, slices, value):
     np.add.at(_unwrap(a, strict=True), _unwrap(slices, strict=True), _unwrap(value, strict=True))
 
@@ -304,7 +341,8 @@ def modules():
     cupy.random = types.SimpleNamespace(default_rng=_Generator)
     runtime = types.SimpleNamespace(getDeviceCount=lambda: 1,
                                     getDeviceProperties=lambda k: {"name": b"fakecupy (host)"})
-    cupy.cuda = types.SimpleNamespace(Device=_Device, runtime=runtime)
+    cupy.cuda = types.SimpleNamespace(Device=_Device, runtime=runtime, cublas=_cublas,
+                                      device=types.SimpleNamespace(get_cublas_handle=lambda: 0))
     cupy.get_array_module = lambda *arrays: cupy
 
     def __getattr__(name):                # everything else: NumPy's, on wrapped arrays

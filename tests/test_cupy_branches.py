@@ -114,6 +114,45 @@ def test_take_rows_and_scatter_add_rows(fake, add_at, monkeypatch):
         np.testing.assert_allclose(to_host(dst_dev), dst, rtol=1e-12)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("accumulate", [False, True], ids=["out=", "out+="])
+@pytest.mark.parametrize("stack", [True, False], ids=["out[t]", "one out"])
+@pytest.mark.parametrize("tf32, cublas", [(False, "1"), (True, "1"), (False, "0")],
+                         ids=["", "CUPY_TF32=1", "LSTM_SCRATCH_CUBLAS=0"])
+def test_step_gemm_is_the_product(fake, dtype, accumulate, stack, tf32, cublas, monkeypatch):
+    """engine.gemm.step_gemm: one cuBLAS call a step with precomputed pointers on CuPy
+    (cupy.matmul where CUPY_TF32 is set), equal to A[t] @ B on the host."""
+    from lstm_scratch.engine.gemm import step_gemm
+    if ON_GPU:      # CuPy reads CUPY_TF32 at its first float32 product: make that happen first
+        fake.xp.ones((2, 2), "float32") @ fake.xp.ones((2, 2), "float32")
+    monkeypatch.setenv("CUPY_TF32", "1" if tf32 else "0")
+    monkeypatch.setenv("LSTM_SCRATCH_CUBLAS", cublas)
+    rng = np.random.default_rng(7)
+    for T, N, K, M in [(1, 1, 1, 1), (3, 5, 7, 9), (4, 2, 33, 17), (2, 9, 16, 64)]:
+        hs = rng.standard_normal((T + 1, N, K)).astype(dtype)    # A = hs[:-1], a view, as in the engine
+        B = rng.standard_normal((K, M)).astype(dtype)
+        before = rng.standard_normal((T, N, M) if stack else (N, M)).astype(dtype)
+        if not accumulate:
+            before[...] = np.nan                                  # must not be read (beta = 0)
+        out = fake.asarray(before)
+        f = step_gemm(fake.asarray(hs)[:-1], fake.asarray(B), out, accumulate,
+                      scratch=fake.xp.empty((N, M), dtype))
+        assert f.path == ("matmul" if (tf32 and dtype == "float32") or cublas == "0" else "cublas")
+        for t in range(T):
+            f(t)
+            want = hs[t].astype(np.float64) @ B
+            got = to_host(out[t] if stack else out).astype(np.float64)
+            prev = before[t] if stack else before
+            if accumulate:
+                want = want + prev
+            # float32: within K+1 roundings of the largest term, whatever the summation order
+            bound = (np.abs(hs[t]) @ np.abs(B) + (np.abs(prev) if accumulate else 0)) \
+                * (K + 1) * np.finfo(dtype).eps
+            assert np.all(np.abs(got - want) <= bound + 1e-300), (T, N, K, M, t)
+            if not stack and accumulate:
+                before = to_host(out).copy()                      # the next step adds to this
+
+
 def test_dropout_mask_on_the_device(fake):
     masks = [to_host(dropout_mask(np.random.default_rng(5), (50, 40), 0.8, "float32", fake.xp))
              for _ in range(2)]

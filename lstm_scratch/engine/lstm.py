@@ -12,6 +12,8 @@ tests/test_engine_lstm.py holds the two equal (1e-10 in float64). What differs:
   copies of the weights (:func:`sigmoid_via_tanh`): one tanh call then
   covers all four gates. The backward differentiates with respect to the
   unscaled a_t, so it uses Wx and Wh themselves.
+- The per-step product h_{t-1} Wh is :func:`.gemm.step_gemm`: ``matmul`` on
+  NumPy, one cuBLAS call with its pointers prepared once on CuPy.
 - The cell step runs in place on buffers (:func:`lstm_cell_forward`,
   :func:`lstm_cell_backward`), as one fused kernel where there is one
   (:mod:`.fused`: CUDA on CuPy, Numba for float32 on NumPy), and big arrays
@@ -25,6 +27,7 @@ from ..backend import array_module
 from ..nn.affine import AffineCache
 from ..nn.gates import gate_slice, split_gates
 from .fused import backward_kernel, forward_kernel
+from .gemm import step_gemm
 from .layers import affine_backward, affine_forward, onehot_affine_backward, onehot_affine_forward
 from .workspace import FRESH
 
@@ -128,11 +131,10 @@ def lstm_forward(x, h0, c0, Wx, Wh, b, fused=True, ws=FRESH):
     tanh_c = ws.empty(xp, "tanh_c", (T, N, H), dtype)
     ig = ws.tmp.empty(xp, "ig", (N, H), dtype)
     hs[0], cs[0] = h0, c0
+    add_hWh = step_gemm(hs[:-1], Wh_scaled, gates, accumulate=True, scratch=hWh)
     for t in range(T):
-        a = gates[t]                                        # (N, 4H) view
-        xp.matmul(hs[t], Wh_scaled, out=hWh)
-        a += hWh                                            # (scaled) a_t = x_t Wx + b + h_{t-1} Wh
-        lstm_cell_forward(a, cs[t], scale, shift, cs[t + 1], tanh_c[t], hs[t + 1], ig, fused)
+        add_hWh(t)                                          # (scaled) a_t = x_t Wx + b + h_{t-1} Wh
+        lstm_cell_forward(gates[t], cs[t], scale, shift, cs[t + 1], tanh_c[t], hs[t + 1], ig, fused)
     cache = LSTMCache(x_cache, Wh, gates, hs, cs, tanh_c)
     return hs[1:], (hs[T], cs[T]), cache
 
@@ -216,10 +218,11 @@ def lstm_backward(dh, cache, dhT=None, dcT=None, fused=True, ws=FRESH):
     # da_t Whᵀ runs every step: with a column-major copy of Wh, Whᵀ is row-major,
     # which OpenBLAS multiplies ~12-25% faster at batch 32 (bench/README.md).
     WhT = _scaled(Wh, None, ws.tmp, "Wh_colmajor", order="F").T        # (4H, H)
+    dh_prev = step_gemm(da, WhT, dh_next)                   # dh_next = da[t] Whᵀ
     for t in reversed(range(T)):
         lstm_cell_backward(dh[t], gates[t], cs[t], tanh_c[t], da[t], dh_next, dc_next,
                            scratch, fused)
-        xp.matmul(da[t], WhT, out=dh_next)                  # a_t = ... + h_{t-1} Wh
+        dh_prev(t)                                          # a_t = ... + h_{t-1} Wh
     # a_t = ... + h_{t-1} Wh for all t: dWh = Σ_t h_{t-1}ᵀ da_t, one GEMM
     dWh = xp.matmul(hs[:-1].reshape(-1, H).T, da.reshape(-1, 4 * H), out=xp.empty_like(Wh))
     # a_t = x_t Wx + b for all t
