@@ -48,7 +48,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from . import nn
-from .backend import array_module, dropout_mask, get_backend
+from .backend import array_module, dropout_mask, empty_aligned, get_backend
 from .cells import CELLS, glorot_uniform, init_params, orthogonal, param_shapes  # noqa: F401
 from .engine import layers as fast_layers
 from .engine.stepper import Stepper
@@ -125,7 +125,8 @@ class CharRNN:
         self.dropout_rng = np.random.default_rng(dropout_seed)
         init = init_params(self._cell, self.vocab_size, self.hidden_size, self.num_layers,
                            np.random.default_rng(init_seed))
-        self.params = {name: self.backend.asarray(value, self.dtype) for name, value in init.items()}
+        # Each parameter on a 64-byte boundary: OpenBLAS multiplies by them faster there.
+        self.params = {name: _aligned_copy(self.backend, value, self.dtype) for name, value in init.items()}
         # Intermediate arrays of loss_and_grads and loss, reused from call to call
         # (engine/workspace.py): one call at a time per model, or one workspace per thread.
         self.workspace = Workspace()
@@ -359,3 +360,10 @@ def make_model(config, **options):
     if cell == "lstm":
         return CharLSTM(**config, **options)
     return CharRNN(cell=cell, **config, **options)
+
+
+def _aligned_copy(backend, value, dtype):
+    """``value`` as a C-contiguous ``dtype`` array of ``backend`` starting on a 64-byte boundary."""
+    out = empty_aligned(backend.xp, value.shape, dtype)
+    out[...] = backend.asarray(value, dtype)
+    return out

@@ -1,11 +1,12 @@
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lstm_scratch import UserError
-from lstm_scratch.backend import (Backend, BackendUnavailable, array_module, cupy_available,
-                                  dropout_mask, get_backend, scatter_add_rows, to_host)
+from lstm_scratch.backend import (ALIGN, Backend, BackendUnavailable, array_module, cupy_available,
+                                  dropout_mask, empty_aligned, get_backend, scatter_add_rows,
+                                  to_host)
 from strategies import seeds
 
 
@@ -59,3 +60,30 @@ def test_dropout_mask_dtype_and_values(dtype):
 
 def test_backend_repr():
     assert repr(Backend("numpy", np)) == "Backend('numpy')"
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(0, 9), min_size=0, max_size=3), st.sampled_from(["float32", "float64", "int64"]),
+       st.sampled_from("CF"))
+def test_empty_aligned_is_empty_on_a_64_byte_boundary(shape, dtype, order):
+    a = empty_aligned(np, tuple(shape), dtype, order)
+    assert a.shape == tuple(shape) and a.dtype == np.dtype(dtype)
+    assert a.flags[f"{order}_CONTIGUOUS"] and a.flags.writeable
+    assert a.ctypes.data % ALIGN == 0 or a.size == 0
+    a[...] = 1                      # its own memory, all of it
+    assert a.sum() == a.size
+
+
+def test_parameters_and_workspace_buffers_start_on_64_byte_boundaries():
+    """Why: OpenBLAS multiplies by a 64-byte-aligned B up to a quarter faster (backend.ALIGN)."""
+    from lstm_scratch import CharLSTM
+    from lstm_scratch.engine.workspace import Workspace
+    model = CharLSTM(65, 48, 2, dropout=0.1, seed=0)
+    assert all(p.ctypes.data % ALIGN == 0 for p in model.params.values())
+    x = np.random.default_rng(0).integers(0, 65, (5, 7))
+    _, grads, _ = model.loss_and_grads(x, x)
+    products = ["Wh0", "Wx1", "Wh1", "Wy"]               # the gradients that are GEMM outputs
+    assert all(grads[name].ctypes.data % ALIGN == 0 for name in products)
+    ws = Workspace()
+    assert ws.empty(np, "a", (3, 5), np.float32).ctypes.data % ALIGN == 0
+    assert ws.empty(np, "b", (3, 5), np.float32, "F").ctypes.data % ALIGN == 0

@@ -60,7 +60,7 @@ def test_kernels_equal_numpy_cell(kernels, N, H, seed):
     kernel_forward, kernel_backward = kernels
     rng = np.random.default_rng(seed)
     scale, shift = sigmoid_via_tanh(H, np.float64, np)
-    a = rng.standard_normal((N, 4 * H)) * 2 * scale
+    a = rng.standard_normal((N, 4 * H)) * 2                  # a_t
     c_prev = rng.standard_normal((N, H))
     outs = {}
     for name, run in (("numpy", None), ("kernel", kernel_forward)):

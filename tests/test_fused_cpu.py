@@ -66,7 +66,7 @@ def test_tanh32_is_within_float32_rounding_of_tanh(tanh32_array):
 
 def _cell_inputs(rng, N, H, dtype):
     scale, shift = sigmoid_via_tanh(H, dtype, np)
-    a = (rng.standard_normal((N, 4 * H)) * 3).astype(dtype) * scale
+    a = (rng.standard_normal((N, 4 * H)) * 3).astype(dtype)     # a_t
     c_prev = (rng.standard_normal((N, H)) * 2).astype(dtype)
     return a, c_prev, scale, shift
 

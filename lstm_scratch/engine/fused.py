@@ -32,11 +32,11 @@ const ptrdiff_t row = n * 4 * (ptrdiff_t)H + j;
 
 _FORWARD = _INDEX + """
 const T half = 0.5;
-// a holds scale * a_t: tanh then scale/shift gives sigma for i, f, o
-T gi = half * tanh(a[row + I]) + half;
-T gf = half * tanh(a[row + F]) + half;
+// sigma(z) = 0.5 tanh(0.5 z) + 0.5 for i, f, o; tanh for g
+T gi = half * tanh(half * a[row + I]) + half;
+T gf = half * tanh(half * a[row + F]) + half;
 T gg = tanh(a[row + G]);
-T go = half * tanh(a[row + O]) + half;
+T go = half * tanh(half * a[row + O]) + half;
 a[row + I] = gi; a[row + F] = gf; a[row + G] = gg; a[row + O] = go;
 T ct = gf * c_prev[i] + gi * gg;           // c_t = f_t * c_{t-1} + i_t * g_t
 T tc = tanh(ct);

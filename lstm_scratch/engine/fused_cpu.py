@@ -54,7 +54,7 @@ def tanh32(x):
 def cell_forward(a, c_prev, c, tanh_c, h):
     """One forward step of the cell, as :func:`.lstm.lstm_cell_forward`.
 
-    a : (N, 4H) scale ⊙ a_t on entry (see sigmoid_via_tanh); the gates i|f|g|o on return
+    a : (N, 4H) a_t on entry; the gates i|f|g|o on return
     c_prev : (N, H) c_{t-1};  c, tanh_c, h : (N, H) written: c_t, tanh(c_t), h_t
     Row by row, in short passes over contiguous memory, which the compiler
     turns into SIMD code (one long loop over five arrays it would not).
@@ -62,12 +62,14 @@ def cell_forward(a, c_prev, c, tanh_c, h):
     N, H = c.shape
     for n in range(N):
         a_n, c_prev_n, c_n, tanh_c_n, h_n = a[n], c_prev[n], c[n], tanh_c[n], h[n]
-        for k in range(4 * H):
-            a_n[k] = tanh32(a_n[k])
         for j in range(H):                                  # σ(z) = 0.5 tanh(0.5 z) + 0.5
-            a_n[I * H + j] = HALF * a_n[I * H + j] + HALF           # i_t
-            a_n[F * H + j] = HALF * a_n[F * H + j] + HALF           # f_t
-            a_n[O * H + j] = HALF * a_n[O * H + j] + HALF           # o_t
+            a_n[I * H + j] = HALF * tanh32(HALF * a_n[I * H + j]) + HALF    # i_t
+        for j in range(H):
+            a_n[F * H + j] = HALF * tanh32(HALF * a_n[F * H + j]) + HALF    # f_t
+        for j in range(H):
+            a_n[G * H + j] = tanh32(a_n[G * H + j])                         # g_t
+        for j in range(H):
+            a_n[O * H + j] = HALF * tanh32(HALF * a_n[O * H + j]) + HALF    # o_t
         for j in range(H):                                  # c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
             c_n[j] = a_n[F * H + j] * c_prev_n[j] + a_n[I * H + j] * a_n[G * H + j]
         for j in range(H):

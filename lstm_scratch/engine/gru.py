@@ -22,7 +22,7 @@ Tests hold this layer equal to the textbook.
 """
 from typing import NamedTuple
 
-from ..backend import array_module
+from ..backend import array_module, empty_aligned
 from ..nn.gru import split_gru_gates
 from . import cells_cpu
 from .layers import affine_backward, affine_forward, onehot_affine_backward, onehot_affine_forward
@@ -144,7 +144,7 @@ def gru_backward(dh, cache, dhT=None, fused=True, ws=FRESH):
         xp.matmul(dah[t], Wh.T, out=dh_Wh)                  # ah_t = h_{t-1} Wh + bh
         dh_next += dh_Wh
     # ah_t = h_{t-1} Wh + bh for all t: one GEMM, one sum
-    dWh = xp.matmul(hs[:-1].reshape(-1, H).T, dah.reshape(-1, 3 * H), out=xp.empty_like(Wh))
+    dWh = xp.matmul(hs[:-1].reshape(-1, H).T, dah.reshape(-1, 3 * H), out=empty_aligned(xp, Wh.shape, Wh.dtype))
     dbh = dah.reshape(-1, 3 * H).sum(axis=0)
     # ax_t = x_t Wx + bx for all t
     if is_ids(x_cache.x):

@@ -7,7 +7,7 @@ one-hot backward is ``backend.scatter_add_rows``: a GEMM with the (K, V) 0/1
 matrix for V <= 512, a sort and segment sum above. tests/test_engine_lstm.py
 holds each to its textbook twin.
 """
-from ..backend import array_module, scatter_add_rows, take_rows
+from ..backend import array_module, empty_aligned, scatter_add_rows, take_rows
 from ..nn.affine import AffineCache
 
 
@@ -31,7 +31,7 @@ def affine_backward(dy, cache, dx_out=None):
         dx_out = xp.empty(x.shape, W.dtype)
     dy2 = dy.reshape(-1, M)                                 # (K, M), K = prod(...)
     dx = xp.matmul(dy2, W.T, out=dx_out.reshape(-1, D)).reshape(x.shape)
-    dW = xp.matmul(x.reshape(-1, D).T, dy2, out=xp.empty_like(W))
+    dW = xp.matmul(x.reshape(-1, D).T, dy2, out=empty_aligned(xp, W.shape, W.dtype))
     return dx, dW, dy2.sum(axis=0)
 
 

@@ -8,10 +8,10 @@ tests/test_engine_lstm.py holds the two equal (1e-10 in float64). What differs:
 - x_t Wx + b does not depend on the recurrence, so it is computed for all T
   steps in one GEMM (or one row gather, for int ids) before the loop, and
   its gradients in one GEMM after the backward loop; dWh likewise.
-- σ(z) = 0.5 tanh(0.5 z) + 0.5, and the inner 0.5 is folded into scaled
-  copies of the weights (:func:`sigmoid_via_tanh`): one tanh call then
-  covers all four gates. The backward differentiates with respect to the
-  unscaled a_t, so it uses Wx and Wh themselves.
+- σ(z) = 0.5 tanh(0.5 z) + 0.5 (:func:`sigmoid_via_tanh`): one tanh call
+  covers all four gates. The scale is applied to the (N, 4H) pre-activations
+  inside the cell step, not to copies of the weights, so the layer reads Wx,
+  Wh and b as they are (multiplying by 0.5 is exact, so this changes no bit).
 - The per-step product h_{t-1} Wh is :func:`.gemm.step_gemm`: ``matmul`` on
   NumPy, one cuBLAS call with its pointers prepared once on CuPy.
 - The cell step runs in place on buffers (:func:`lstm_cell_forward`,
@@ -23,8 +23,7 @@ Layout as in the textbook: time-major, x (T, N, D) or int ids (T, N).
 """
 from typing import NamedTuple
 
-from ..backend import array_module
-from ..nn.affine import AffineCache
+from ..backend import array_module, empty_aligned
 from ..nn.gates import gate_slice, split_gates
 from .fused import backward_kernel, forward_kernel
 from .gemm import step_gemm
@@ -72,9 +71,9 @@ def sigmoid_via_tanh(H, dtype, xp):
 
 
 def lstm_cell_forward(a, c_prev, scale, shift, c, tanh_c, h, ig, fused=True):
-    """One step of the cell, in place, from pre-activations already multiplied by ``scale``.
+    """One step of the cell, in place, from the pre-activations.
 
-    a : (N, 4H) scale ⊙ a_t on entry; the gates i_t | f_t | g_t | o_t on return
+    a : (N, 4H) a_t on entry; the gates i_t | f_t | g_t | o_t on return
     c_prev : (N, H) c_{t-1}
     scale, shift : (4H,) from :func:`sigmoid_via_tanh`
     c, tanh_c, h : (N, H) written: c_t, tanh(c_t), h_t;  ig : (N, H) scratch
@@ -86,6 +85,7 @@ def lstm_cell_forward(a, c_prev, scale, shift, c, tanh_c, h, ig, fused=True):
     if kernel is not None:
         kernel(a, c_prev, c, tanh_c, h)
         return
+    a *= scale
     xp.tanh(a, out=a)
     a *= scale
     a += shift                                              # σ(a_i) | σ(a_f) | tanh(a_g) | σ(a_o)
@@ -115,39 +115,30 @@ def lstm_forward(x, h0, c0, Wx, Wh, b, fused=True, ws=FRESH):
     assert Wh.shape == (H, 4 * H) and b.shape == (4 * H,), (Wh.shape, b.shape)
     assert h0.shape == (N, H) and c0.shape == (N, H), (h0.shape, c0.shape)
 
-    # The 0.5 inside σ(z) = 0.5 tanh(0.5 z) + 0.5 goes into scaled copies of the
-    # weights: scale ⊙ a_t = x_t (Wx ⊙ scale) + b ⊙ scale + h_{t-1} (Wh ⊙ scale).
     scale, shift = sigmoid_via_tanh(H, dtype, xp)
-    Wx_scaled = _scaled(Wx, scale, ws, "Wx_scaled")
-    Wh_scaled = _scaled(Wh, scale, ws.tmp, "Wh_scaled")        # row-major: the faster h Wh
-    # scale ⊙ (x_t Wx + b) for all t at once, in a buffer of ours: the gates are built in it.
+    # x_t Wx + b for all t at once, in a buffer of ours: the gates are built in it.
     gates = ws.empty(xp, "gates", (T, N, 4 * H), dtype)
     project = onehot_affine_forward if is_ids(x) else affine_forward
-    gates, _ = project(x, Wx_scaled, b * scale, out=gates)
-    x_cache = AffineCache(x, Wx)                            # the backward needs Wx itself
+    gates, x_cache = project(x, Wx, b, out=gates)
     hWh = ws.tmp.empty(xp, "hWh", (N, 4 * H), dtype)        # reused every step
     hs = ws.empty(xp, "hs", (T + 1, N, H), dtype)           # h_0 .. h_T
     cs = ws.empty(xp, "cs", (T + 1, N, H), dtype)           # c_0 .. c_T
     tanh_c = ws.empty(xp, "tanh_c", (T, N, H), dtype)
     ig = ws.tmp.empty(xp, "ig", (N, H), dtype)
     hs[0], cs[0] = h0, c0
-    add_hWh = step_gemm(hs[:-1], Wh_scaled, gates, accumulate=True, scratch=hWh)
+    add_hWh = step_gemm(hs[:-1], Wh, gates, accumulate=True, scratch=hWh)
     for t in range(T):
-        add_hWh(t)                                          # (scaled) a_t = x_t Wx + b + h_{t-1} Wh
+        add_hWh(t)                                          # a_t = x_t Wx + b + h_{t-1} Wh
         lstm_cell_forward(gates[t], cs[t], scale, shift, cs[t + 1], tanh_c[t], hs[t + 1], ig, fused)
     cache = LSTMCache(x_cache, Wh, gates, hs, cs, tanh_c)
     return hs[1:], (hs[T], cs[T]), cache
 
 
-def _scaled(W, scale, ws, name, order="C"):
-    """W ⊙ scale (scale broadcast over rows; None: a plain copy), in a workspace
-    buffer of the given memory layout."""
-    xp = array_module(W)
-    out = ws.empty(xp, name, W.shape, W.dtype, order)
-    if scale is None:
-        out[...] = W
-        return out
-    return xp.multiply(W, scale, out=out)
+def _copy(W, ws, name, order):
+    """A copy of W in a workspace buffer of the given memory layout."""
+    out = ws.empty(array_module(W), name, W.shape, W.dtype, order)
+    out[...] = W
+    return out
 
 
 def lstm_cell_backward(dh_up, gates, c_prev, tanh_c, da, dh_next, dc_next, scratch, fused=True):
@@ -217,14 +208,14 @@ def lstm_backward(dh, cache, dhT=None, dcT=None, fused=True, ws=FRESH):
     scratch = tuple(ws.tmp.empty(xp, f"scratch{k}", (N, H), dtype) for k in range(3))
     # da_t Whᵀ runs every step: with a column-major copy of Wh, Whᵀ is row-major,
     # which OpenBLAS multiplies ~12-25% faster at batch 32 (bench/README.md).
-    WhT = _scaled(Wh, None, ws.tmp, "Wh_colmajor", order="F").T        # (4H, H)
+    WhT = _copy(Wh, ws.tmp, "Wh_colmajor", order="F").T     # (4H, H)
     dh_prev = step_gemm(da, WhT, dh_next)                   # dh_next = da[t] Whᵀ
     for t in reversed(range(T)):
         lstm_cell_backward(dh[t], gates[t], cs[t], tanh_c[t], da[t], dh_next, dc_next,
                            scratch, fused)
         dh_prev(t)                                          # a_t = ... + h_{t-1} Wh
     # a_t = ... + h_{t-1} Wh for all t: dWh = Σ_t h_{t-1}ᵀ da_t, one GEMM
-    dWh = xp.matmul(hs[:-1].reshape(-1, H).T, da.reshape(-1, 4 * H), out=xp.empty_like(Wh))
+    dWh = xp.matmul(hs[:-1].reshape(-1, H).T, da.reshape(-1, 4 * H), out=empty_aligned(xp, Wh.shape, Wh.dtype))
     # a_t = x_t Wx + b for all t
     if is_ids(x_cache.x):
         dx = None

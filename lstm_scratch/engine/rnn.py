@@ -20,7 +20,7 @@ Tests hold this layer equal to the textbook.
 """
 from typing import NamedTuple
 
-from ..backend import array_module
+from ..backend import array_module, empty_aligned
 from . import cells_cpu
 from .layers import affine_backward, affine_forward, onehot_affine_backward, onehot_affine_forward
 from .lstm import is_ids
@@ -91,7 +91,7 @@ def rnn_backward(dh, cache, dhT=None, fused=True, ws=FRESH):
             xp.add(dh[t], dh_next, out=da[t])               # both uses of h_t
             da[t] *= 1 - hs[t + 1] * hs[t + 1]              # tanh' = 1 - h_t²
         xp.matmul(da[t], Wh.T, out=dh_next)                 # a_t = ... + h_{t-1} Wh
-    dWh = xp.matmul(hs[:-1].reshape(-1, H).T, da.reshape(-1, H), out=xp.empty_like(Wh))
+    dWh = xp.matmul(hs[:-1].reshape(-1, H).T, da.reshape(-1, H), out=empty_aligned(xp, Wh.shape, Wh.dtype))
     if is_ids(x_cache.x):
         dx = None
         dWx, db = onehot_affine_backward(da, x_cache)

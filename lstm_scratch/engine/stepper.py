@@ -1,15 +1,14 @@
 """One character in, next-character logits out: the inference loop of sampling.
 
 ``CharLSTM.logits`` runs whole sequences through the training layers; for
-generation, one step at a time, their per-call setup (scaled copies of every
-weight, workspaces sized for a batch of sequences) would cost more than the
-arithmetic. A Stepper keeps only small buffers, allocated once, and reads the
+generation, one step at a time, their per-call setup (workspaces sized for a
+batch of sequences, the cache a backward pass would need) would cost more than
+the arithmetic. A Stepper keeps only small buffers, allocated once, and reads the
 model's parameters as they are:
 
-- no weight is copied: the σ-via-tanh scale goes on the (B, 4H) pre-activations
-  each step instead (a_t ⊙ scale, 4H multiplies against the 4H·(D+H) of the
-  products), so a Stepper costs nothing to build and always sees the current
-  parameters, however training or the user changed them;
+- no weight is copied (the cell step applies σ's inner 0.5 to the (B, 4H)
+  pre-activations itself), so a Stepper costs nothing to build and always sees
+  the current parameters, however training or the user changed them;
 - the state lives in the Stepper's buffers and is updated in place.
 
 ``CharRNN.step_logits`` builds one per call; ``generate`` one per text.
@@ -58,7 +57,6 @@ class Stepper:
             else:
                 a += xp.matmul(x, P[f"Wx{l}"], out=self.xWx)    # + x_t Wx
             a += P[f"b{l}"]
-            a *= self.scale                                     # the kernel takes scale ⊙ a_t
             lstm_cell_forward(a, self.c[l], self.scale, self.shift,  # c, h updated in place
                               self.c[l], self.tanh_c, h, self.ig)
             if l + 1 < self.L:

@@ -24,9 +24,12 @@ children of one workspace share: the layers of a model use one ∂L/∂a buffer.
 """
 import numpy as np
 
+from ..backend import empty_aligned
+
 
 class Workspace:
-    """Named arrays, made on first request and handed out again after."""
+    """Named arrays, made on first request and handed out again after; each starts
+    on a 64-byte boundary (``backend.empty_aligned``)."""
 
     def __init__(self, keep=True, tmp=None):
         self.keep = keep
@@ -38,12 +41,12 @@ class Workspace:
         """An uninitialised array ``shape``/``dtype``/``order`` on ``xp``: the same one
         as last time for this name, unless one of those changed."""
         if not self.keep:
-            return xp.empty(shape, dtype, order=order)
+            return empty_aligned(xp, shape, dtype, order)
         shape, dtype = tuple(shape), np.dtype(dtype)
         buf = self._buffers.get(name)
         if (buf is None or buf.shape != shape or buf.dtype != dtype
                 or not isinstance(buf, xp.ndarray) or not buf.flags[order + "_CONTIGUOUS"]):
-            buf = self._buffers[name] = xp.empty(shape, dtype, order=order)
+            buf = self._buffers[name] = empty_aligned(xp, shape, dtype, order)
         return buf
 
     def child(self, key):
