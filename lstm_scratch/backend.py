@@ -79,8 +79,8 @@ def array_module(a):
 
 # Where big arrays start, in bytes: a cache line, and one AVX-512 vector. NumPy's
 # allocations start 16 bytes past one. OpenBLAS multiplies by a 64-byte-aligned B
-# much faster when the product is thin: (32, 512) x (512, 2048) took 1,060-1,120 us
-# with B 16-56 bytes past a boundary, 830-840 us on one (bench/README.md).
+# much faster when the product is thin: (32, 512) x (512, 2048) took 960-1,110 us
+# with B 8-56 bytes past a boundary, 840 us on one (bench/gemm_align.py).
 ALIGN = 64
 
 

@@ -1,0 +1,73 @@
+"""How much it matters where a GEMM's operands start: NumPy's own allocations start
+16 bytes past a 64-byte boundary, the engine's (backend.empty_aligned) on one.
+
+    python bench/gemm_align.py            # the training step's products, one BLAS thread
+
+Each product runs with its B operand (the weights) at every 8-byte offset from a
+64-byte boundary, then with all three operands aligned or all at NumPy's usual 16;
+medians of 3 blocks of calls, one thread (as each batch-split worker runs it).
+Prints the BLAS kernel threadpoolctl reports. Where OPENBLAS_CORETYPE or
+OPENBLAS_L2_SIZE is set, it runs itself again without them (bench/common.py says why).
+"""
+import os
+import sys
+import time
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from common import BLAS_OVERRIDES, child_seen, kernel_summary
+
+ALIGN = 64
+
+
+def at_offset(shape, offset, order="C"):
+    """A float32 array of ``shape`` starting ``offset`` bytes past a 64-byte boundary."""
+    nbytes = int(np.prod(shape)) * 4
+    raw = np.empty(nbytes + 2 * ALIGN, np.uint8)
+    start = -raw.ctypes.data % ALIGN + offset
+    a = raw[start:start + nbytes].view(np.float32).reshape(shape, order=order)
+    a[...] = np.random.default_rng(0).standard_normal(shape) * 0.01
+    return a
+
+
+def timed(f, calls):
+    f()
+    blocks = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            f()
+        blocks.append((time.perf_counter() - t0) / calls)
+    return float(np.median(blocks))
+
+
+def main():
+    if any(k in os.environ for k in BLAS_OVERRIDES):
+        env = {k: v for k, v in os.environ.items() if k not in BLAS_OVERRIDES}
+        os.execve(sys.executable, [sys.executable] + sys.argv, env)
+    print("BLAS:", kernel_summary(child_seen()))
+    products = [  # name, A shape, B shape, calls a block
+        ("(32, 512) x Wh (512, 2048): forward, batch split", (32, 512), (512, 2048), 150),
+        ("(64, 512) x Wh (512, 2048): forward, whole batch", (64, 512), (512, 2048), 100),
+        ("(32, 2048) x Whᵀ (2048, 512): backward", (32, 2048), (2048, 512), 150),
+        ("(1600, 512) x Wx (512, 2048): input projection", (1600, 512), (512, 2048), 5),
+    ]
+    with threadpool_limits(1):
+        for name, a_shape, b_shape, calls in products:
+            flops = 2 * a_shape[0] * a_shape[1] * b_shape[1]
+            print(f"\n{name}")
+            for b_off in range(0, ALIGN, 8):
+                A, B = at_offset(a_shape, 0), at_offset(b_shape, b_off)
+                C = at_offset((a_shape[0], b_shape[1]), 0)
+                s = timed(lambda: np.matmul(A, B, out=C), calls)
+                print(f"  B at +{b_off:2d} bytes: {s * 1e6:8.0f} us  {flops / s / 1e9:6.1f} GFLOP/s")
+            for off, label in ((16, "all at +16 (NumPy's)"), (0, "all aligned (ours)")):
+                A, B = at_offset(a_shape, off), at_offset(b_shape, off)
+                C = at_offset((a_shape[0], b_shape[1]), off)
+                s = timed(lambda: np.matmul(A, B, out=C), calls)
+                print(f"  {label:21s} {s * 1e6:8.0f} us  {flops / s / 1e9:6.1f} GFLOP/s")
+
+
+if __name__ == "__main__":
+    main()
