@@ -24,7 +24,6 @@ it over the target: a crash mid-write leaves the previous checkpoint whole.
 import json
 import os
 import tempfile
-import zipfile
 
 import numpy as np
 

@@ -15,7 +15,7 @@ from strategies import model_dims, seeds
 def test_split_batch_equals_whole_batch(cell, dims, workers, many_to_one, with_state, seed):
     model = CharRNN(dims["V"], cell, dims["H"], dims["L"], dropout=0.3, dtype="float64", seed=seed)
     rng = np.random.default_rng(seed)
-    B, T, V, H = dims["B"] + 2, dims["T"], dims["V"], dims["H"]
+    B, T, V = dims["B"] + 2, dims["T"], dims["V"]
     inputs = rng.integers(0, V, (B, T))
     targets = rng.integers(0, V, (B,) if many_to_one else (B, T))
     state = ([tuple(rng.standard_normal(a.shape) for a in layer) for layer in model.init_state(B)]

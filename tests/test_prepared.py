@@ -6,7 +6,7 @@ import pytest
 
 import lstm_scratch as ls
 from lstm_scratch.cli import main
-from lstm_scratch.data import Vocab, read_text, split_train_val
+from lstm_scratch.data import read_text
 from lstm_scratch.errors import UserError
 from lstm_scratch.prepared import Prepared, ids_dtype, open_corpus, prepare
 from conftest import make_text
