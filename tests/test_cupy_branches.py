@@ -153,6 +153,63 @@ def test_step_gemm_is_the_product(fake, dtype, accumulate, stack, tf32, cublas, 
                 before = to_host(out).copy()                      # the next step adds to this
 
 
+def test_step_gemm_falls_back_where_cublas_would_differ(fake, monkeypatch):
+    """Layouts the one-call path does not take (B not C-contiguous, out not row-contiguous,
+    out overlapping A) run cupy.matmul, and still give A[t] @ B; a step past the end raises."""
+    from lstm_scratch.engine.gemm import step_gemm
+    monkeypatch.setenv("CUPY_TF32", "0")
+    monkeypatch.delenv("LSTM_SCRATCH_CUBLAS", raising=False)
+    rng = np.random.default_rng(3)
+    T, N, K = 3, 4, 6
+    hs = rng.standard_normal((T + 1, N, K))
+    B = rng.standard_normal((K, K))
+    cases = {"B transposed": (fake.asarray(hs)[:-1], fake.asarray(B).T, fake.xp.empty((T, N, K))),
+             "B strided": (fake.asarray(hs)[:-1], fake.asarray(np.repeat(B, 2, axis=1))[:, ::2],
+                           fake.xp.empty((T, N, K))),
+             "out column-major": (fake.asarray(hs)[:-1], fake.asarray(B),
+                                  fake.xp.empty((T, K, N)).transpose(0, 2, 1))}
+    for name, (A, Bd, out) in cases.items():
+        f = step_gemm(A, Bd, out)
+        assert f.path == "matmul", name
+        for t in range(T):
+            f(t)
+        np.testing.assert_allclose(to_host(out), hs[:-1] @ to_host(Bd), rtol=1e-12, err_msg=name)
+    # out = hs[1:] over A = hs[:-1]: the recurrence h_{t+1} = h_t B, in place
+    dev = fake.asarray(hs)
+    f = step_gemm(dev[:-1], fake.asarray(B), dev[1:])
+    assert f.path == "matmul"
+    want = hs.copy()
+    for t in range(T):
+        f(t)
+        want[t + 1] = want[t] @ B
+    np.testing.assert_allclose(to_host(dev), want, rtol=1e-12)
+    f = step_gemm(fake.asarray(hs)[:-1], fake.asarray(B), fake.xp.empty((T, N, K)))
+    assert f.path == "cublas"
+    with pytest.raises(IndexError):
+        f(T)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_lstm_engine_multiplies_through_cublas(fake, dtype, monkeypatch):
+    """Both per-step products of the fast LSTM layer (forward and backward) take the
+    one-call path on CuPy: a silent fallback would only be slower, so nothing else would see it."""
+    import lstm_scratch.engine.lstm as engine_lstm
+    monkeypatch.setenv("CUPY_TF32", "0")
+    monkeypatch.delenv("LSTM_SCRATCH_CUBLAS", raising=False)
+    paths, real = [], engine_lstm.step_gemm
+
+    def recording(*args, **kwargs):
+        f = real(*args, **kwargs)
+        paths.append(f.path)
+        return f
+    monkeypatch.setattr(engine_lstm, "step_gemm", recording)
+    model = CharLSTM(vocab_size=7, hidden_size=5, num_layers=2, dropout=0.2, dtype=dtype,
+                     seed=3, backend=fake)
+    ids = np.random.default_rng(0).integers(0, 7, (3, 6))
+    model.loss_and_grads(fake.asarray(ids), fake.asarray(ids))
+    assert paths == ["cublas"] * 4, paths               # 2 layers x (forward, backward)
+
+
 def test_dropout_mask_on_the_device(fake):
     masks = [to_host(dropout_mask(np.random.default_rng(5), (50, 40), 0.8, "float32", fake.xp))
              for _ in range(2)]

@@ -14,8 +14,10 @@ out_t = A_t B is computed as out_tᵀ = Bᵀ A_tᵀ: ``gemm(N, N, m=M, n=N, k=K,
 A_t, lda=K, out_t, ldc=M)``.
 
 Used only where it computes what ``cupy.matmul`` would: float32 or float64, rows
-contiguous, and float32 only without ``CUPY_TF32`` (CuPy's TF32 products go through
-another cuBLAS call, which this one would not follow). Elsewhere, or with
+contiguous, out apart from A and B, and float32 only without ``CUPY_TF32`` (CuPy's TF32
+products go through another cuBLAS call, which this one would not follow; like CuPy,
+this reads the variable, so a compute type set through CuPy's internals is not seen).
+Elsewhere, or with
 ``LSTM_SCRATCH_CUBLAS=0`` in the environment (to compare, or to rule it out), it is
 ``xp.matmul``. tests/test_cupy_branches.py holds both against NumPy.
 """
@@ -68,7 +70,10 @@ def _cublas_gemm(A, B, out, per_step, accumulate):
     M = B.shape[1]
     isz = dtype.itemsize
     rows_ok = A.strides[1:] == (K * isz, isz) and out.strides[-2:] == (M * isz, isz)
-    if not (rows_ok and B.flags.c_contiguous and B.shape[0] == K and out.shape[-2:] == (N, M)):
+    shapes_ok = B.shape[0] == K and out.shape[-2:] == (N, M) and (not per_step or len(out) == T)
+    if not (rows_ok and shapes_ok and B.flags.c_contiguous):
+        return None
+    if _overlap(out, A) or _overlap(out, B):        # cuBLAS's result would be undefined
         return None
     cublas, handle = xp.cuda.cublas, xp.cuda.device.get_cublas_handle()
     gemm = cublas.sgemm if dtype == np.float32 else cublas.dgemm
@@ -81,7 +86,21 @@ def _cublas_gemm(A, B, out, per_step, accumulate):
     arrays = (A, B, out, scalars)                # kept alive as long as f is
 
     def f(t):
+        if not 0 <= t < T:                           # no pointer past the arrays' ends
+            raise IndexError(f"step {t} of a loop of {T}")
         cublas.setPointerMode(handle, host)
         gemm(handle, op_n, op_n, M, N, K, alpha, b, M, a0 + t * a_step, K, beta, c0 + t * c_step, M)
     f.arrays, f.path = arrays, "cublas"
     return f
+
+
+def _overlap(a, b):
+    """Whether the memory spans of arrays a and b (first to last byte) intersect."""
+    def span(x):
+        lo = hi = x.data.ptr
+        for n, stride in zip(x.shape, x.strides):
+            reach = (n - 1) * stride
+            lo, hi = (lo + reach, hi) if reach < 0 else (lo, hi + reach)
+        return lo, hi + x.dtype.itemsize
+    (a_lo, a_hi), (b_lo, b_hi) = span(a), span(b)
+    return a.size > 0 and b.size > 0 and a_lo < b_hi and b_lo < a_hi
