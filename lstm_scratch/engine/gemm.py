@@ -17,9 +17,8 @@ Used only where it computes what ``cupy.matmul`` would: float32 or float64, rows
 contiguous, out apart from A and B, and float32 only without ``CUPY_TF32`` (CuPy's TF32
 products go through another cuBLAS call, which this one would not follow; like CuPy,
 this reads the variable, so a compute type set through CuPy's internals is not seen).
-Elsewhere, or with
-``LSTM_SCRATCH_CUBLAS=0`` in the environment (to compare, or to rule it out), it is
-``xp.matmul``. tests/test_cupy_branches.py holds both against NumPy.
+Elsewhere, or with ``LSTM_SCRATCH_CUBLAS=0`` in the environment (to compare, or to
+rule it out), it is ``xp.matmul``. tests/test_cupy_branches.py holds both against NumPy.
 """
 import os
 
@@ -32,7 +31,7 @@ def step_gemm(A, B, out, accumulate=False, scratch=None):
     """A function ``f(t)`` doing ``out[t] = A[t] @ B``, or ``out[t] += A[t] @ B``.
 
     A : (T, N, K) stack read one step at a time (a view such as hs[:-1] is fine)
-    B : (K, M) C-contiguous, the same every step
+    B : (K, M), the same every step (C-contiguous for the one-call path)
     out : (T, N, M) stack, or (N, M): the same buffer every step
     accumulate : add the product into out[t] instead of overwriting it
     scratch : (N, M) buffer for the product before the add (NumPy, or CuPy where
