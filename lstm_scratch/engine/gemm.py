@@ -40,7 +40,7 @@ def step_gemm(A, B, out, accumulate=False, scratch=None):
     xp = array_module(B)
     per_step = out.ndim == 3
     if xp is not np:
-        direct = _cublas_gemm(A, B, out, per_step, accumulate)
+        direct = _cublas_gemm(xp, A, B, out, per_step, accumulate)
         if direct is not None:
             return direct
 
@@ -55,9 +55,8 @@ def step_gemm(A, B, out, accumulate=False, scratch=None):
     return f
 
 
-def _cublas_gemm(A, B, out, per_step, accumulate):
+def _cublas_gemm(xp, A, B, out, per_step, accumulate):
     """``f(t)`` as one cuBLAS gemm a step, or None where it would not equal cupy.matmul."""
-    xp = array_module(B)
     dtype = B.dtype
     if os.environ.get("LSTM_SCRATCH_CUBLAS") == "0":
         return None
@@ -72,7 +71,7 @@ def _cublas_gemm(A, B, out, per_step, accumulate):
     shapes_ok = B.shape[0] == K and out.shape[-2:] == (N, M) and (not per_step or len(out) == T)
     if not (rows_ok and shapes_ok and B.flags.c_contiguous):
         return None
-    if _overlap(out, A) or _overlap(out, B):        # cuBLAS's result would be undefined
+    if xp.may_share_memory(out, A) or xp.may_share_memory(out, B):   # cuBLAS's result: undefined
         return None
     cublas, handle = xp.cuda.cublas, xp.cuda.device.get_cublas_handle()
     gemm = cublas.sgemm if dtype == np.float32 else cublas.dgemm
@@ -91,15 +90,3 @@ def _cublas_gemm(A, B, out, per_step, accumulate):
         gemm(handle, op_n, op_n, M, N, K, alpha, b, M, a0 + t * a_step, K, beta, c0 + t * c_step, M)
     f.arrays, f.path = arrays, "cublas"
     return f
-
-
-def _overlap(a, b):
-    """Whether the memory spans of arrays a and b (first to last byte) intersect."""
-    def span(x):
-        lo = hi = x.data.ptr
-        for n, stride in zip(x.shape, x.strides):
-            reach = (n - 1) * stride
-            lo, hi = (lo + reach, hi) if reach < 0 else (lo, hi + reach)
-        return lo, hi + x.dtype.itemsize
-    (a_lo, a_hi), (b_lo, b_hi) = span(a), span(b)
-    return a.size > 0 and b.size > 0 and a_lo < b_hi and b_lo < a_hi
