@@ -64,9 +64,10 @@ class Cell(NamedTuple):
 
 
 def _fast(forward, backward):
-    """An engine layer pair: it builds its arrays in the workspace ``ws``."""
+    """An engine layer pair: it builds its arrays in the workspace ``ws``, and
+    skips dh0 = da_0 Whᵀ, which the model drops (truncated BPTT)."""
     return (lambda *args, ws: forward(*args, ws=ws),
-            lambda dh, cache, ws: backward(dh, cache, ws=ws))
+            lambda dh, cache, ws: backward(dh, cache, ws=ws, want_dh0=False))
 
 
 def _textbook(forward, backward):

@@ -168,7 +168,7 @@ def textbook_and_fast(textbook, fast, layer, dh, dhT, fused=True, ws=None):
     for (forward, backward), extra in ((textbook, {}), (fast, fast_extra)):
         h, hT, cache = forward(**layer, **extra)
         g = backward(dh, cache, dhT, **extra)
-        outs.append(dict(h=h.copy(), hT=hT.copy(), **g))
+        outs.append(dict(h=h.copy(), hT=np.array(_states(hT)), **g))   # (hT,) or (hT, cT), copied
     return outs
 
 
@@ -211,3 +211,28 @@ def check_workspace_reused_with_carried_state(textbook_forward, fast_forward, la
     h, _, _ = fast_forward(x[T // 2:], hT, **layer, ws=ws)
     h_ref, _, _ = textbook_forward(x, h0, **layer)
     np.testing.assert_allclose(h, h_ref[T // 2:], rtol=1e-10, atol=1e-13)
+
+
+def check_fast_skips_zero_products(textbook, fast, layer, rng, zero_state, fused):
+    """The products the fast layer skips change nothing: from h_0 = 0 (and c_0 = 0)
+    it leaves out h_0 Wh and the rows of h_0 in dWh; with want_dh0=False, the
+    last step's dh_0 product (dh0 is then None). Every other output and gradient
+    still equals the textbook's, with or without the skips, in float64."""
+    if zero_state:
+        for k in ("h0", "c0"):
+            if k in layer:
+                layer[k] = np.zeros_like(layer[k])
+    T, N = layer["x"].shape[:2]
+    dh = rng.standard_normal((T, N, layer["h0"].shape[1]))
+    ref, ours = textbook_and_fast(textbook, fast, layer, dh, None, fused=fused)
+    forward, backward = fast
+    _, _, cache = forward(**layer, fused=fused)
+    without_dh0 = backward(dh, cache, fused=fused, want_dh0=False)
+    assert without_dh0["dh0"] is None
+    for k in ref:
+        if ref[k] is None:                                  # dx, for int ids
+            assert ours[k] is None and without_dh0[k] is None, k
+            continue
+        np.testing.assert_allclose(ours[k], ref[k], rtol=1e-10, atol=1e-13, err_msg=k)
+        if k in without_dh0 and k != "dh0":
+            np.testing.assert_allclose(without_dh0[k], ref[k], rtol=1e-10, atol=1e-13, err_msg=k)

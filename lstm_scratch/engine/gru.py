@@ -17,6 +17,8 @@ What is different here, and why:
 - The pointwise part of a step is one compiled loop (:mod:`.cells_cpu`) for
   float32 with Numba; otherwise plain NumPy/CuPy calls, which float64
   gradient checks use.
+- Products known to be zero are skipped, as in :mod:`.lstm`: h_0 Wh from
+  h_0 = 0, its rows of dWh, and dh_0 when the caller does not want it.
 
 Tests hold this layer equal to the textbook.
 """
@@ -26,7 +28,7 @@ from ..backend import array_module, empty_aligned
 from ..nn.gru import split_gru_gates
 from . import cells_cpu
 from .layers import affine_backward, affine_forward, onehot_affine_backward, onehot_affine_forward
-from .lstm import is_ids
+from .lstm import is_ids, starts_at_zero
 from .workspace import FRESH
 
 
@@ -92,8 +94,12 @@ def gru_forward(x, h0, Wx, Wh, bx, bh, fused=True, ws=FRESH):
     ah_n = ws.empty(xp, "ah_n", (T, N, H), dtype)
     hs = ws.empty(xp, "hs", (T + 1, N, H), dtype)           # h_0 .. h_T
     hs[0] = h0
+    t0 = starts_at_zero(h0)
     for t in range(T):
-        xp.matmul(hs[t], Wh, out=ah)
+        if t < t0:
+            ah.fill(0)                                      # h_0 Wh = 0
+        else:
+            xp.matmul(hs[t], Wh, out=ah)
         ah += bh                                            # ah_t = h_{t-1} Wh + bh
         cell = kernel[0] if kernel is not None else gru_cell_forward
         cell(gates[t], ah, hs[t], ah_n[t], hs[t + 1])
@@ -120,11 +126,12 @@ def gru_cell_backward(gates, h_prev, ah_n, dh_up, dh_next, dax, dah):
     dh_next[...] = dh * z                                   # h_t = ... + z_t ⊙ h_{t-1}
 
 
-def gru_backward(dh, cache, dhT=None, fused=True, ws=FRESH):
+def gru_backward(dh, cache, dhT=None, fused=True, ws=FRESH, want_dh0=True):
     """Backpropagate through all T steps.
 
     dh : (T, N, H) ∂L/∂h_t from above;  cache : from :func:`gru_forward`
     dhT : (N, H) or None, ∂L/∂h_T from the next chunk; None means zero
+    want_dh0 : False skips the last step's product dh_0 += dah_0 Whᵀ (dh0 is then None)
     Returns a dict with dx (T, N, D) (None for int ids), dh0 (N, H), dWx, dWh, dbx, dbh.
     The weight gradients are fresh arrays; nothing passed in is modified.
     """
@@ -141,10 +148,13 @@ def gru_backward(dh, cache, dhT=None, fused=True, ws=FRESH):
     for t in reversed(range(T)):
         cell = kernel[1] if kernel is not None else gru_cell_backward
         cell(gates[t], hs[t], ah_n[t], dh[t], dh_next, dax[t], dah[t])
-        xp.matmul(dah[t], Wh.T, out=dh_Wh)                  # ah_t = h_{t-1} Wh + bh
-        dh_next += dh_Wh
-    # ah_t = h_{t-1} Wh + bh for all t: one GEMM, one sum
-    dWh = xp.matmul(hs[:-1].reshape(-1, H).T, dah.reshape(-1, 3 * H), out=empty_aligned(xp, Wh.shape, Wh.dtype))
+        if t or want_dh0:
+            xp.matmul(dah[t], Wh.T, out=dh_Wh)              # ah_t = h_{t-1} Wh + bh
+            dh_next += dh_Wh
+    # ah_t = h_{t-1} Wh + bh for all t: one GEMM (rows of h_0 = 0 add nothing), one sum
+    t0 = starts_at_zero(hs[0])
+    dWh = xp.matmul(hs[t0:-1].reshape(-1, H).T, dah[t0:].reshape(-1, 3 * H),
+                    out=empty_aligned(xp, Wh.shape, Wh.dtype))
     dbh = dah.reshape(-1, 3 * H).sum(axis=0)
     # ax_t = x_t Wx + bx for all t
     if is_ids(x_cache.x):
@@ -153,4 +163,4 @@ def gru_backward(dh, cache, dhT=None, fused=True, ws=FRESH):
     else:
         dx_out = ws.empty(xp, "dx", x_cache.x.shape, dtype)
         dx, dWx, dbx = affine_backward(dax, x_cache, dx_out=dx_out)
-    return dict(dx=dx, dh0=dh_next, dWx=dWx, dWh=dWh, dbx=dbx, dbh=dbh)
+    return dict(dx=dx, dh0=dh_next if want_dh0 else None, dWx=dWx, dWh=dWh, dbx=dbx, dbh=dbh)

@@ -14,6 +14,9 @@ tests/test_engine_lstm.py holds the two equal (1e-10 in float64). What differs:
   Wh and b as they are (multiplying by 0.5 is exact, so this changes no bit).
 - The per-step product h_{t-1} Wh is :func:`.gemm.step_gemm`: ``matmul`` on
   NumPy, one cuBLAS call with its pointers prepared once on CuPy.
+- Products known to be zero are not computed: h_0 Wh when the layer starts
+  from h_0 = 0 (every window of the Keras recipe), its rows of dWh, and
+  dh_0 = da_0 Whᵀ when the caller does not want it (truncated BPTT drops it).
 - The cell step runs in place on buffers (:func:`lstm_cell_forward`,
   :func:`lstm_cell_backward`), as one fused kernel where there is one
   (:mod:`.fused`: CUDA on CuPy, Numba for float32 on NumPy), and big arrays
@@ -22,6 +25,8 @@ tests/test_engine_lstm.py holds the two equal (1e-10 in float64). What differs:
 Layout as in the textbook: time-major, x (T, N, D) or int ids (T, N).
 """
 from typing import NamedTuple
+
+import numpy as np
 
 from ..backend import array_module, empty_aligned
 from ..nn.gates import gate_slice, split_gates
@@ -127,11 +132,22 @@ def lstm_forward(x, h0, c0, Wx, Wh, b, fused=True, ws=FRESH):
     ig = ws.tmp.empty(xp, "ig", (N, H), dtype)
     hs[0], cs[0] = h0, c0
     add_hWh = step_gemm(hs[:-1], Wh, gates, accumulate=True, scratch=hWh)
+    t0 = starts_at_zero(h0)                                 # from h_0 = 0, a_0 = x_0 Wx + b
     for t in range(T):
-        add_hWh(t)                                          # a_t = x_t Wx + b + h_{t-1} Wh
+        if t >= t0:
+            add_hWh(t)                                      # a_t = x_t Wx + b + h_{t-1} Wh
         lstm_cell_forward(gates[t], cs[t], scale, shift, cs[t + 1], tanh_c[t], hs[t + 1], ig, fused)
     cache = LSTMCache(x_cache, Wh, gates, hs, cs, tanh_c)
     return hs[1:], (hs[T], cs[T]), cache
+
+
+def starts_at_zero(h0):
+    """1 if h0 is all zeros (so step 0's h_0 Wh can be skipped), else 0.
+
+    Asked on NumPy only: there it reads N·H numbers once (microseconds); on
+    CuPy the answer would make the host wait for the device, so it says 0.
+    """
+    return int(array_module(h0) is np and not h0.any())
 
 
 def _copy(W, ws, name, order):
@@ -182,7 +198,7 @@ def lstm_cell_backward(dh_up, gates, c_prev, tanh_c, da, dh_next, dc_next, scrat
     da_g *= tmp
 
 
-def lstm_backward(dh, cache, dhT=None, dcT=None, fused=True, ws=FRESH):
+def lstm_backward(dh, cache, dhT=None, dcT=None, fused=True, ws=FRESH, want_dh0=True):
     """Backpropagate through all T steps.
 
     dh : (T, N, H) upstream ∂L/∂h_t from the layer above (zeros where unused)
@@ -192,6 +208,7 @@ def lstm_backward(dh, cache, dhT=None, dcT=None, fused=True, ws=FRESH):
     fused : one kernel per cell step where there is one (see :func:`lstm_cell_backward`)
     ws : a :class:`.workspace.Workspace` to build dx in (valid until its next
         use; ∂L/∂a in ``ws.tmp``); the weight gradients are always fresh arrays
+    want_dh0 : False skips the last step's product dh0 = da_0 Whᵀ (dh0 is then None)
     Returns a dict with dx (T, N, D) (None for int ids), dh0, dc0 (N, H),
     dWx (D, 4H), dWh (H, 4H), db (4H,). Nothing passed in is modified.
     """
@@ -213,9 +230,12 @@ def lstm_backward(dh, cache, dhT=None, dcT=None, fused=True, ws=FRESH):
     for t in reversed(range(T)):
         lstm_cell_backward(dh[t], gates[t], cs[t], tanh_c[t], da[t], dh_next, dc_next,
                            scratch, fused)
-        dh_prev(t)                                          # a_t = ... + h_{t-1} Wh
-    # a_t = ... + h_{t-1} Wh for all t: dWh = Σ_t h_{t-1}ᵀ da_t, one GEMM
-    dWh = xp.matmul(hs[:-1].reshape(-1, H).T, da.reshape(-1, 4 * H), out=empty_aligned(xp, Wh.shape, Wh.dtype))
+        if t or want_dh0:
+            dh_prev(t)                                      # a_t = ... + h_{t-1} Wh
+    # a_t = ... + h_{t-1} Wh for all t: dWh = Σ_t h_{t-1}ᵀ da_t, one GEMM (from t = 1 if h_0 = 0)
+    t0 = starts_at_zero(hs[0])
+    dWh = xp.matmul(hs[t0:-1].reshape(-1, H).T, da[t0:].reshape(-1, 4 * H),
+                    out=empty_aligned(xp, Wh.shape, Wh.dtype))
     # a_t = x_t Wx + b for all t
     if is_ids(x_cache.x):
         dx = None
@@ -223,4 +243,4 @@ def lstm_backward(dh, cache, dhT=None, dcT=None, fused=True, ws=FRESH):
     else:
         dx_out = ws.empty(xp, "dx", x_cache.x.shape, dtype)
         dx, dWx, db = affine_backward(da, x_cache, dx_out=dx_out)
-    return dict(dx=dx, dh0=dh_next, dc0=dc_next, dWx=dWx, dWh=dWh, db=db)
+    return dict(dx=dx, dh0=dh_next if want_dh0 else None, dc0=dc_next, dWx=dWx, dWh=dWh, db=db)

@@ -15,6 +15,8 @@ What is different here, and why:
 - The pointwise part of a step is one compiled loop (:mod:`.cells_cpu`) for
   float32 with Numba; otherwise plain NumPy/CuPy calls, which float64
   gradient checks use.
+- Products known to be zero are skipped, as in :mod:`.lstm`: h_0 Wh from
+  h_0 = 0, its rows of dWh, and dh_0 when the caller does not want it.
 
 Tests hold this layer equal to the textbook.
 """
@@ -23,7 +25,7 @@ from typing import NamedTuple
 from ..backend import array_module, empty_aligned
 from . import cells_cpu
 from .layers import affine_backward, affine_forward, onehot_affine_backward, onehot_affine_forward
-from .lstm import is_ids
+from .lstm import is_ids, starts_at_zero
 from .workspace import FRESH
 
 
@@ -59,8 +61,12 @@ def rnn_forward(x, h0, Wx, Wh, b, fused=True, ws=FRESH):
     a, x_cache = project(x, Wx, b, out=a)                   # x_t Wx + b, for all t at once
     hs = ws.empty(xp, "hs", (T + 1, N, H), Wh.dtype)        # h_0 .. h_T
     hs[0] = h0
+    t0 = starts_at_zero(h0)
     for t in range(T):
-        xp.matmul(hs[t], Wh, out=hs[t + 1])                 # h_{t-1} Wh
+        if t < t0:
+            hs[t + 1].fill(0)                               # h_0 Wh = 0
+        else:
+            xp.matmul(hs[t], Wh, out=hs[t + 1])             # h_{t-1} Wh
         if kernels is not None:
             kernels[0](a[t], hs[t + 1])
         else:
@@ -69,11 +75,12 @@ def rnn_forward(x, h0, Wx, Wh, b, fused=True, ws=FRESH):
     return hs[1:], hs[T], RNNLayerCache(x_cache, Wh, hs)
 
 
-def rnn_backward(dh, cache, dhT=None, fused=True, ws=FRESH):
+def rnn_backward(dh, cache, dhT=None, fused=True, ws=FRESH, want_dh0=True):
     """Backpropagate through all T steps.
 
     dh : (T, N, H) ∂L/∂h_t from above;  cache : from :func:`rnn_forward`
     dhT : (N, H) or None, ∂L/∂h_T from the next chunk; None means zero
+    want_dh0 : False skips the last step's product dh0 = da_0 Whᵀ (dh0 is then None)
     Returns a dict with dx (T, N, D) (None for int ids), dh0 (N, H), dWx, dWh, db.
     The weight gradients are fresh arrays; nothing passed in is modified.
     """
@@ -90,12 +97,15 @@ def rnn_backward(dh, cache, dhT=None, fused=True, ws=FRESH):
         else:
             xp.add(dh[t], dh_next, out=da[t])               # both uses of h_t
             da[t] *= 1 - hs[t + 1] * hs[t + 1]              # tanh' = 1 - h_t²
-        xp.matmul(da[t], Wh.T, out=dh_next)                 # a_t = ... + h_{t-1} Wh
-    dWh = xp.matmul(hs[:-1].reshape(-1, H).T, da.reshape(-1, H), out=empty_aligned(xp, Wh.shape, Wh.dtype))
+        if t or want_dh0:
+            xp.matmul(da[t], Wh.T, out=dh_next)             # a_t = ... + h_{t-1} Wh
+    t0 = starts_at_zero(hs[0])                              # rows of h_0 = 0 add nothing
+    dWh = xp.matmul(hs[t0:-1].reshape(-1, H).T, da[t0:].reshape(-1, H),
+                    out=empty_aligned(xp, Wh.shape, Wh.dtype))
     if is_ids(x_cache.x):
         dx = None
         dWx, db = onehot_affine_backward(da, x_cache)
     else:
         dx_out = ws.empty(xp, "dx", x_cache.x.shape, Wh.dtype)
         dx, dWx, db = affine_backward(da, x_cache, dx_out=dx_out)
-    return dict(dx=dx, dh0=dh_next, dWx=dWx, dWh=dWh, db=db)
+    return dict(dx=dx, dh0=dh_next if want_dh0 else None, dWx=dWx, dWh=dWh, db=db)
