@@ -128,6 +128,35 @@ def test_layer_fused_equals_plain_in_float32(N, T, H, ids, seed):
         np.testing.assert_allclose(fused[k], v, rtol=1e-4, atol=2e-6, err_msg=k)
 
 
+@given(st.integers(1, 40), st.integers(1, 9), st.integers(1, 20),
+       st.sampled_from([np.float32, np.float64]), st.sampled_from([np.int32, np.int64]), seeds)
+def test_onehot_backward_equals_scatter_and_sum(K, V, M, dtype, id_dtype, seed):
+    """dW[ids[k]] += dy[k], db += dy[k]: the same sums as backend.scatter_add_rows and
+    dy.sum(0), in another order (rows added one by one instead of in a GEMM): equal
+    within 8 float32 ulps of the largest entry for the K <= 40 terms drawn here,
+    and 1e-12 in float64."""
+    from lstm_scratch.backend import scatter_add_rows
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(0, V, K).astype(id_dtype)           # repeats: rows must accumulate
+    dy = rng.standard_normal((K, M)).astype(dtype)
+    dW, db = np.zeros((V, M), dtype), np.zeros(M, dtype)
+    fused_cpu.onehot_kernel(dtype)(ids, dy, dW, db)
+    ref = np.zeros((V, M), dtype)
+    scatter_add_rows(ref, ids, dy)
+    tol = 8 * np.finfo(np.float32).eps if dtype == np.float32 else 1e-12
+    scale = np.abs(dy).sum(axis=0).max()                    # bounds every entry of dW and db
+    np.testing.assert_allclose(dW, ref, rtol=0, atol=tol * scale)
+    np.testing.assert_allclose(db, dy.sum(axis=0), rtol=0, atol=tol * scale)
+
+
+@pytest.mark.parametrize("bad", [-1, 5])
+def test_onehot_backward_refuses_an_id_outside_the_vocabulary(bad):
+    ids = np.array([0, 4, bad, 1])
+    dy = np.ones((4, 3), np.float32)
+    with pytest.raises(IndexError, match="outside the vocabulary"):
+        fused_cpu.onehot_kernel(np.float32)(ids, dy, np.zeros((5, 3), np.float32), np.zeros(3, np.float32))
+
+
 def test_model_step_with_numba_matches_plain(monkeypatch):
     rng = np.random.default_rng(0)
     ids, targets = rng.integers(0, 20, (4, 12)), rng.integers(0, 20, (4, 12))

@@ -8,7 +8,7 @@ step. The two cell functions below do the same arithmetic as the CUDA kernels
 of :mod:`.fused` in one call each, compiled by Numba (on first use) to SIMD
 code that releases the GIL, so the batch-split workers of
 :mod:`lstm_scratch.engine.parallel` run them at the same time; a third does the
-optimizer's update. Without Numba they are plain (slow) Python, and the NumPy
+optimizer's update, a fourth the one-hot input layer's backward. Without Numba they are plain (slow) Python, and the NumPy
 code is used instead.
 
 They are used for float32, with :func:`tanh32`. float64 is for gradient
@@ -111,6 +111,25 @@ def rmsprop_update(p, v, g, scale, lr, rho, one_minus_rho, eps):
         p[k] -= lr * gk / (np.sqrt(v[k]) + eps)             # p ← p - lr g / (√v + ε)
 
 
+def onehot_backward(ids, dy, dW, db):
+    """The one-hot layer's gradients, as :func:`.layers.onehot_affine_backward`:
+    dW[ids[k]] += dy[k] and db += dy[k] for every k, in one pass over dy (NumPy
+    needs a (K, V) 0/1 matrix and a GEMM: 15x slower for K = 1280, M = 2048).
+
+    ids : (K,) int, each in [0, V);  dy : (K, M);  dW : (V, M), db : (M,) added to
+    """
+    K, M = dy.shape
+    V = dW.shape[0]
+    for k in range(K):
+        r = ids[k]
+        if r < 0 or r >= V:                                 # no write outside dW
+            raise IndexError("a character id is outside the vocabulary")
+        dW_r, dy_k = dW[r], dy[k]
+        for j in range(M):
+            dW_r[j] += dy_k[j]
+            db[j] += dy_k[j]
+
+
 def _jit(fn):
     """Compile ``fn`` on first call; the machine code is cached on disk (next to this
     file, or in Numba's user cache) so later runs skip the ~2 s compile."""
@@ -129,13 +148,13 @@ _LOCK = threading.Lock()
 def _compiled():
     """Swap the functions above for their compiled twins, once (Numba is imported
     here, on first use, not with lstm_scratch: that takes ~0.6 s and ~60 MiB)."""
-    global _COMPILED, tanh32, cell_forward, cell_backward, rmsprop_update
+    global _COMPILED, tanh32, cell_forward, cell_backward, rmsprop_update, onehot_backward
     with _LOCK:                     # worker threads may ask at the same moment
         if _COMPILED is None:
             tanh32 = _jit(tanh32)   # first: the cell functions find it when they compile
             cell_forward, cell_backward = _jit(cell_forward), _jit(cell_backward)
-            rmsprop_update = _jit(rmsprop_update)
-            _COMPILED = cell_forward, cell_backward, rmsprop_update
+            rmsprop_update, onehot_backward = _jit(rmsprop_update), _jit(onehot_backward)
+            _COMPILED = cell_forward, cell_backward, rmsprop_update, onehot_backward
     return _COMPILED
 
 
@@ -147,6 +166,12 @@ ENABLED = (os.environ.get("LSTM_SCRATCH_NUMBA", "1") != "0"
 def rmsprop_kernel(dtype):
     """The compiled :func:`rmsprop_update` for float32 arrays where ENABLED, else None."""
     return _compiled()[2] if ENABLED and dtype == np.float32 else None
+
+
+def onehot_kernel(dtype):
+    """The compiled :func:`onehot_backward` for float32 or float64 arrays where ENABLED,
+    else None (a plain sum, so float64 gradient checks can run it too)."""
+    return _compiled()[3] if ENABLED and dtype in (np.float32, np.float64) else None
 
 
 def kernels(dtype):

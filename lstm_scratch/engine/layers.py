@@ -3,12 +3,16 @@ given buffers (``out=``) so that a training step can reuse its memory
 (:mod:`.workspace`), with one GEMM over all leading axes.
 
 Same equations, same caches (``nn.affine.AffineCache``) as the textbook; the
-one-hot backward is ``backend.scatter_add_rows``: a GEMM with the (K, V) 0/1
-matrix for V <= 512, a sort and segment sum above. tests/test_engine_lstm.py
+one-hot backward is one compiled pass over dy on NumPy where Numba is
+(:func:`.fused_cpu.onehot_backward`), else ``backend.scatter_add_rows``: a GEMM
+with the (K, V) 0/1 matrix for V <= 512, a sort and segment sum above. tests/test_engine_lstm.py
 holds each to its textbook twin.
 """
+import numpy as np
+
 from ..backend import array_module, empty_aligned, scatter_add_rows, take_rows
 from ..nn.affine import AffineCache
+from . import fused_cpu
 
 
 def affine_forward(x, W, b, out=None):
@@ -44,11 +48,21 @@ def onehot_affine_forward(ids, W, b, out=None):
 
 
 def onehot_affine_backward(dy, cache):
-    """dW (V, M), db (M,) of y = W[ids] + b: dW[ids[k]] += dy[k] for every k."""
+    """dW (V, M), db (M,) of y = W[ids] + b: dW[ids[k]] += dy[k] for every k.
+
+    On NumPy with Numba, one compiled pass over dy does both sums
+    (:func:`.fused_cpu.onehot_backward`); elsewhere ``scatter_add_rows`` and a sum.
+    """
     ids, W = cache
+    xp = array_module(W)
     M = W.shape[1]
     dy2 = dy.reshape(-1, M)
-    dW = array_module(W).zeros_like(W)
+    dW = xp.zeros_like(W)
+    kernel = fused_cpu.onehot_kernel(W.dtype) if xp is np else None
+    if kernel is not None:
+        db = xp.zeros(M, W.dtype)
+        kernel(ids.reshape(-1), dy2, dW, db)
+        return dW, db
     scatter_add_rows(dW, ids.reshape(-1), dy2)
     return dW, dy2.sum(axis=0)
 
