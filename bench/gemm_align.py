@@ -2,13 +2,18 @@
 16 bytes past a 64-byte boundary, the engine's (backend.empty_aligned) on one.
 
     python bench/gemm_align.py            # the training step's products, one BLAS thread
+    python bench/gemm_align.py --layouts  # the per-step products in each memory layout
 
 Each product runs with its B operand (the weights) at every 8-byte offset from a
 64-byte boundary, then with all three operands aligned or all at NumPy's usual 16;
 medians of 3 blocks of calls, one thread (as each batch-split worker runs it).
-Prints the BLAS kernel threadpoolctl reports. Where OPENBLAS_CORETYPE or
+With --layouts: the per-step products h Wh and da Whᵀ (32 and 64 rows), all
+operands aligned, written each way BLAS could be asked for them (row-major or
+column-major weights, or the transposed product, which would keep the state
+feature-major). Prints the BLAS kernel threadpoolctl reports. Where OPENBLAS_CORETYPE or
 OPENBLAS_L2_SIZE is set, it runs itself again without them (bench/common.py says why).
 """
+import argparse
 import os
 import sys
 import time
@@ -42,11 +47,44 @@ def timed(f, calls):
     return float(np.median(blocks))
 
 
+def layouts():
+    """h Wh and da Whᵀ of one step, each way of laying them out, operands aligned."""
+    H, G = 512, 2048
+    for N in (32, 64):
+        flops = 2 * N * H * G
+        h, hT = at_offset((N, H), 0), at_offset((H, N), 0)
+        Wh, Wh_F, WhT = at_offset((H, G), 0), at_offset((H, G), 0, "F"), at_offset((G, H), 0)
+        a, aT, da = at_offset((N, G), 0), at_offset((G, N), 0), at_offset((N, G), 0)
+        dh, dhT = at_offset((N, H), 0), at_offset((H, N), 0)
+        cases = [
+            (f"forward  h ({N}, {H}) Wh, Wh row-major (ours)", lambda: np.matmul(h, Wh, out=a)),
+            ("forward  h Wh, Wh column-major", lambda: np.matmul(h, Wh_F, out=a)),
+            (f"forward  Whᵀ ({G}, {H}) hᵀ -> aᵀ ({G}, {N}), feature-major state",
+             lambda: np.matmul(WhT, hT, out=aT)),
+            (f"backward da ({N}, {G}) Whᵀ, Wh row-major", lambda: np.matmul(da, Wh.T, out=dh)),
+            ("backward da Whᵀ, Wh column-major copy (ours)", lambda: np.matmul(da, Wh_F.T, out=dh)),
+            (f"backward Wh daᵀ -> dhᵀ ({H}, {N}), feature-major state",
+             lambda: np.matmul(Wh, da.T, out=dhT)),
+        ]
+        print(f"\nN = {N} rows")
+        for name, f in cases:
+            s = timed(f, 150 if N == 32 else 100)
+            print(f"  {name:66s} {s * 1e6:6.0f} us  {flops / s / 1e9:6.1f} GFLOP/s")
+
+
 def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--layouts", action="store_true",
+                        help="time the per-step products in each memory layout instead")
+    args = parser.parse_args()
     if any(k in os.environ for k in BLAS_OVERRIDES):
         env = {k: v for k, v in os.environ.items() if k not in BLAS_OVERRIDES}
         os.execve(sys.executable, [sys.executable] + sys.argv, env)
     print("BLAS:", kernel_summary(child_seen()))
+    if args.layouts:
+        with threadpool_limits(1):
+            layouts()
+        return
     products = [  # name, A shape, B shape, calls a block
         ("(32, 512) x Wh (512, 2048): forward, batch split", (32, 512), (512, 2048), 150),
         ("(64, 512) x Wh (512, 2048): forward, whole batch", (64, 512), (512, 2048), 100),
