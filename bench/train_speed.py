@@ -3,6 +3,7 @@
     python bench/train_speed.py                  # C1-C3, table + bench/results/train_speed.json
     python bench/train_speed.py --configs C2 --rounds 8
     python bench/train_speed.py --device gpu --configs C1,C2,C4     # CuPy against cuDNN
+    python bench/train_speed.py --cell gru       # the GRU (or rnn) against torch.nn.GRU (nn.RNN)
 
 Each step includes forward, backward and the RMSprop update. For every
 round and config, one fresh process per side (alternating ours and PyTorch)
@@ -22,11 +23,16 @@ from common import (CONFIGS, V, alternate, child_main, child_seen, engine_kwargs
 SCRIPT = os.path.abspath(__file__)
 
 
-def ours_step(cfg, workers, seed=0, backend="numpy", engine=None):
+def ours_step(cfg, workers, seed=0, backend="numpy", engine=None, cell="lstm"):
     from lstm_scratch import CharLSTM, RMSprop
     from lstm_scratch.engine.parallel import ThreadedDataParallel
-    model = CharLSTM(V, cfg["H"], cfg["L"], dropout=cfg["p"], seed=seed, backend=backend,
-                     **engine_kwargs(engine))
+    if cell == "lstm":      # CharLSTM: also what releases before the GRU and the RNN had
+        model = CharLSTM(V, cfg["H"], cfg["L"], dropout=cfg["p"], seed=seed, backend=backend,
+                         **engine_kwargs(engine))
+    else:
+        from lstm_scratch.model import CharRNN
+        model = CharRNN(V, cell, cfg["H"], cfg["L"], dropout=cfg["p"], seed=seed, backend=backend,
+                        **engine_kwargs(engine))
     runner = ThreadedDataParallel(model, workers)
     opt = RMSprop(model.params, map_fn=runner.map)
     rng = np.random.default_rng(seed)
@@ -44,9 +50,13 @@ def ours_step(cfg, workers, seed=0, backend="numpy", engine=None):
     return step
 
 
-def torch_step(torch, cfg, seed=0, device="cpu"):
+TORCH_MODULES = dict(lstm="LSTM", gru="GRU", rnn="RNN")     # nn.RNN: tanh, as ours
+
+
+def torch_step(torch, cfg, seed=0, device="cpu", cell="lstm"):
     torch.manual_seed(seed)
-    lstm = torch.nn.LSTM(V, cfg["H"], cfg["L"], dropout=cfg["p"], batch_first=True).to(device)
+    module = getattr(torch.nn, TORCH_MODULES[cell])
+    lstm = module(V, cfg["H"], cfg["L"], dropout=cfg["p"], batch_first=True).to(device)
     drop, fc = torch.nn.Dropout(cfg["p"]), torch.nn.Linear(cfg["H"], V).to(device)
     params = list(lstm.parameters()) + list(fc.parameters())
     opt = torch.optim.RMSprop(params, lr=1e-3, alpha=0.9, eps=1e-7)
@@ -58,12 +68,12 @@ def torch_step(torch, cfg, seed=0, device="cpu"):
 
     def step():
         opt.zero_grad()
-        out, (h, c) = lstm(torch.nn.functional.one_hot(x, V).float(), state[0])
+        out, hidden = lstm(torch.nn.functional.one_hot(x, V).float(), state[0])
         if cfg["many_to_one"]:
             loss = torch.nn.functional.cross_entropy(fc(drop(out[:, -1])), y)
         else:
             loss = torch.nn.functional.cross_entropy(fc(drop(out)).reshape(-1, V), y.reshape(-1))
-            state[0] = (h.detach(), c.detach())
+            state[0] = tuple(a.detach() for a in hidden) if cell == "lstm" else hidden.detach()
         loss.backward()
         opt.step()
     return step
@@ -76,13 +86,13 @@ def build(spec):
         torch = try_torch(spec["threads"])
         device = torch_device(torch, spec["device"])
         sync = torch.cuda.synchronize if device == "cuda" else None
-        return torch_step(torch, cfg, device=device), sync, torch
+        return torch_step(torch, cfg, device=device, cell=spec["cell"]), sync, torch
     if spec["device"] == "gpu":
         from lstm_scratch.backend import get_backend
         cupy = get_backend("cupy").xp
-        return ours_step(cfg, 1, backend="cupy", engine=spec["engine"]), \
+        return ours_step(cfg, 1, backend="cupy", engine=spec["engine"], cell=spec["cell"]), \
             cupy.cuda.Device().synchronize, None
-    return ours_step(cfg, spec["workers"], engine=spec["engine"]), None, None
+    return ours_step(cfg, spec["workers"], engine=spec["engine"], cell=spec["cell"]), None, None
 
 
 def set_tf32(spec, torch=None):
@@ -121,7 +131,7 @@ def sides(args, cfg):
     """The contestants for one config: ours with the workers training would use, ours on one
     worker if that differs, torch."""
     out = []
-    base = dict(config=args.config_name, device=args.device, engine=args.engine,
+    base = dict(config=args.config_name, device=args.device, engine=args.engine, cell=args.cell,
                 warmup=args.warmup, steps=args.steps, threads=args.threads, tf32=args.tf32)
     if args.device == "gpu":
         out.append(dict(base, side="ours (cupy)", workers=1))
@@ -145,6 +155,8 @@ def main():
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps per process")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
+    parser.add_argument("--cell", choices=tuple(TORCH_MODULES), default="lstm",
+                        help="the recurrent cell, both sides (default lstm)")
     parser.add_argument("--engine", choices=("fast", "reference"),
                         help="CharLSTM(engine=...), where CharLSTM has one")
     parser.add_argument("--tf32", choices=("on", "off"),
@@ -156,6 +168,9 @@ def main():
     parser.add_argument("--budget", type=float, help="start no child process after this many seconds")
     parser.add_argument("--json", default="bench/results/train_speed.json")
     args = parser.parse_args()
+    for name in args.configs.split(","):
+        if name not in CONFIGS:
+            parser.error(f"--configs: unknown config {name!r}, expected some of {','.join(CONFIGS)}")
     deadline = None if args.budget is None else time.monotonic() + args.budget
     env, info = start_parent(args.engine)
     if not args.no_torch and try_torch() is None:
@@ -199,7 +214,8 @@ def main():
     if args.device == "gpu":
         print(f"TF32: {args.tf32 or 'each side its default'}; the children saw "
               + "; ".join(f"{side} {runs[0].get('tf32')}" for side, runs in children.items() if runs))
-    write_json(args.json, dict(machine=info, device=args.device, engine=args.engine, tf32=args.tf32,
+    write_json(args.json, dict(machine=info, device=args.device, engine=args.engine, cell=args.cell,
+                               tf32=args.tf32,
                                method="one process per (side, config, round), alternating; "
                                       "median over processes of each process's median step",
                                children_saw=seen, results=rows))
