@@ -30,9 +30,8 @@ import numpy as np
 
 from ..backend import array_module, empty_aligned
 from ..nn.gates import gate_slice, split_gates
-from . import fused_cpu
 from .fused import backward_kernel, forward_kernel
-from .gemm import step_gemm
+from .gemm import colmajor_copy, step_gemm
 from .layers import affine_backward, affine_forward, onehot_affine_backward, onehot_affine_forward
 from .workspace import FRESH
 
@@ -151,19 +150,6 @@ def starts_at_zero(h0):
     return int(array_module(h0) is np and not h0.any())
 
 
-def _colmajor_copy(W, ws, name):
-    """A column-major copy of W in a workspace buffer (its transpose Wᵀ is then
-    row-major), by :func:`.fused_cpu.transpose_into` where it is compiled."""
-    xp = array_module(W)
-    out = ws.empty(xp, name, W.shape, W.dtype, "F")
-    kernel = fused_cpu.transpose_kernel(W.dtype) if xp is np else None
-    if kernel is not None:
-        kernel(W, out.T)
-    else:
-        out[...] = W
-    return out
-
-
 def lstm_cell_backward(dh_up, gates, c_prev, tanh_c, da, dh_next, dc_next, scratch, fused=True):
     """One step back through the cell, in place.
 
@@ -231,8 +217,8 @@ def lstm_backward(dh, cache, dhT=None, dcT=None, fused=True, ws=FRESH, want_dh0=
     dc_next = xp.zeros((N, H), dtype) if dcT is None else xp.array(dcT, dtype=dtype)
     scratch = tuple(ws.tmp.empty(xp, f"scratch{k}", (N, H), dtype) for k in range(3))
     # da_t Whᵀ runs every step: with a column-major copy of Wh, Whᵀ is row-major,
-    # which OpenBLAS multiplies ~12-25% faster at batch 32 (bench/README.md).
-    WhT = _colmajor_copy(Wh, ws.tmp, "Wh_colmajor").T       # (4H, H)
+    # which OpenBLAS multiplies 23-42% faster at 64 and 32 rows (bench/README.md).
+    WhT = colmajor_copy(Wh, ws.tmp, "Wh_colmajor").T        # (4H, H)
     dh_prev = step_gemm(da, WhT, dh_next)                   # dh_next = da[t] Whᵀ
     for t in reversed(range(T)):
         lstm_cell_backward(dh[t], gates[t], cs[t], tanh_c[t], da[t], dh_next, dc_next,
