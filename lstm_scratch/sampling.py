@@ -8,8 +8,9 @@ Temperature τ rescales the logits z before the softmax:
     p_k = exp(z_k / τ) / Σ_j exp(z_j / τ)
 
 τ → 0 approaches argmax (``greedy``); τ = 1 is the model's own distribution;
-τ > 1 flattens it. Computed as log_softmax(z / τ) on the host in float64,
-so no τ > 0 overflows or takes log(0).
+τ > 1 flattens it. Computed on the host in float64 as exp((z - max z) / τ),
+which is p up to its sum (the largest term is exp(0) = 1), so no τ > 0
+overflows or divides by zero; drawing needs no normalising (``draw``).
 
 A prime can be any length (``prime_file`` reads one from a UTF-8 file): it
 runs through the model in chunks of PRIME_CHUNK chars, carrying the state.
@@ -20,7 +21,6 @@ import numpy as np
 from .backend import to_host
 from .data import read_text
 from .errors import UserError
-from .nn import log_softmax
 from .engine.stepper import Stepper
 
 
@@ -67,18 +67,26 @@ def prime_model(model, vocab, prime, rng, what="prime text"):
     return z, state
 
 
-def next_char_distribution(z, temperature=1.0, top_k=None):
-    """Probabilities (V,) float64 from logits z (V,) at a temperature, optionally top-k only."""
+def next_char_weights(z, temperature=1.0, top_k=None):
+    """exp((z - max z) / temperature) (V,) float64 from logits z (V,): the probabilities
+    up to their sum (the largest weight is 1, so the sum is >= 1), optionally top-k only.
+    :func:`draw` takes them as they are; generation skips normalising them."""
     z = np.asarray(z, dtype=np.float64)
     if top_k is not None and top_k < z.size:
         cutoff = np.partition(z, -top_k)[-top_k]            # the k-th largest logit
         z = np.where(z >= cutoff, z, -np.inf)               # exp(-inf) = 0: never drawn
-    z = (z - z.max()) / temperature                         # max first: z / 1e-300 would be inf - inf
-    return np.exp(log_softmax(z))
+    return np.exp((z - z.max()) / temperature)              # max first: z / 1e-300 would be inf - inf
+
+
+def next_char_distribution(z, temperature=1.0, top_k=None):
+    """Probabilities (V,) float64 from logits z (V,) at a temperature, optionally top-k only."""
+    w = next_char_weights(z, temperature, top_k)
+    return w / w.sum()
 
 
 def draw(p, rng):
-    """One index drawn with probabilities p (V,); a zero-probability index never comes out."""
+    """One index drawn with probabilities p (V,), or any nonnegative weights (drawn in
+    proportion: p need not sum to 1); a zero-weight index never comes out."""
     cdf = np.cumsum(p)
     return int(min(np.searchsorted(cdf, rng.random() * cdf[-1], side="right"), len(p) - 1))
 
@@ -98,7 +106,7 @@ def generate_iter(model, vocab, prime="", length=500, temperature=1.0, greedy=Fa
         if greedy:
             k = int(np.argmax(z_host))
         else:
-            k = draw(next_char_distribution(z_host, temperature, top_k), rng)
+            k = draw(next_char_weights(z_host, temperature, top_k), rng)
         yield vocab.chars[k]
         z = step(np.array([k]))
 

@@ -4,7 +4,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lstm_scratch import CharLSTM, CharRNN, UserError, Vocab, generate
-from lstm_scratch.sampling import draw, next_char_distribution
+from lstm_scratch.sampling import draw, next_char_distribution, next_char_weights
 from strategies import seeds
 
 
@@ -61,10 +61,20 @@ def test_distribution_is_safe_and_normalised(temperature):
     np.testing.assert_allclose(p, expected / expected.sum(), atol=1e-12)
 
 
-def test_draw_follows_the_distribution():
+@given(st.lists(st.floats(-30, 30), min_size=2, max_size=12), st.floats(0.01, 100.0))
+def test_weights_are_the_distribution_up_to_its_sum(z, temperature):
+    w = next_char_weights(np.array(z), temperature)
+    assert w.max() == 1.0                                   # exp(0) for the largest logit
+    np.testing.assert_allclose(w / w.sum(), next_char_distribution(np.array(z), temperature),
+                               rtol=1e-12)
+
+
+@pytest.mark.parametrize("scale", [1.0, 7.0])
+def test_draw_follows_the_distribution(scale):
+    """Probabilities or weights (scale 7: they sum to 7): the same frequencies."""
     p = np.array([0.1, 0.0, 0.6, 0.3])
     rng = np.random.default_rng(0)
-    counts = np.bincount([draw(p, rng) for _ in range(20000)], minlength=4)
+    counts = np.bincount([draw(scale * p, rng) for _ in range(20000)], minlength=4)
     assert counts[1] == 0
     np.testing.assert_allclose(counts / 20000, p, atol=0.015)      # ~4 standard deviations
 
