@@ -86,13 +86,13 @@ def build(spec):
         torch = try_torch(spec["threads"])
         device = torch_device(torch, spec["device"])
         sync = torch.cuda.synchronize if device == "cuda" else None
-        return torch_step(torch, cfg, device=device, cell=spec["cell"]), sync, torch
+        return torch_step(torch, cfg, device=device, cell=spec.get("cell", "lstm")), sync, torch
     if spec["device"] == "gpu":
         from lstm_scratch.backend import get_backend
         cupy = get_backend("cupy").xp
-        return ours_step(cfg, 1, backend="cupy", engine=spec["engine"], cell=spec["cell"]), \
+        return ours_step(cfg, 1, backend="cupy", engine=spec["engine"], cell=spec.get("cell", "lstm")), \
             cupy.cuda.Device().synchronize, None
-    return ours_step(cfg, spec["workers"], engine=spec["engine"], cell=spec["cell"]), None, None
+    return ours_step(cfg, spec["workers"], engine=spec["engine"], cell=spec.get("cell", "lstm")), None, None
 
 
 def set_tf32(spec, torch=None):
