@@ -214,14 +214,17 @@ def check_workspace_reused_with_carried_state(textbook_forward, fast_forward, la
 
 
 def check_fast_skips_zero_products(textbook, fast, layer, rng, zero_state, fused):
-    """The products the fast layer skips change nothing: from h_0 = 0 (and c_0 = 0)
-    it leaves out h_0 Wh and the rows of h_0 in dWh; with want_dh0=False, the
-    last step's dh_0 product (dh0 is then None). Every other output and gradient
-    still equals the textbook's, with or without the skips, in float64."""
-    if zero_state:
-        for k in ("h0", "c0"):
-            if k in layer:
-                layer[k] = np.zeros_like(layer[k])
+    """The products the fast layer skips change nothing: from h_0 = 0 it leaves out
+    h_0 Wh and the rows of h_0 in dWh; with want_dh0=False, the last step's dh_0
+    product (dh0 is then None). Every other output and gradient still equals the
+    textbook's, with or without the skips, in float64.
+
+    zero_state : "none", "h" (h_0 = 0, c_0 as drawn: an LSTM's c_0 still counts)
+        or "both"
+    """
+    for k in {"none": (), "h": ("h0",), "both": ("h0", "c0")}[zero_state]:
+        if k in layer:
+            layer[k] = np.zeros_like(layer[k])
     T, N = layer["x"].shape[:2]
     dh = rng.standard_normal((T, N, layer["h0"].shape[1]))
     ref, ours = textbook_and_fast(textbook, fast, layer, dh, None, fused=fused)
@@ -236,3 +239,20 @@ def check_fast_skips_zero_products(textbook, fast, layer, rng, zero_state, fused
         np.testing.assert_allclose(ours[k], ref[k], rtol=1e-10, atol=1e-13, err_msg=k)
         if k in without_dh0 and k != "dh0":
             np.testing.assert_allclose(without_dh0[k], ref[k], rtol=1e-10, atol=1e-13, err_msg=k)
+
+
+def check_fast_skip_is_taken(fast, layer):
+    """From h_0 = 0 the fast layer does not multiply by Wh at step 0, and with
+    want_dh0=False not by Whᵀ at the last backward step: with Wh all NaN and T = 1,
+    everything it returns is finite (the textbook's 0 · NaN would be NaN)."""
+    layer = dict(layer, x=layer["x"][:1], h0=np.zeros_like(layer["h0"]),
+                 Wh=np.full_like(layer["Wh"], np.nan))
+    forward, backward = fast
+    h, final, cache = forward(**layer)
+    assert np.isfinite(h).all() and all(np.isfinite(a).all() for a in _states(final))
+    g = backward(np.ones_like(h), cache, want_dh0=False)
+    assert g["dh0"] is None
+    for k, v in g.items():
+        if v is not None:
+            assert np.isfinite(v).all(), k
+    assert not g["dWh"].any()                               # only h_0's rows, all skipped

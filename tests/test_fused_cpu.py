@@ -157,6 +157,17 @@ def test_onehot_backward_refuses_an_id_outside_the_vocabulary(bad):
         fused_cpu.onehot_kernel(np.float32)(ids, dy, np.zeros((5, 3), np.float32), np.zeros(3, np.float32))
 
 
+def test_compiled_loops_refuse_shapes_that_disagree():
+    """They run without bounds checks, so they check the shapes first."""
+    f32 = lambda *shape: np.zeros(shape, np.float32)
+    with pytest.raises(ValueError, match="disagree"):       # 2 ids for 4 rows of dy
+        fused_cpu.onehot_kernel(np.float32)(np.array([0, 1]), f32(4, 3), f32(5, 3), f32(3))
+    with pytest.raises(ValueError, match="disagree"):
+        fused_cpu.onehot_kernel(np.float32)(np.array([0, 1]), f32(2, 3), f32(5, 2), f32(3))
+    with pytest.raises(ValueError, match="must be"):
+        fused_cpu.transpose_kernel(np.float32)(f32(3, 5), f32(3, 5))
+
+
 @given(st.integers(1, 30), st.integers(1, 30), st.sampled_from([np.float32, np.float64]), seeds)
 def test_transpose_into_is_the_transpose(R, C, dtype, seed):
     """A copy, no arithmetic: equal bit for bit, tails of the 8 x 8 tiles included."""

@@ -9,12 +9,13 @@ of :mod:`.fused` in one call each, compiled by Numba (on first use) to SIMD
 code that releases the GIL, so the batch-split workers of
 :mod:`lstm_scratch.engine.parallel` run them at the same time; a third does the
 optimizer's update, a fourth the one-hot input layer's backward, a fifth the
-column-major copy of Wh that the LSTM's backward multiplies by. Without Numba they are plain (slow) Python, and the NumPy
-code is used instead.
+column-major copy of Wh that the backward of every cell multiplies by. Without
+Numba they are plain (slow) Python, and the NumPy code is used instead.
 
-They are used for float32, with :func:`tanh32`. float64 is for gradient
-checks, where the plain NumPy code (exact ``np.tanh``) is the reference.
-Tests check both functions against the NumPy cell.
+The cell and update functions are used for float32, with :func:`tanh32`.
+float64 is for gradient checks, where the plain NumPy code (exact ``np.tanh``)
+is the reference; the one-hot backward and the copy, which only add and move
+numbers, run in float64 too. Tests check each function against its NumPy twin.
 
 Set ``LSTM_SCRATCH_NUMBA=0`` in the environment to run the plain NumPy cell
 even where Numba is installed.
@@ -118,9 +119,13 @@ def onehot_backward(ids, dy, dW, db):
     needs a (K, V) 0/1 matrix and a GEMM: 15x slower for K = 1280, M = 2048).
 
     ids : (K,) int, each in [0, V);  dy : (K, M);  dW : (V, M), db : (M,) added to
+    Compiled without bounds checks, so the shapes and every id are checked here:
+    nothing is read or written outside the arrays.
     """
     K, M = dy.shape
     V = dW.shape[0]
+    if ids.shape[0] != K or dW.shape[1] != M or db.shape[0] != M:
+        raise ValueError("onehot_backward: ids (K,), dy (K, M), dW (V, M) and db (M,) disagree")
     for k in range(K):
         r = ids[k]
         if r < 0 or r >= V:                                 # no write outside dW
@@ -139,6 +144,8 @@ def transpose_into(src, dst):
     columns and takes ~3x as long (3.1 against 0.9 ms here).
     """
     R, C = src.shape
+    if dst.shape[0] != C or dst.shape[1] != R:              # compiled without bounds checks
+        raise ValueError("transpose_into: dst must be (C, R) for src (R, C)")
     for i0 in range(0, R, 8):
         for j0 in range(0, C, 8):
             for j in range(j0, min(j0 + 8, C)):
@@ -188,7 +195,7 @@ def rmsprop_kernel(dtype):
 
 def onehot_kernel(dtype):
     """The compiled :func:`onehot_backward` for float32 or float64 arrays where ENABLED,
-    else None (a plain sum, so float64 gradient checks can run it too)."""
+    else None. float64 too: it only adds, with no approximation."""
     return _compiled()[3] if ENABLED and dtype in (np.float32, np.float64) else None
 
 

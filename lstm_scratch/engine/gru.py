@@ -26,6 +26,8 @@ Tests hold this layer equal to the textbook.
 """
 from typing import NamedTuple
 
+import numpy as np
+
 from ..backend import array_module, empty_aligned
 from ..nn.gru import split_gru_gates
 from . import cells_cpu
@@ -97,7 +99,7 @@ def gru_forward(x, h0, Wx, Wh, bx, bh, fused=True, ws=FRESH):
     ah_n = ws.empty(xp, "ah_n", (T, N, H), dtype)
     hs = ws.empty(xp, "hs", (T + 1, N, H), dtype)           # h_0 .. h_T
     hs[0] = h0
-    t0 = starts_at_zero(h0)
+    t0 = starts_at_zero(hs[0])                              # the rule the backward uses
     for t in range(T):
         if t < t0:
             ah.fill(0)                                      # h_0 Wh = 0
@@ -135,7 +137,8 @@ def gru_backward(dh, cache, dhT=None, fused=True, ws=FRESH, want_dh0=True):
     dh : (T, N, H) ∂L/∂h_t from above;  cache : from :func:`gru_forward`
     dhT : (N, H) or None, ∂L/∂h_T from the next chunk; None means zero
     want_dh0 : False skips the last step's product dh_0 += dah_0 Whᵀ (dh0 is then None)
-    Returns a dict with dx (T, N, D) (None for int ids), dh0 (N, H), dWx, dWh, dbx, dbh.
+    Returns a dict with dx (T, N, D) (None for int ids), dh0 (N, H; None when not
+    wanted), dWx, dWh, dbx, dbh.
     The weight gradients are fresh arrays; nothing passed in is modified.
     """
     x_cache, Wh, gates, ah_n, hs = cache
@@ -148,7 +151,9 @@ def gru_backward(dh, cache, dhT=None, fused=True, ws=FRESH, want_dh0=True):
     dah = ws.tmp.empty(xp, "dah", gates.shape, dtype)       # (T, N, 3H) ∂L/∂ah_t
     dh_next = xp.zeros((N, H), dtype) if dhT is None else xp.array(dhT, dtype=dtype)
     dh_Wh = ws.tmp.empty(xp, "dh_Wh", (N, H), dtype)
-    WhT = colmajor_copy(Wh, ws.tmp, "Wh_colmajor").T        # (3H, H) row-major: faster products
+    # OpenBLAS multiplies by a row-major Whᵀ (a column-major copy of Wh) faster;
+    # cuBLAS takes Wh.T as it is.
+    WhT = colmajor_copy(Wh, ws.tmp, "Wh_colmajor").T if xp is np else Wh.T     # (3H, H)
     for t in reversed(range(T)):
         cell = kernel[1] if kernel is not None else gru_cell_backward
         cell(gates[t], hs[t], ah_n[t], dh[t], dh_next, dax[t], dah[t])

@@ -5,8 +5,8 @@ given buffers (``out=``) so that a training step can reuse its memory
 Same equations, same caches (``nn.affine.AffineCache``) as the textbook; the
 one-hot backward is one compiled pass over dy on NumPy where Numba is
 (:func:`.fused_cpu.onehot_backward`), else ``backend.scatter_add_rows``: a GEMM
-with the (K, V) 0/1 matrix for V <= 512, a sort and segment sum above. tests/test_engine_lstm.py
-holds each to its textbook twin.
+with the (K, V) 0/1 matrix for V <= 512, a sort and segment sum above.
+tests/test_engine_lstm.py holds each to its textbook twin.
 """
 import numpy as np
 
@@ -57,8 +57,11 @@ def onehot_affine_backward(dy, cache):
     xp = array_module(W)
     M = W.shape[1]
     dy2 = dy.reshape(-1, M)
+    if ids.size != dy2.shape[0]:
+        raise ValueError(f"onehot_affine_backward: {ids.size} ids for {dy2.shape[0]} rows of dy")
     dW = xp.zeros_like(W)
-    kernel = fused_cpu.onehot_kernel(W.dtype) if xp is np else None
+    same_dtype = dy2.dtype == W.dtype
+    kernel = fused_cpu.onehot_kernel(W.dtype) if xp is np and same_dtype else None
     if kernel is not None:
         db = xp.zeros(M, W.dtype)
         kernel(ids.reshape(-1), dy2, dW, db)

@@ -17,6 +17,8 @@ tests/test_engine_lstm.py holds the two equal (1e-10 in float64). What differs:
 - Products known to be zero are not computed: h_0 Wh when the layer starts
   from h_0 = 0 (every window of the Keras recipe), its rows of dWh, and
   dh_0 = da_0 Whᵀ when the caller does not want it (truncated BPTT drops it).
+  (The textbook computes 0 · Wh, which is NaN where Wh holds an inf or a NaN;
+  here step 0 of such a layer stays finite. Otherwise only rounding differs.)
 - The cell step runs in place on buffers (:func:`lstm_cell_forward`,
   :func:`lstm_cell_backward`), as one fused kernel where there is one
   (:mod:`.fused`: CUDA on CuPy, Numba for float32 on NumPy), and big arrays
@@ -132,7 +134,7 @@ def lstm_forward(x, h0, c0, Wx, Wh, b, fused=True, ws=FRESH):
     ig = ws.tmp.empty(xp, "ig", (N, H), dtype)
     hs[0], cs[0] = h0, c0
     add_hWh = step_gemm(hs[:-1], Wh, gates, accumulate=True, scratch=hWh)
-    t0 = starts_at_zero(h0)                                 # from h_0 = 0, a_0 = x_0 Wx + b
+    t0 = starts_at_zero(hs[0])                              # from h_0 = 0, a_0 = x_0 Wx + b
     for t in range(T):
         if t >= t0:
             add_hWh(t)                                      # a_t = x_t Wx + b + h_{t-1} Wh
@@ -202,8 +204,8 @@ def lstm_backward(dh, cache, dhT=None, dcT=None, fused=True, ws=FRESH, want_dh0=
     ws : a :class:`.workspace.Workspace` to build dx in (valid until its next
         use; ∂L/∂a in ``ws.tmp``); the weight gradients are always fresh arrays
     want_dh0 : False skips the last step's product dh0 = da_0 Whᵀ (dh0 is then None)
-    Returns a dict with dx (T, N, D) (None for int ids), dh0, dc0 (N, H),
-    dWx (D, 4H), dWh (H, 4H), db (4H,). Nothing passed in is modified.
+    Returns a dict with dx (T, N, D) (None for int ids), dh0 (N, H; None when not
+    wanted), dc0 (N, H), dWx (D, 4H), dWh (H, 4H), db (4H,). Nothing passed in is modified.
     """
     x_cache, Wh, gates, hs, cs, tanh_c = cache
     xp = array_module(Wh)

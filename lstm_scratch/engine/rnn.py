@@ -24,6 +24,8 @@ Tests hold this layer equal to the textbook.
 """
 from typing import NamedTuple
 
+import numpy as np
+
 from ..backend import array_module, empty_aligned
 from . import cells_cpu
 from .gemm import colmajor_copy
@@ -64,7 +66,7 @@ def rnn_forward(x, h0, Wx, Wh, b, fused=True, ws=FRESH):
     a, x_cache = project(x, Wx, b, out=a)                   # x_t Wx + b, for all t at once
     hs = ws.empty(xp, "hs", (T + 1, N, H), Wh.dtype)        # h_0 .. h_T
     hs[0] = h0
-    t0 = starts_at_zero(h0)
+    t0 = starts_at_zero(hs[0])                              # the rule the backward uses
     for t in range(T):
         if t < t0:
             hs[t + 1].fill(0)                               # h_0 Wh = 0
@@ -84,7 +86,8 @@ def rnn_backward(dh, cache, dhT=None, fused=True, ws=FRESH, want_dh0=True):
     dh : (T, N, H) ∂L/∂h_t from above;  cache : from :func:`rnn_forward`
     dhT : (N, H) or None, ∂L/∂h_T from the next chunk; None means zero
     want_dh0 : False skips the last step's product dh0 = da_0 Whᵀ (dh0 is then None)
-    Returns a dict with dx (T, N, D) (None for int ids), dh0 (N, H), dWx, dWh, db.
+    Returns a dict with dx (T, N, D) (None for int ids), dh0 (N, H; None when not
+    wanted), dWx, dWh, db.
     The weight gradients are fresh arrays; nothing passed in is modified.
     """
     x_cache, Wh, hs = cache
@@ -94,7 +97,9 @@ def rnn_backward(dh, cache, dhT=None, fused=True, ws=FRESH, want_dh0=True):
     dh = xp.ascontiguousarray(dh)
     da = ws.tmp.empty(xp, "da", (T, N, H), Wh.dtype)       # ∂L/∂a_t, a_t = x_t Wx + h_{t-1} Wh + b
     dh_next = xp.zeros((N, H), Wh.dtype) if dhT is None else xp.array(dhT, dtype=Wh.dtype)
-    WhT = colmajor_copy(Wh, ws.tmp, "Wh_colmajor").T        # (H, H) row-major: faster products
+    # OpenBLAS multiplies by a row-major Whᵀ (a column-major copy of Wh) faster;
+    # cuBLAS takes Wh.T as it is.
+    WhT = colmajor_copy(Wh, ws.tmp, "Wh_colmajor").T if xp is np else Wh.T     # (H, H)
     for t in reversed(range(T)):
         if kernels is not None:
             kernels[1](hs[t + 1], dh[t], dh_next, da[t])
