@@ -3,6 +3,7 @@
 
     python bench/gemm_align.py            # the training step's products, one BLAS thread
     python bench/gemm_align.py --layouts  # the per-step products in each memory layout
+    python bench/gemm_align.py --sampling # generation's one-row products, 1 and 2 threads
 
 Each product runs with its B operand (the weights) at every 8-byte offset from a
 64-byte boundary, then with all three operands aligned or all at NumPy's usual 16;
@@ -10,7 +11,9 @@ medians of 3 blocks of calls, one thread (as each batch-split worker runs it).
 With --layouts: the per-step products h Wh and da Whᵀ (32 and 64 rows), all
 operands aligned, written each way BLAS could be asked for them (row-major or
 column-major weights, or the transposed product, which would keep the state
-feature-major). Prints the BLAS kernel threadpoolctl reports. Where OPENBLAS_CORETYPE or
+feature-major). With --sampling: generation's (1, 512) x (512, 2048) product,
+one character's worth, on one thread and on two (as generate runs it).
+Prints the BLAS kernel threadpoolctl reports. Where OPENBLAS_CORETYPE or
 OPENBLAS_L2_SIZE is set, it runs itself again without them (bench/common.py says why).
 """
 import argparse
@@ -72,10 +75,23 @@ def layouts():
             print(f"  {name:66s} {s * 1e6:6.0f} us  {flops / s / 1e9:6.1f} GFLOP/s")
 
 
+def sampling():
+    """One character of a 2x512 model multiplies three (1, 512) rows by (512, 2048) weights."""
+    h, W, a = at_offset((1, 512), 0), at_offset((512, 2048), 0), at_offset((1, 2048), 0)
+    flops = 2 * 512 * 2048
+    for threads in (1, 2):
+        with threadpool_limits(threads):
+            s = timed(lambda: np.matmul(h, W, out=a), 2000)
+        print(f"  (1, 512) x (512, 2048), {threads} thread(s): {s * 1e6:6.1f} us  "
+              f"{flops / s / 1e9:5.1f} GFLOP/s  {W.nbytes / s / 1e9:6.1f} GB/s of weights")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--layouts", action="store_true",
                         help="time the per-step products in each memory layout instead")
+    parser.add_argument("--sampling", action="store_true",
+                        help="time generation's one-row products instead")
     args = parser.parse_args()
     if any(k in os.environ for k in BLAS_OVERRIDES):
         env = {k: v for k, v in os.environ.items() if k not in BLAS_OVERRIDES}
@@ -84,6 +100,9 @@ def main():
     if args.layouts:
         with threadpool_limits(1):
             layouts()
+        return
+    if args.sampling:
+        sampling()
         return
     products = [  # name, A shape, B shape, calls a block
         ("(32, 512) x Wh (512, 2048): forward, batch split", (32, 512), (512, 2048), 150),
