@@ -4,8 +4,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from layer_checks import (check_backward_mutates_nothing, check_fast_equals_textbook,
-                          check_fast_ids_equal_dense_onehot, check_fast_skip_is_taken,
-                          check_fast_skips_zero_products,
+                          check_fast_ids_equal_dense_onehot,
                           check_workspace_reused_with_carried_state)
 from lstm_scratch import nn
 from lstm_scratch.engine import gru as fast
@@ -49,13 +48,3 @@ def test_backward_mutates_nothing():
 def test_workspace_reused_with_carried_state():
     layer = random_layer(np.random.default_rng(3), N=2, T=6, D=3, H=4)
     check_workspace_reused_with_carried_state(nn.gru_forward, fast.gru_forward, layer, Workspace())
-
-
-@given(layer_dims(), st.sampled_from(["none", "h"]), st.booleans(), seeds)
-def test_skipped_zero_products_change_nothing(dims, zero_state, fused, seed):
-    rng = np.random.default_rng(seed)
-    check_fast_skips_zero_products(TEXTBOOK, FAST, random_layer(rng, **dims), rng, zero_state, fused)
-
-
-def test_skip_is_taken():
-    check_fast_skip_is_taken(FAST, random_layer(np.random.default_rng(0), N=2, T=3, D=3, H=4))

@@ -24,7 +24,6 @@ from lstm_scratch import nn
 from lstm_scratch.backend import dropout_mask
 from lstm_scratch.engine import layers
 from lstm_scratch.engine import lstm as engine_lstm
-from layer_checks import check_fast_skip_is_taken, check_fast_skips_zero_products
 from strategies import lstm_dims, model_dims, seeds
 from test_lstm import random_layer
 from test_model import random_model
@@ -69,20 +68,6 @@ def test_layer_engine_equals_textbook_float64(dims, ids, final_grads, seed):
     assert set(book) == set(engine)
     for k in book:
         assert_same(engine[k], book[k], F64_RTOL, k)
-
-
-@given(lstm_dims(), st.booleans(), st.sampled_from(["none", "h", "both"]), st.booleans(), seeds)
-def test_skipped_zero_products_change_nothing(dims, ids, zero_state, fused, seed):
-    rng = np.random.default_rng(seed)
-    check_fast_skips_zero_products((nn.lstm_forward, nn.lstm_backward),
-                                   (engine_lstm.lstm_forward, engine_lstm.lstm_backward),
-                                   random_layer(rng, ids=ids, **dims), rng, zero_state, fused)
-
-
-@pytest.mark.parametrize("ids", [False, True])
-def test_skip_is_taken(ids):
-    layer = random_layer(np.random.default_rng(0), N=2, T=3, D=3, H=4, ids=ids)
-    check_fast_skip_is_taken((engine_lstm.lstm_forward, engine_lstm.lstm_backward), layer)
 
 
 @given(st.integers(1, 4), st.integers(1, 6), st.integers(1, 24), st.booleans(), seeds)
