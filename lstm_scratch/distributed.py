@@ -23,6 +23,7 @@ process (its environment variables), so a plain run never loads MPI.
 import functools
 import os
 import sys
+import time
 import traceback
 
 import numpy as np
@@ -36,6 +37,10 @@ from .engine.parallel import _blas_controller, available_cores
 LAUNCHER_ENV = (("PMI_SIZE", "PMI_RANK"), ("OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_RANK"),
                 ("MV2_COMM_WORLD_SIZE", "MV2_COMM_WORLD_RANK"),
                 ("SLURM_STEP_NUM_TASKS", "SLURM_PROCID"))
+
+# Seconds between a failing process's last line on stderr and its MPI Abort:
+# time for the launcher to forward the line before it tears everything down.
+ABORT_GRACE_S = 0.5
 
 
 def launched():
@@ -190,6 +195,9 @@ class World:
             traceback.print_exc()
             code, line = 1, f"error: {type(exc).__name__}: {exc}"
         print(f"lstm-scratch: process {self.rank}: {line}", file=sys.stderr, flush=True)
+        # The line sits in a pipe to the launcher, which forwards it; an Abort at once
+        # let MPICH's launcher exit without it about once in 40 runs. Give it time.
+        time.sleep(ABORT_GRACE_S)
         self.comm.Abort(code)
         os._exit(code)                  # MPICH's Abort may return before the launcher kills us
 
