@@ -26,8 +26,6 @@ Tests hold this layer equal to the textbook.
 """
 from typing import NamedTuple
 
-import numpy as np
-
 from ..backend import array_module, empty_aligned
 from ..nn.gru import split_gru_gates
 from . import cells_cpu
@@ -151,9 +149,7 @@ def gru_backward(dh, cache, dhT=None, fused=True, ws=FRESH, want_dh0=True):
     dah = ws.tmp.empty(xp, "dah", gates.shape, dtype)       # (T, N, 3H) ∂L/∂ah_t
     dh_next = xp.zeros((N, H), dtype) if dhT is None else xp.array(dhT, dtype=dtype)
     dh_Wh = ws.tmp.empty(xp, "dh_Wh", (N, H), dtype)
-    # OpenBLAS multiplies by a row-major Whᵀ (a column-major copy of Wh) faster;
-    # cuBLAS takes Wh.T as it is.
-    WhT = colmajor_copy(Wh, ws.tmp, "Wh_colmajor").T if xp is np else Wh.T     # (3H, H)
+    WhT = colmajor_copy(Wh, ws.tmp, "Wh_colmajor").T        # (3H, H) row-major: faster products
     for t in reversed(range(T)):
         cell = kernel[1] if kernel is not None else gru_cell_backward
         cell(gates[t], hs[t], ah_n[t], dh[t], dh_next, dax[t], dah[t])

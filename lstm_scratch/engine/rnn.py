@@ -24,8 +24,6 @@ Tests hold this layer equal to the textbook.
 """
 from typing import NamedTuple
 
-import numpy as np
-
 from ..backend import array_module, empty_aligned
 from . import cells_cpu
 from .gemm import colmajor_copy
@@ -97,9 +95,7 @@ def rnn_backward(dh, cache, dhT=None, fused=True, ws=FRESH, want_dh0=True):
     dh = xp.ascontiguousarray(dh)
     da = ws.tmp.empty(xp, "da", (T, N, H), Wh.dtype)       # ∂L/∂a_t, a_t = x_t Wx + h_{t-1} Wh + b
     dh_next = xp.zeros((N, H), Wh.dtype) if dhT is None else xp.array(dhT, dtype=Wh.dtype)
-    # OpenBLAS multiplies by a row-major Whᵀ (a column-major copy of Wh) faster;
-    # cuBLAS takes Wh.T as it is.
-    WhT = colmajor_copy(Wh, ws.tmp, "Wh_colmajor").T if xp is np else Wh.T     # (H, H)
+    WhT = colmajor_copy(Wh, ws.tmp, "Wh_colmajor").T        # (H, H) row-major: faster products
     for t in reversed(range(T)):
         if kernels is not None:
             kernels[1](hs[t + 1], dh[t], dh_next, da[t])
