@@ -123,6 +123,13 @@ def child_env():
     return env, removed
 
 
+def exec_without_blas_overrides():
+    """A script timed in its own process (no children) calls this first: where a BLAS
+    override is set, it runs itself again in ``child_env()``'s environment instead."""
+    if any(k in os.environ for k in BLAS_OVERRIDES):
+        os.execve(sys.executable, [sys.executable] + sys.argv, child_env()[0])
+
+
 def start_parent(engine):
     """What every parent does first: check ``--engine`` (fail early where CharLSTM lacks
     it), make the children's environment, say what it removed and whether the machine

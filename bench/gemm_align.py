@@ -17,14 +17,12 @@ Prints the BLAS kernel threadpoolctl reports. Where OPENBLAS_CORETYPE or
 OPENBLAS_L2_SIZE is set, it runs itself again without them (bench/common.py says why).
 """
 import argparse
-import os
-import sys
 import time
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from common import BLAS_OVERRIDES, child_seen, kernel_summary
+from common import child_seen, exec_without_blas_overrides, kernel_summary
 
 ALIGN = 64
 
@@ -93,9 +91,7 @@ def main():
     parser.add_argument("--sampling", action="store_true",
                         help="time generation's one-row products instead")
     args = parser.parse_args()
-    if any(k in os.environ for k in BLAS_OVERRIDES):
-        env = {k: v for k, v in os.environ.items() if k not in BLAS_OVERRIDES}
-        os.execve(sys.executable, [sys.executable] + sys.argv, env)
+    exec_without_blas_overrides()
     print("BLAS:", kernel_summary(child_seen()))
     if args.layouts:
         with threadpool_limits(1):

@@ -11,14 +11,12 @@ OPENBLAS_L2_SIZE is set, it runs itself again without them (bench/common.py says
 """
 import argparse
 import cProfile
-import os
 import pstats
-import sys
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from common import BLAS_OVERRIDES, CONFIGS, V, child_seen, kernel_summary
+from common import CONFIGS, V, child_seen, exec_without_blas_overrides, kernel_summary
 
 
 def profile(name, workers, calls, rows):
@@ -57,9 +55,7 @@ def main():
     for name in names:
         if name not in CONFIGS:
             parser.error(f"--configs: unknown config {name!r}, expected some of {','.join(CONFIGS)}")
-    if any(k in os.environ for k in BLAS_OVERRIDES):
-        env = {k: v for k, v in os.environ.items() if k not in BLAS_OVERRIDES}
-        os.execve(sys.executable, [sys.executable] + sys.argv, env)
+    exec_without_blas_overrides()
     print("BLAS:", kernel_summary(child_seen()))
     with threadpool_limits(1):
         for name in names:
