@@ -4,6 +4,7 @@
     python bench/gemm_align.py            # the training step's products, one BLAS thread
     python bench/gemm_align.py --layouts  # the per-step products in each memory layout
     python bench/gemm_align.py --sampling # generation's one-row products, 1 and 2 threads
+    python bench/gemm_align.py --panels   # per-step products: one matmul against panels
 
 Each product runs with its B operand (the weights) at every 8-byte offset from a
 64-byte boundary, then with all three operands aligned or all at NumPy's usual 16;
@@ -12,7 +13,11 @@ With --layouts: the per-step products h Wh and da Whᵀ (32 and 64 rows), all
 operands aligned, written each way BLAS could be asked for them (row-major or
 column-major weights, or the transposed product, which would keep the state
 feature-major). With --sampling: generation's (1, 512) x (512, 2048) product,
-one character's worth, on one thread and on two (as generate runs it).
+one character's worth, on one thread and on two (as generate runs it). With
+--panels: every per-step product of an LSTM (h Wh, da Whᵀ; GRU and RNN at
+H = 512) for a range of widths and rows per worker, on one thread, through
+``engine.gemm.step_gemm`` as the layers call it: one matmul, panels of the width
+``panel_width`` picks, and (where it picks none) the widest the small kernel takes.
 Prints the BLAS kernel threadpoolctl reports. Where OPENBLAS_CORETYPE or
 OPENBLAS_L2_SIZE is set, it runs itself again without them (bench/common.py says why).
 """
@@ -84,12 +89,50 @@ def sampling():
               f"{flops / s / 1e9:5.1f} GFLOP/s  {W.nbytes / s / 1e9:6.1f} GB/s of weights")
 
 
+def panels():
+    """step_gemm's two ways for the per-step products: one matmul, or panels."""
+    from lstm_scratch.engine.gemm import panel_width, step_gemm
+    from lstm_scratch.engine.blas import SMALL_KERNEL_MNK
+    from lstm_scratch.engine.workspace import Workspace
+    T = 8                                           # steps cycled, as a loop reads A[t]
+    print(f"{'product':38s} {'rows':>4s} {'width':>5s} {'panels':>6s} {'matmul':>9s} "
+          f"{'panels':>9s} {'speed-up':>8s}")
+    shapes = [(f"LSTM H={H}", H, 4 * H) for H in (128, 256, 512, 1024)]
+    shapes += [("GRU H=512", 512, 3 * 512), ("RNN H=512", 512, 512)]
+    for label, H, G in shapes:
+        for direction, K, M in (("h Wh", H, G), ("da Whᵀ", G, H)):
+            for rows in (16, 25, 32, 64, 128):
+                flops = 2 * rows * K * M
+                calls = max(3, int(3e9 / flops))
+                A = at_offset((T, rows, K), 0)
+                B = at_offset((K, M), 0) if direction == "h Wh" else at_offset((M, K), 0).T
+                out = at_offset((rows, M), 0)
+                chosen = panel_width(rows, K, M, np.float32)
+                widest = min(M - 1, SMALL_KERNEL_MNK // (rows * K))
+                widths = [0, chosen] if chosen else [0] + ([widest] if widest >= 1 else [])
+                times = []
+                for width in widths:
+                    f = step_gemm(A, B, out, ws=Workspace(), panels=width)
+                    step = iter(range(10 ** 9))
+                    times.append(timed(lambda: f(next(step) % T), calls))
+                name = f"{label} {direction} ({K}, {M})"
+                for width, s in zip(widths[1:], times[1:]):
+                    tag = "" if chosen else "  (not chosen)"
+                    print(f"{name:38s} {rows:4d} {width:5d} {-(-M // width):6d} "
+                          f"{times[0] * 1e6:7.0f}us {s * 1e6:7.0f}us {times[0] / s:7.2f}x{tag}")
+                if len(widths) == 1:
+                    print(f"{name:38s} {rows:4d}     -      - {times[0] * 1e6:7.0f}us "
+                          "(small already, or no panel fits)")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--layouts", action="store_true",
                         help="time the per-step products in each memory layout instead")
     parser.add_argument("--sampling", action="store_true",
                         help="time generation's one-row products instead")
+    parser.add_argument("--panels", action="store_true",
+                        help="time the per-step products as one matmul and as panels instead")
     args = parser.parse_args()
     exec_without_blas_overrides()
     print("BLAS:", kernel_summary(child_seen()))
@@ -99,6 +142,10 @@ def main():
         return
     if args.sampling:
         sampling()
+        return
+    if args.panels:
+        with threadpool_limits(1):
+            panels()
         return
     products = [  # name, A shape, B shape, calls a block
         ("(32, 512) x Wh (512, 2048): forward, batch split", (32, 512), (512, 2048), 150),

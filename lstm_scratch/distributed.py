@@ -30,7 +30,8 @@ import numpy as np
 
 from .backend import array_module, gpu_count, nccl_all_reducer, to_host
 from .errors import UserError
-from .engine.parallel import _blas_controller, available_cores
+from .engine import blas
+from .engine.parallel import available_cores
 
 # (size, rank) variables set by launchers: MPICH/Hydra and Intel MPI, Open MPI,
 # MVAPICH, and Slurm's srun (only for a step it launched).
@@ -179,7 +180,7 @@ class World:
     def share_cores(self):
         """Hold BLAS to this process's share of the cores, for the rest of the process."""
         if self.local_size > 1:
-            self._blas_limit = _blas_controller().limit(limits=self.cores(), user_api="blas")
+            self._blas_limit = blas.controller().limit(limits=self.cores(), user_api="blas")
 
     def stop_all(self, exc):
         """One process met an error the others did not (they wait in a collective):

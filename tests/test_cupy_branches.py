@@ -154,8 +154,9 @@ def test_step_gemm_is_the_product(fake, dtype, accumulate, stack, tf32, cublas, 
 
 
 def test_step_gemm_falls_back_where_cublas_would_differ(fake, monkeypatch):
-    """Layouts the one-call path does not take (B not C-contiguous, out not row-contiguous,
-    out overlapping A) run cupy.matmul, and still give A[t] @ B; a step past the end raises."""
+    """Layouts the one-call path does not take (out not row-contiguous, out overlapping A)
+    run cupy.matmul, and still give A[t] @ B; a B that is not row-major (Whᵀ, a strided
+    view) is copied to row-major first and goes through cuBLAS; a step past the end raises."""
     from lstm_scratch.engine.gemm import step_gemm
     monkeypatch.setenv("CUPY_TF32", "0")
     monkeypatch.delenv("LSTM_SCRATCH_CUBLAS", raising=False)
@@ -163,14 +164,15 @@ def test_step_gemm_falls_back_where_cublas_would_differ(fake, monkeypatch):
     T, N, K = 3, 4, 6
     hs = rng.standard_normal((T + 1, N, K))
     B = rng.standard_normal((K, K))
-    cases = {"B transposed": (fake.asarray(hs)[:-1], fake.asarray(B).T, fake.xp.empty((T, N, K))),
+    cases = {"B transposed": (fake.asarray(hs)[:-1], fake.asarray(B).T, fake.xp.empty((T, N, K)),
+                              "cublas"),
              "B strided": (fake.asarray(hs)[:-1], fake.asarray(np.repeat(B, 2, axis=1))[:, ::2],
-                           fake.xp.empty((T, N, K))),
+                           fake.xp.empty((T, N, K)), "cublas"),
              "out column-major": (fake.asarray(hs)[:-1], fake.asarray(B),
-                                  fake.xp.empty((T, K, N)).transpose(0, 2, 1))}
-    for name, (A, Bd, out) in cases.items():
+                                  fake.xp.empty((T, K, N)).transpose(0, 2, 1), "matmul")}
+    for name, (A, Bd, out, path) in cases.items():
         f = step_gemm(A, Bd, out)
-        assert f.path == "matmul", name
+        assert f.path == path, name
         for t in range(T):
             f(t)
         np.testing.assert_allclose(to_host(out), hs[:-1] @ to_host(Bd), rtol=1e-12, err_msg=name)

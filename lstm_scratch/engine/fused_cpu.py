@@ -9,13 +9,15 @@ of :mod:`.fused` in one call each, compiled by Numba (on first use) to SIMD
 code that releases the GIL, so the batch-split workers of
 :mod:`lstm_scratch.engine.parallel` run them at the same time; a third does the
 optimizer's update, a fourth the one-hot input layer's backward, a fifth the
-column-major copy of Wh that the backward of every cell multiplies by. Without
-Numba they are plain (slow) Python, and the NumPy code is used instead.
+column-major copy of Wh that the backward of every cell multiplies by, and two
+more cut Wh into the panels of :func:`.gemm.panel_gemm` and put the products
+back in place. Without Numba they are plain (slow) Python, and the NumPy code
+is used instead.
 
 The cell and update functions are used for float32, with :func:`tanh32`.
 float64 is for gradient checks, where the plain NumPy code (exact ``np.tanh``)
-is the reference; the one-hot backward and the copy, which only add and move
-numbers, run in float64 too. Tests check each function against its NumPy twin.
+is the reference; the one-hot backward, the copy and the panels, which only add
+and move numbers, run in float64 too. Tests check each function against its NumPy twin.
 
 Set ``LSTM_SCRATCH_NUMBA=0`` in the environment to run the plain NumPy cell
 even where Numba is installed.
@@ -154,6 +156,45 @@ def transpose_into(src, dst):
                     dst[j, i] = src[i, j]
 
 
+def pack_panels(B, Bp):
+    """Bp[p] = B[:, p·w : (p+1)·w], zero past B's last column. B : (K, N), any
+    layout;  Bp : (P, K, w) with (P-1)·w < N <= P·w. Read along B's contiguous axis."""
+    K, N = B.shape
+    P, K2, w = Bp.shape
+    if K2 != K or not (P - 1) * w < N <= P * w:             # compiled without bounds checks
+        raise ValueError("pack_panels: Bp must be (P, K, w) with (P-1)·w < N <= P·w")
+    row_major = B.strides[1] <= B.strides[0]
+    for p in range(P):
+        if row_major:
+            for k in range(K):
+                for j in range(w):
+                    col = p * w + j
+                    Bp[p, k, j] = B[k, col] if col < N else 0
+        else:
+            for j in range(w):
+                col = p * w + j
+                for k in range(K):
+                    Bp[p, k, j] = B[k, col] if col < N else 0
+
+
+def from_panels(Cp, C, accumulate):
+    """C[:, p·w + j] = Cp[p, :, j] (or +=), for the columns C has: the product by
+    :func:`pack_panels`'s panels put back in place. Cp : (P, R, w);  C : (R, N)."""
+    P, R, w = Cp.shape
+    N = C.shape[1]
+    if C.shape[0] != R or not (P - 1) * w < N <= P * w:    # compiled without bounds checks
+        raise ValueError("from_panels: C must be (R, N) with (P-1)·w < N <= P·w for Cp (P, R, w)")
+    for i in range(R):
+        for p in range(P):
+            base = p * w
+            if accumulate:
+                for j in range(min(w, N - base)):
+                    C[i, base + j] += Cp[p, i, j]
+            else:
+                for j in range(min(w, N - base)):
+                    C[i, base + j] = Cp[p, i, j]
+
+
 def _jit(fn):
     """Compile ``fn`` on first call; the machine code is cached on disk (next to this
     file, or in Numba's user cache) so later runs skip the ~2 s compile."""
@@ -173,14 +214,16 @@ def _compiled():
     """Swap the functions above for their compiled twins, once (Numba is imported
     here, on first use, not with lstm_scratch: that takes ~0.6 s and ~60 MiB)."""
     global _COMPILED, tanh32, cell_forward, cell_backward, rmsprop_update, onehot_backward
-    global transpose_into
+    global transpose_into, pack_panels, from_panels
     with _LOCK:                     # worker threads may ask at the same moment
         if _COMPILED is None:
             tanh32 = _jit(tanh32)   # first: the cell functions find it when they compile
             cell_forward, cell_backward = _jit(cell_forward), _jit(cell_backward)
             rmsprop_update, onehot_backward = _jit(rmsprop_update), _jit(onehot_backward)
             transpose_into = _jit(transpose_into)
-            _COMPILED = cell_forward, cell_backward, rmsprop_update, onehot_backward, transpose_into
+            pack_panels, from_panels = _jit(pack_panels), _jit(from_panels)
+            _COMPILED = (cell_forward, cell_backward, rmsprop_update, onehot_backward,
+                         transpose_into, pack_panels, from_panels)
     return _COMPILED
 
 
@@ -203,6 +246,12 @@ def onehot_kernel(dtype):
 def transpose_kernel(dtype):
     """The compiled :func:`transpose_into` for float32 or float64 arrays where ENABLED, else None."""
     return _compiled()[4] if ENABLED and dtype in (np.float32, np.float64) else None
+
+
+def panel_kernels(dtype):
+    """The compiled (:func:`pack_panels`, :func:`from_panels`) for float32 or float64
+    arrays where ENABLED, else None. They only move and add numbers."""
+    return _compiled()[5:7] if ENABLED and dtype in (np.float32, np.float64) else None
 
 
 def kernels(dtype):

@@ -19,8 +19,10 @@ What is different here, and why:
   gradient checks use.
 - Products known to be zero are skipped, as in :mod:`.lstm`: h_0 Wh from
   h_0 = 0, its rows of dWh, and dh_0 when the caller does not want it.
-- The backward's per-step product takes Whᵀ from a column-major copy of Wh
-  (:func:`.gemm.colmajor_copy`): OpenBLAS multiplies by a row-major Whᵀ faster.
+- The per-step products h_{t-1} Wh and its gradient's ∂L/∂a_t Whᵀ are
+  :func:`.gemm.step_gemm`, as in :mod:`.lstm`: Wh cut into panels for
+  OpenBLAS's small-matrix kernel where that is faster, else ``matmul`` by Wh or
+  by a row-major copy of Whᵀ; one cuBLAS call a step on CuPy.
 
 Tests hold this layer equal to the textbook.
 """
@@ -29,7 +31,7 @@ from typing import NamedTuple
 from ..backend import array_module, empty_aligned
 from ..nn.gru import split_gru_gates
 from . import cells_cpu
-from .gemm import colmajor_copy
+from .gemm import step_gemm
 from .layers import affine_backward, affine_forward, onehot_affine_backward, onehot_affine_forward
 from .lstm import is_ids, starts_at_zero
 from .workspace import FRESH
@@ -98,11 +100,12 @@ def gru_forward(x, h0, Wx, Wh, bx, bh, fused=True, ws=FRESH):
     hs = ws.empty(xp, "hs", (T + 1, N, H), dtype)           # h_0 .. h_T
     hs[0] = h0
     t0 = starts_at_zero(hs[0])                              # the rule the backward uses
+    hWh = step_gemm(hs[:-1], Wh, ah, ws=ws.tmp)             # ah = h_{t-1} Wh
     for t in range(T):
         if t < t0:
             ah.fill(0)                                      # h_0 Wh = 0
         else:
-            xp.matmul(hs[t], Wh, out=ah)
+            hWh(t)
         ah += bh                                            # ah_t = h_{t-1} Wh + bh
         cell = kernel[0] if kernel is not None else gru_cell_forward
         cell(gates[t], ah, hs[t], ah_n[t], hs[t + 1])
@@ -149,13 +152,12 @@ def gru_backward(dh, cache, dhT=None, fused=True, ws=FRESH, want_dh0=True):
     dah = ws.tmp.empty(xp, "dah", gates.shape, dtype)       # (T, N, 3H) ∂L/∂ah_t
     dh_next = xp.zeros((N, H), dtype) if dhT is None else xp.array(dhT, dtype=dtype)
     dh_Wh = ws.tmp.empty(xp, "dh_Wh", (N, H), dtype)
-    WhT = colmajor_copy(Wh, ws.tmp, "Wh_colmajor").T        # (3H, H) row-major: faster products
+    add_dh_Wh = step_gemm(dah, Wh.T, dh_next, accumulate=True, scratch=dh_Wh, ws=ws.tmp)
     for t in reversed(range(T)):
         cell = kernel[1] if kernel is not None else gru_cell_backward
         cell(gates[t], hs[t], ah_n[t], dh[t], dh_next, dax[t], dah[t])
         if t or want_dh0:
-            xp.matmul(dah[t], WhT, out=dh_Wh)               # ah_t = h_{t-1} Wh + bh
-            dh_next += dh_Wh
+            add_dh_Wh(t)                                    # ah_t = h_{t-1} Wh + bh
     # ah_t = h_{t-1} Wh + bh for all t: one GEMM (rows of h_0 = 0 add nothing), one sum
     t0 = starts_at_zero(hs[0])
     dWh = xp.matmul(hs[t0:-1].reshape(-1, H).T, dah[t0:].reshape(-1, 3 * H),

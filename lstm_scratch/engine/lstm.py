@@ -12,8 +12,10 @@ tests/test_engine_lstm.py holds the two equal (1e-10 in float64). What differs:
   covers all four gates. The scale is applied to the (N, 4H) pre-activations
   inside the cell step, not to copies of the weights, so the layer reads Wx,
   Wh and b as they are (multiplying by 0.5 is exact, so this changes no bit).
-- The per-step product h_{t-1} Wh is :func:`.gemm.step_gemm`: ``matmul`` on
-  NumPy, one cuBLAS call with its pointers prepared once on CuPy.
+- The per-step products h_{t-1} Wh and da_t Whᵀ are :func:`.gemm.step_gemm`: on
+  NumPy, Wh cut once into panels that OpenBLAS's small-matrix kernel multiplies
+  without repacking (where it has one and the product runs on one thread), else
+  ``matmul``; on CuPy, one cuBLAS call a step with its pointers prepared once.
 - Products known to be zero are not computed: h_0 Wh when the layer starts
   from h_0 = 0 (every window of the Keras recipe), its rows of dWh, and
   dh_0 = da_0 Whᵀ when the caller does not want it (truncated BPTT drops it).
@@ -33,7 +35,7 @@ import numpy as np
 from ..backend import array_module, empty_aligned
 from ..nn.gates import gate_slice, split_gates
 from .fused import backward_kernel, forward_kernel
-from .gemm import colmajor_copy, step_gemm
+from .gemm import step_gemm
 from .layers import affine_backward, affine_forward, onehot_affine_backward, onehot_affine_forward
 from .workspace import FRESH
 
@@ -133,7 +135,7 @@ def lstm_forward(x, h0, c0, Wx, Wh, b, fused=True, ws=FRESH):
     tanh_c = ws.empty(xp, "tanh_c", (T, N, H), dtype)
     ig = ws.tmp.empty(xp, "ig", (N, H), dtype)
     hs[0], cs[0] = h0, c0
-    add_hWh = step_gemm(hs[:-1], Wh, gates, accumulate=True, scratch=hWh)
+    add_hWh = step_gemm(hs[:-1], Wh, gates, accumulate=True, scratch=hWh, ws=ws.tmp)
     t0 = starts_at_zero(hs[0])                              # from h_0 = 0, a_0 = x_0 Wx + b
     for t in range(T):
         if t >= t0:
@@ -218,10 +220,7 @@ def lstm_backward(dh, cache, dhT=None, dcT=None, fused=True, ws=FRESH, want_dh0=
     dh_next = xp.zeros((N, H), dtype) if dhT is None else xp.array(dhT, dtype=dtype)
     dc_next = xp.zeros((N, H), dtype) if dcT is None else xp.array(dcT, dtype=dtype)
     scratch = tuple(ws.tmp.empty(xp, f"scratch{k}", (N, H), dtype) for k in range(3))
-    # da_t Whᵀ runs every step: with a column-major copy of Wh, Whᵀ is row-major,
-    # which OpenBLAS multiplies 23-42% faster at 64 and 32 rows (bench/README.md).
-    WhT = colmajor_copy(Wh, ws.tmp, "Wh_colmajor").T        # (4H, H)
-    dh_prev = step_gemm(da, WhT, dh_next)                   # dh_next = da[t] Whᵀ
+    dh_prev = step_gemm(da, Wh.T, dh_next, ws=ws.tmp)       # dh_next = da[t] Whᵀ
     for t in reversed(range(T)):
         lstm_cell_backward(dh[t], gates[t], cs[t], tanh_c[t], da[t], dh_next, dc_next,
                            scratch, fused)

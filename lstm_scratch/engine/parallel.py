@@ -14,20 +14,14 @@ masks are drawn once for the whole batch, so the result does not depend on
 the number of workers. This is the same shape as data parallelism across
 GPUs or machines: only the all-reduce changes.
 """
-import functools
 import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from threadpoolctl import ThreadpoolController
 
+from . import blas
 from .fused import forward_kernel
 from .workspace import Workspace
-
-@functools.lru_cache(maxsize=1)
-def _blas_controller():
-    """Inspecting the loaded BLAS libraries costs ~10 ms: done once."""
-    return ThreadpoolController()
 
 
 def available_cores():
@@ -140,7 +134,7 @@ class ThreadedDataParallel:
         items = list(items)
         if self._pool is None or len(items) == 1:
             return self.map(fn, items)
-        with _blas_controller().limit(limits=1, user_api="blas"):
+        with blas.controller().limit(limits=1, user_api="blas"):
             return self.map(fn, items)
 
     def _join_states(self, states):

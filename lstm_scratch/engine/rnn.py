@@ -17,8 +17,10 @@ What is different here, and why:
   gradient checks use.
 - Products known to be zero are skipped, as in :mod:`.lstm`: h_0 Wh from
   h_0 = 0, its rows of dWh, and dh_0 when the caller does not want it.
-- The backward's per-step product takes Whᵀ from a column-major copy of Wh
-  (:func:`.gemm.colmajor_copy`): OpenBLAS multiplies by a row-major Whᵀ faster.
+- The per-step products h_{t-1} Wh and its gradient's ∂L/∂a_t Whᵀ are
+  :func:`.gemm.step_gemm`, as in :mod:`.lstm`: Wh cut into panels for
+  OpenBLAS's small-matrix kernel where that is faster, else ``matmul`` by Wh or
+  by a row-major copy of Whᵀ; one cuBLAS call a step on CuPy.
 
 Tests hold this layer equal to the textbook.
 """
@@ -26,7 +28,7 @@ from typing import NamedTuple
 
 from ..backend import array_module, empty_aligned
 from . import cells_cpu
-from .gemm import colmajor_copy
+from .gemm import step_gemm
 from .layers import affine_backward, affine_forward, onehot_affine_backward, onehot_affine_forward
 from .lstm import is_ids, starts_at_zero
 from .workspace import FRESH
@@ -65,11 +67,12 @@ def rnn_forward(x, h0, Wx, Wh, b, fused=True, ws=FRESH):
     hs = ws.empty(xp, "hs", (T + 1, N, H), Wh.dtype)        # h_0 .. h_T
     hs[0] = h0
     t0 = starts_at_zero(hs[0])                              # the rule the backward uses
+    hWh = step_gemm(hs[:-1], Wh, hs[1:], ws=ws.tmp)         # hs[t + 1] = h_{t-1} Wh
     for t in range(T):
         if t < t0:
             hs[t + 1].fill(0)                               # h_0 Wh = 0
         else:
-            xp.matmul(hs[t], Wh, out=hs[t + 1])             # h_{t-1} Wh
+            hWh(t)
         if kernels is not None:
             kernels[0](a[t], hs[t + 1])
         else:
@@ -95,7 +98,7 @@ def rnn_backward(dh, cache, dhT=None, fused=True, ws=FRESH, want_dh0=True):
     dh = xp.ascontiguousarray(dh)
     da = ws.tmp.empty(xp, "da", (T, N, H), Wh.dtype)       # ∂L/∂a_t, a_t = x_t Wx + h_{t-1} Wh + b
     dh_next = xp.zeros((N, H), Wh.dtype) if dhT is None else xp.array(dhT, dtype=Wh.dtype)
-    WhT = colmajor_copy(Wh, ws.tmp, "Wh_colmajor").T        # (H, H) row-major: faster products
+    dh_prev = step_gemm(da, Wh.T, dh_next, ws=ws.tmp)       # dh_next = da[t] Whᵀ
     for t in reversed(range(T)):
         if kernels is not None:
             kernels[1](hs[t + 1], dh[t], dh_next, da[t])
@@ -103,7 +106,7 @@ def rnn_backward(dh, cache, dhT=None, fused=True, ws=FRESH, want_dh0=True):
             xp.add(dh[t], dh_next, out=da[t])               # both uses of h_t
             da[t] *= 1 - hs[t + 1] * hs[t + 1]              # tanh' = 1 - h_t²
         if t or want_dh0:
-            xp.matmul(da[t], WhT, out=dh_next)              # a_t = ... + h_{t-1} Wh
+            dh_prev(t)                                      # a_t = ... + h_{t-1} Wh
     t0 = starts_at_zero(hs[0])                              # rows of h_0 = 0 add nothing
     dWh = xp.matmul(hs[t0:-1].reshape(-1, H).T, da[t0:].reshape(-1, H),
                     out=empty_aligned(xp, Wh.shape, Wh.dtype))

@@ -1,0 +1,215 @@
+"""The per-step product by panels (engine/gemm.py, :func:`panel_gemm`): B cut once into
+contiguous (K, w) panels for OpenBLAS's small-matrix kernel, the product of a step one
+matmul over the stack, put back in place. It must be the product, whatever the shapes,
+the panel width, B's layout and the kernels (compiled or NumPy); the fast layers built
+on it must still equal the textbook; and it is chosen only where it pays."""
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import test_engine_skips
+from layer_checks import textbook_and_fast
+from lstm_scratch.engine import blas, fused_cpu, gemm
+from lstm_scratch.engine.workspace import Workspace
+from strategies import layer_dims, seeds
+
+COMPILED = fused_cpu.panel_kernels(np.float32) is not None
+
+
+def use_numpy_kernels(monkeypatch):
+    monkeypatch.setattr(fused_cpu, "panel_kernels", lambda dtype: None)
+
+
+@given(T=st.integers(1, 3), N=st.integers(1, 5), K=st.integers(1, 20), M=st.integers(1, 40),
+       width=st.integers(1, 44), dtype=st.sampled_from(["float32", "float64"]),
+       accumulate=st.booleans(), stack=st.booleans(), transposed=st.booleans(),
+       compiled=st.booleans(), seed=seeds)
+def test_panel_gemm_is_the_product(T, N, K, M, width, dtype, accumulate, stack, transposed,
+                                   compiled, seed):
+    """out[t] (+)= A[t] @ B for every step, within K + 1 roundings of the largest term
+    (the small kernel may add the K terms in another order than one matmul)."""
+    rng = np.random.default_rng(seed)
+    hs = rng.standard_normal((T + 1, N, K)).astype(dtype)
+    B = rng.standard_normal((M, K)).astype(dtype).T if transposed else \
+        rng.standard_normal((K, M)).astype(dtype)
+    before = rng.standard_normal((T, N, M) if stack else (N, M)).astype(dtype)
+    if not accumulate:
+        before[...] = np.nan                                # must not be read
+    out = before.copy()
+    with pytest.MonkeyPatch.context() as mp:
+        if not compiled:
+            use_numpy_kernels(mp)
+        f = gemm.step_gemm(hs[:-1], B, out, accumulate, scratch=np.empty((N, M), dtype),
+                           ws=Workspace(), panels=width)
+    assert f.path == "panels"
+    prev = before
+    for t in range(T):
+        f(t)
+        got = (out[t] if stack else out).astype(np.float64)
+        base = prev[t] if stack else prev
+        want = hs[t].astype(np.float64) @ B.astype(np.float64) + (base if accumulate else 0)
+        bound = (np.abs(hs[t]) @ np.abs(B) + (np.abs(base) if accumulate else 0)) \
+            * (K + 1) * np.finfo(dtype).eps
+        assert np.all(np.abs(got - want) <= bound + 1e-300), (T, N, K, M, width, t)
+        if not stack:
+            prev = out.copy()                               # the next step adds to this
+
+
+@pytest.mark.skipif(not COMPILED, reason="Numba is not installed (or LSTM_SCRATCH_NUMBA=0)")
+@given(K=st.integers(1, 12), M=st.integers(1, 30), width=st.integers(1, 33), R=st.integers(1, 4),
+       dtype=st.sampled_from(["float32", "float64"]), transposed=st.booleans(), seed=seeds)
+def test_compiled_panel_kernels_equal_their_numpy_twins(K, M, width, R, dtype, transposed, seed):
+    """pack_panels and from_panels only copy and add once per number: equal to the bit."""
+    pack, put_back = fused_cpu.panel_kernels(np.dtype(dtype))
+    rng = np.random.default_rng(seed)
+    B = rng.standard_normal((M, K)).astype(dtype).T if transposed else \
+        rng.standard_normal((K, M)).astype(dtype)
+    P = -(-M // width)
+    ours, theirs = np.full((P, K, width), np.nan, dtype), np.full((P, K, width), np.nan, dtype)
+    pack(B, ours)
+    gemm._pack_panels(B, theirs)
+    np.testing.assert_array_equal(ours, theirs)
+    assert not ours[-1, :, M - (P - 1) * width:].any()      # the padding is zero
+    Cp = rng.standard_normal((P, R, width)).astype(dtype)
+    C0 = rng.standard_normal((R, M)).astype(dtype)
+    for accumulate in (False, True):
+        a, b = C0.copy(), C0.copy()
+        put_back(Cp, a, accumulate)
+        gemm._from_panels(Cp, b, accumulate)
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.skipif(not COMPILED, reason="Numba is not installed (or LSTM_SCRATCH_NUMBA=0)")
+def test_compiled_panel_kernels_check_shapes():
+    """Compiled without bounds checks, so a shape that does not fit raises, writing nothing."""
+    pack, put_back = fused_cpu.panel_kernels(np.dtype(np.float32))
+    B = np.ones((4, 10), np.float32)
+    for shape in [(2, 4, 4), (4, 4, 4), (3, 5, 4), (3, 4, 3)]:   # too few, too many, wrong K, short
+        Bp = np.full(shape, 7, np.float32)
+        with pytest.raises(ValueError, match="pack_panels"):
+            pack(B, Bp)
+        assert (Bp == 7).all()
+    C = np.full((2, 10), 7, np.float32)
+    for shape in [(2, 2, 4), (4, 2, 4), (3, 3, 4)]:
+        with pytest.raises(ValueError, match="from_panels"):
+            put_back(np.ones(shape, np.float32), C, True)
+        assert (C == 7).all()
+
+
+@pytest.mark.parametrize("cell", sorted(test_engine_skips.CELLS))
+@given(dims=layer_dims(), width=st.integers(1, 13), zero_state=st.booleans(), fused=st.booleans(),
+       seed=seeds)
+def test_fast_layers_with_panels_equal_the_textbook(cell, dims, width, zero_state, fused, seed):
+    """Every cell's forward and backward products by panels (of any width, padded or not):
+    the same outputs and gradients as the textbook (1e-10, float64)."""
+    textbook, fast, random_layer = test_engine_skips.CELLS[cell]
+    rng = np.random.default_rng(seed)
+    layer = random_layer(rng, **dims)
+    if zero_state:
+        layer["h0"] = np.zeros_like(layer["h0"])
+    T, N = layer["x"].shape[:2]
+    dh = rng.standard_normal((T, N, layer["h0"].shape[1]))
+    paths = []
+    real = gemm.panel_gemm
+
+    def recording(*args):
+        f = real(*args)
+        paths.append(f.path)
+        return f
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(gemm, "panel_width", lambda rows, K, M, dtype: width)
+        mp.setattr(gemm, "panel_gemm", recording)
+        ref, ours = textbook_and_fast(textbook, fast, layer, dh, None, fused=fused)
+    assert paths == ["panels", "panels"]                    # forward and backward
+    for k in ref:
+        np.testing.assert_allclose(ours[k], ref[k], rtol=1e-10, atol=1e-13, err_msg=k)
+
+
+@pytest.fixture
+def small_kernel_blas(monkeypatch):
+    """As if NumPy's BLAS were an OpenBLAS with small-matrix kernels, on one thread."""
+    monkeypatch.setattr(blas, "small_kernels", lambda: True)
+    monkeypatch.setattr(blas, "one_thread", lambda: True)
+    monkeypatch.delenv("LSTM_SCRATCH_PANELS", raising=False)
+
+
+@pytest.mark.parametrize("rows, K, M, width", [
+    (32, 512, 2048, 32),    # C2's forward: up to 61 fit; 16, 32 and 48 are multiples; 32 pads none
+    (32, 2048, 512, 15),    # C2's backward: 15 fit, no multiple of 16
+    (64, 512, 2048, 16),    # C1's forward: up to 30 fit
+    (64, 2048, 512, 0),     # C1's backward: 7 fit: no faster than one matmul
+    (16, 4096, 1024, 15),
+    (64, 1024, 256, 0),     # 15 fit, but at 64 rows 13-15 columns do not pay
+    (128, 512, 2048, 0),    # from 128 rows one matmul is as fast
+    (128, 256, 1024, 0),    # ... even where 16 columns fit
+    (25, 128, 512, 256),    # C3's forward: 312 fit; 256 makes 2 panels and no padding
+    (25, 512, 128, 64),     # C3's backward: 78 fit; 64 makes 2 panels and no padding
+    (25, 128, 128, 0),      # the whole product is small already
+    (10, 40, 90, 0),
+])
+def test_panel_width_rule(small_kernel_blas, rows, K, M, width):
+    assert gemm.panel_width(rows, K, M, np.float32) == width
+    if width:
+        P = -(-M // width)
+        assert rows * K * width <= blas.SMALL_KERNEL_MNK and P * width >= M
+
+
+def test_panels_only_where_they_pay(small_kernel_blas, monkeypatch):
+    """Not for float64 (gradient checks; not measured), not with LSTM_SCRATCH_PANELS=0,
+    not where BLAS runs on several threads or has no small-matrix kernels."""
+    assert gemm.panel_width(32, 512, 2048, np.float32) == 32
+    assert gemm.panel_width(32, 512, 2048, np.float64) == 0
+    monkeypatch.setenv("LSTM_SCRATCH_PANELS", "0")
+    assert gemm.panel_width(32, 512, 2048, np.float32) == 0
+    monkeypatch.delenv("LSTM_SCRATCH_PANELS")
+    monkeypatch.setattr(blas, "one_thread", lambda: False)
+    assert gemm.panel_width(32, 512, 2048, np.float32) == 0
+    monkeypatch.setattr(blas, "one_thread", lambda: True)
+    monkeypatch.setattr(blas, "small_kernels", lambda: False)
+    assert gemm.panel_width(32, 512, 2048, np.float32) == 0
+
+
+def test_step_gemm_takes_panels_by_the_rule(small_kernel_blas):
+    """step_gemm decides by panel_width where no width is given; without a workspace
+    for the panels it multiplies in one matmul."""
+    A = np.ones((2, 32, 512), np.float32)
+    out = np.empty((2, 32, 2048), np.float32)
+    B = np.ones((512, 2048), np.float32)
+    assert gemm.step_gemm(A, B, out, ws=Workspace()).path == "panels"
+    assert gemm.step_gemm(A, B, out).path == "matmul"
+    assert gemm.step_gemm(A, B, out, ws=Workspace(), panels=0).path == "matmul"
+
+
+class FakeOpenBLAS:
+    def __init__(self, architecture, version, num_threads=1):
+        self.architecture, self.version, self.num_threads = architecture, version, num_threads
+
+
+@pytest.mark.parametrize("lib, small", [
+    (FakeOpenBLAS("SkylakeX", "0.3.31.188.0"), True),
+    (FakeOpenBLAS("Cooperlake", "0.3.21"), True),
+    (FakeOpenBLAS("SapphireRapids", "0.3.27.dev"), True),
+    (FakeOpenBLAS("Haswell", "0.3.31.188.0"), False),      # no small-matrix kernels
+    (FakeOpenBLAS("Zen", "0.3.31"), False),
+    (FakeOpenBLAS("SkylakeX", "0.3.13"), False),           # before they were built
+    (FakeOpenBLAS(None, None), False),
+    (None, False),                                          # MKL, Accelerate, BLIS...
+])
+def test_small_kernels_by_core_and_version(monkeypatch, lib, small):
+    monkeypatch.setattr(blas, "_openblas", lambda: lib)
+    blas.small_kernels.cache_clear()
+    try:
+        assert blas.small_kernels() is small
+    finally:
+        blas.small_kernels.cache_clear()
+
+
+def test_one_thread_reads_the_current_count(monkeypatch):
+    lib = FakeOpenBLAS("SkylakeX", "0.3.31", num_threads=2)
+    monkeypatch.setattr(blas, "_openblas", lambda: lib)
+    assert not blas.one_thread()
+    lib.num_threads = 1
+    assert blas.one_thread()
+    monkeypatch.setattr(blas, "_openblas", lambda: None)
+    assert not blas.one_thread()
