@@ -16,8 +16,9 @@ feature-major). With --sampling: generation's (1, 512) x (512, 2048) product,
 one character's worth, on one thread and on two (as generate runs it). With
 --panels: every per-step product of an LSTM (h Wh, da Whᵀ; GRU and RNN at
 H = 512) for a range of widths and rows per worker, on one thread, through
-``engine.gemm.step_gemm`` as the layers call it: one matmul, panels of the width
-``panel_width`` picks, and (where it picks none) the widest the small kernel takes.
+``engine.gemm.step_gemm`` as the layers call it: one matmul, the panels
+``panel_layout`` picks (K in S blocks, panels of w columns), and the best of every
+other layout the small kernel takes.
 Prints the BLAS kernel threadpoolctl reports. Where OPENBLAS_CORETYPE or
 OPENBLAS_L2_SIZE is set, it runs itself again without them (bench/common.py says why).
 """
@@ -89,40 +90,56 @@ def sampling():
               f"{flops / s / 1e9:5.1f} GFLOP/s  {W.nbytes / s / 1e9:6.1f} GB/s of weights")
 
 
+def panel_candidates(rows, K, M):
+    """Layouts (S, w) worth timing against the rule's: every split of K into 1-16 blocks,
+    with panels of 16, 32, 48 and 64 columns and the rule's own width, where they fit."""
+    from lstm_scratch.engine.blas import SMALL_KERNEL_MNK
+    out = []
+    for S in (1, 2, 4, 8, 16):
+        if K % S:
+            continue
+        limit = SMALL_KERNEL_MNK // (rows * (K // S))
+        widths = {w for w in (16, 32, 48, 64) if w <= min(limit, M)}
+        if limit >= 16:
+            widths.add(min(range(16, limit + 1, 16), key=lambda w: (-(-M // w) * w, -w)))
+        out += [(S, w) for w in sorted(widths)]
+    return out
+
+
 def panels():
     """step_gemm's two ways for the per-step products: one matmul, or panels."""
-    from lstm_scratch.engine.gemm import panel_width, step_gemm
-    from lstm_scratch.engine.blas import SMALL_KERNEL_MNK
+    from lstm_scratch.engine.gemm import panel_layout, step_gemm
     from lstm_scratch.engine.workspace import Workspace
     T = 8                                           # steps cycled, as a loop reads A[t]
-    print(f"{'product':38s} {'rows':>4s} {'width':>5s} {'panels':>6s} {'matmul':>9s} "
-          f"{'panels':>9s} {'speed-up':>8s}")
+    print("one thread; times per product, packing excluded, putting back included")
+    print(f"{'product':34s} {'rows':>4s} {'matmul':>8s}  {'rule: S x w':>11s} {'speed-up':>8s}"
+          f"   {'best of all':>11s} {'speed-up':>8s}")
     shapes = [(f"LSTM H={H}", H, 4 * H) for H in (128, 256, 512, 1024)]
     shapes += [("GRU H=512", 512, 3 * 512), ("RNN H=512", 512, 512)]
     for label, H, G in shapes:
         for direction, K, M in (("h Wh", H, G), ("da Whᵀ", G, H)):
             for rows in (16, 25, 32, 64, 128):
-                flops = 2 * rows * K * M
-                calls = max(3, int(3e9 / flops))
+                calls = max(3, int(2e9 / (2 * rows * K * M)))
                 A = at_offset((T, rows, K), 0)
                 B = at_offset((K, M), 0) if direction == "h Wh" else at_offset((M, K), 0).T
                 out = at_offset((rows, M), 0)
-                chosen = panel_width(rows, K, M, np.float32)
-                widest = min(M - 1, SMALL_KERNEL_MNK // (rows * K))
-                widths = [0, chosen] if chosen else [0] + ([widest] if widest >= 1 else [])
-                times = []
-                for width in widths:
-                    f = step_gemm(A, B, out, ws=Workspace(), panels=width)
+
+                def time_of(layout):
+                    f = step_gemm(A, B, out, ws=Workspace(), panels=layout)
                     step = iter(range(10 ** 9))
-                    times.append(timed(lambda: f(next(step) % T), calls))
-                name = f"{label} {direction} ({K}, {M})"
-                for width, s in zip(widths[1:], times[1:]):
-                    tag = "" if chosen else "  (not chosen)"
-                    print(f"{name:38s} {rows:4d} {width:5d} {-(-M // width):6d} "
-                          f"{times[0] * 1e6:7.0f}us {s * 1e6:7.0f}us {times[0] / s:7.2f}x{tag}")
-                if len(widths) == 1:
-                    print(f"{name:38s} {rows:4d}     -      - {times[0] * 1e6:7.0f}us "
-                          "(small already, or no panel fits)")
+                    return timed(lambda: f(next(step) % T), calls)
+                chosen = panel_layout(rows, K, M, np.float32)
+                base = time_of(0)
+                times = {layout: time_of(layout) for layout in panel_candidates(rows, K, M)}
+                if chosen and chosen not in times:
+                    times[chosen] = time_of(chosen)
+                rule = (f"{chosen[0]:>4d} x {chosen[1]:<4d} {base / times[chosen]:7.2f}x" if chosen
+                        else f"{'matmul':>11s} {1:7.2f}x")
+                best = min(times, key=times.get) if times else None
+                best_text = (f"{best[0]:>4d} x {best[1]:<4d} {base / times[best]:7.2f}x" if best
+                             else "")
+                print(f"{label} {direction} ({K}, {M})".ljust(34)
+                      + f" {rows:4d} {base * 1e6:6.0f}us  {rule}   {best_text}")
 
 
 def main():

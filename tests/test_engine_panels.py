@@ -1,8 +1,9 @@
 """The per-step product by panels (engine/gemm.py, :func:`panel_gemm`): B cut once into
-contiguous (K, w) panels for OpenBLAS's small-matrix kernel, the product of a step one
-matmul over the stack, put back in place. It must be the product, whatever the shapes,
-the panel width, B's layout and the kernels (compiled or NumPy); the fast layers built
-on it must still equal the textbook; and it is chosen only where it pays."""
+contiguous (K/S, w) panels for OpenBLAS's small-matrix kernel, the product of a step one
+matmul over the stack, summed over the S blocks of K and put back in place. It must be
+the product, whatever the shapes, the layout (S, w), B's memory layout and the kernels
+(compiled or NumPy); the fast layers built on it must still equal the textbook; and it
+is chosen only where it pays."""
 import numpy as np
 import pytest
 from hypothesis import given
@@ -21,14 +22,16 @@ def use_numpy_kernels(monkeypatch):
     monkeypatch.setattr(fused_cpu, "panel_kernels", lambda dtype: None)
 
 
-@given(T=st.integers(1, 3), N=st.integers(1, 5), K=st.integers(1, 20), M=st.integers(1, 40),
-       width=st.integers(1, 44), dtype=st.sampled_from(["float32", "float64"]),
+@given(T=st.integers(1, 3), N=st.integers(1, 5), Kb=st.integers(1, 12), splits=st.sampled_from([1, 2, 3, 4]),
+       M=st.integers(1, 40), width=st.integers(1, 44), dtype=st.sampled_from(["float32", "float64"]),
        accumulate=st.booleans(), stack=st.booleans(), transposed=st.booleans(),
        compiled=st.booleans(), seed=seeds)
-def test_panel_gemm_is_the_product(T, N, K, M, width, dtype, accumulate, stack, transposed,
-                                   compiled, seed):
+def test_panel_gemm_is_the_product(T, N, Kb, splits, M, width, dtype, accumulate, stack,
+                                   transposed, compiled, seed):
     """out[t] (+)= A[t] @ B for every step, within K + 1 roundings of the largest term
-    (the small kernel may add the K terms in another order than one matmul)."""
+    (the small kernel and the sum over blocks may add the K terms in another order
+    than one matmul)."""
+    K = Kb * splits
     rng = np.random.default_rng(seed)
     hs = rng.standard_normal((T + 1, N, K)).astype(dtype)
     B = rng.standard_normal((M, K)).astype(dtype).T if transposed else \
@@ -41,8 +44,8 @@ def test_panel_gemm_is_the_product(T, N, K, M, width, dtype, accumulate, stack, 
         if not compiled:
             use_numpy_kernels(mp)
         f = gemm.step_gemm(hs[:-1], B, out, accumulate, scratch=np.empty((N, M), dtype),
-                           ws=Workspace(), panels=width)
-    assert f.path == "panels"
+                           ws=Workspace(), panels=(splits, width))
+    assert f.path == "panels" and f.layout == (splits, width)
     prev = before
     for t in range(T):
         f(t)
@@ -57,27 +60,37 @@ def test_panel_gemm_is_the_product(T, N, K, M, width, dtype, accumulate, stack, 
 
 
 @pytest.mark.skipif(not COMPILED, reason="Numba is not installed (or LSTM_SCRATCH_NUMBA=0)")
-@given(K=st.integers(1, 12), M=st.integers(1, 30), width=st.integers(1, 33), R=st.integers(1, 4),
-       dtype=st.sampled_from(["float32", "float64"]), transposed=st.booleans(), seed=seeds)
-def test_compiled_panel_kernels_equal_their_numpy_twins(K, M, width, R, dtype, transposed, seed):
-    """pack_panels and from_panels only copy and add once per number: equal to the bit."""
+@given(Kb=st.integers(1, 12), splits=st.integers(1, 4), M=st.integers(1, 30), width=st.integers(1, 33),
+       R=st.integers(1, 4), dtype=st.sampled_from(["float32", "float64"]), transposed=st.booleans(),
+       seed=seeds)
+def test_compiled_panel_kernels_equal_their_numpy_twins(Kb, splits, M, width, R, dtype, transposed,
+                                                         seed):
+    """pack_panels only copies: equal to the bit. from_panels adds the S blocks in the
+    same order as its twin, then once into C; with one block that is equal to the bit,
+    with more, within S roundings (the compiler may vectorise the sum differently)."""
     pack, put_back = fused_cpu.panel_kernels(np.dtype(dtype))
     rng = np.random.default_rng(seed)
+    K = Kb * splits
     B = rng.standard_normal((M, K)).astype(dtype).T if transposed else \
         rng.standard_normal((K, M)).astype(dtype)
     P = -(-M // width)
-    ours, theirs = np.full((P, K, width), np.nan, dtype), np.full((P, K, width), np.nan, dtype)
+    shape = (splits, P, Kb, width)
+    ours, theirs = np.full(shape, np.nan, dtype), np.full(shape, np.nan, dtype)
     pack(B, ours)
     gemm._pack_panels(B, theirs)
     np.testing.assert_array_equal(ours, theirs)
-    assert not ours[-1, :, M - (P - 1) * width:].any()      # the padding is zero
-    Cp = rng.standard_normal((P, R, width)).astype(dtype)
+    assert not ours[:, -1, :, M - (P - 1) * width:].any()   # the padding is zero
+    Cp = rng.standard_normal((splits, P, R, width)).astype(dtype)
     C0 = rng.standard_normal((R, M)).astype(dtype)
     for accumulate in (False, True):
         a, b = C0.copy(), C0.copy()
         put_back(Cp, a, accumulate)
         gemm._from_panels(Cp, b, accumulate)
-        np.testing.assert_array_equal(a, b)
+        if splits == 1:
+            np.testing.assert_array_equal(a, b)
+        else:
+            terms = np.abs(Cp).sum(axis=0).transpose(1, 0, 2).reshape(R, -1)[:, :M] + np.abs(C0)
+            assert np.all(np.abs(a - b) <= (splits + 1) * np.finfo(dtype).eps * terms)
 
 
 @pytest.mark.skipif(not COMPILED, reason="Numba is not installed (or LSTM_SCRATCH_NUMBA=0)")
@@ -85,24 +98,26 @@ def test_compiled_panel_kernels_check_shapes():
     """Compiled without bounds checks, so a shape that does not fit raises, writing nothing."""
     pack, put_back = fused_cpu.panel_kernels(np.dtype(np.float32))
     B = np.ones((4, 10), np.float32)
-    for shape in [(2, 4, 4), (4, 4, 4), (3, 5, 4), (3, 4, 3)]:   # too few, too many, wrong K, short
+    # too few panels, too many, K not S blocks of Kb, panels too narrow
+    for shape in [(1, 2, 4, 4), (1, 4, 4, 4), (1, 3, 5, 4), (2, 3, 3, 4), (1, 3, 4, 3)]:
         Bp = np.full(shape, 7, np.float32)
         with pytest.raises(ValueError, match="pack_panels"):
             pack(B, Bp)
         assert (Bp == 7).all()
     C = np.full((2, 10), 7, np.float32)
-    for shape in [(2, 2, 4), (4, 2, 4), (3, 3, 4)]:
+    for shape in [(1, 2, 2, 4), (2, 4, 2, 4), (1, 3, 3, 4)]:
         with pytest.raises(ValueError, match="from_panels"):
             put_back(np.ones(shape, np.float32), C, True)
         assert (C == 7).all()
 
 
 @pytest.mark.parametrize("cell", sorted(test_engine_skips.CELLS))
-@given(dims=layer_dims(), width=st.integers(1, 13), zero_state=st.booleans(), fused=st.booleans(),
-       seed=seeds)
-def test_fast_layers_with_panels_equal_the_textbook(cell, dims, width, zero_state, fused, seed):
-    """Every cell's forward and backward products by panels (of any width, padded or not):
-    the same outputs and gradients as the textbook (1e-10, float64)."""
+@given(dims=layer_dims(), width=st.integers(1, 13), split=st.booleans(), zero_state=st.booleans(),
+       fused=st.booleans(), seed=seeds)
+def test_fast_layers_with_panels_equal_the_textbook(cell, dims, width, split, zero_state, fused,
+                                                    seed):
+    """Every cell's forward and backward products by panels (of any width, padded or not,
+    K whole or in H-row blocks): the same outputs and gradients as the textbook (1e-10, float64)."""
     textbook, fast, random_layer = test_engine_skips.CELLS[cell]
     rng = np.random.default_rng(seed)
     layer = random_layer(rng, **dims)
@@ -118,7 +133,8 @@ def test_fast_layers_with_panels_equal_the_textbook(cell, dims, width, zero_stat
         paths.append(f.path)
         return f
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(gemm, "panel_width", lambda rows, K, M, dtype: width)
+        H = layer["h0"].shape[1]      # K is H (forward) or a multiple of it (backward)
+        mp.setattr(gemm, "panel_layout", lambda rows, K, M, dtype: (K // H if split else 1, width))
         mp.setattr(gemm, "panel_gemm", recording)
         ref, ours = textbook_and_fast(textbook, fast, layer, dh, None, fused=fused)
     assert paths == ["panels", "panels"]                    # forward and backward
@@ -134,51 +150,56 @@ def small_kernel_blas(monkeypatch):
     monkeypatch.delenv("LSTM_SCRATCH_PANELS", raising=False)
 
 
-@pytest.mark.parametrize("rows, K, M, width", [
-    (32, 512, 2048, 32),    # C2's forward: up to 61 fit; 16, 32 and 48 are multiples; 32 pads none
-    (32, 2048, 512, 15),    # C2's backward: 15 fit, no multiple of 16
-    (64, 512, 2048, 16),    # C1's forward: up to 30 fit
-    (64, 2048, 512, 0),     # C1's backward: 7 fit: no faster than one matmul
-    (16, 4096, 1024, 15),
-    (64, 1024, 256, 0),     # 15 fit, but at 64 rows 13-15 columns do not pay
-    (128, 512, 2048, 0),    # from 128 rows one matmul is as fast
-    (128, 256, 1024, 0),    # ... even where 16 columns fit
-    (25, 128, 512, 256),    # C3's forward: 312 fit; 256 makes 2 panels and no padding
-    (25, 512, 128, 64),     # C3's backward: 78 fit; 64 makes 2 panels and no padding
-    (25, 128, 128, 0),      # the whole product is small already
-    (10, 40, 90, 0),
+@pytest.mark.parametrize("rows, K, M, layout", [
+    (32, 512, 2048, (1, 32)),    # C2's forward: up to 61 columns fit; 32 pads none
+    (32, 2048, 512, (4, 32)),    # C2's backward: 15 fit; K in 4 blocks lets 61 fit
+    (64, 512, 2048, (1, 16)),    # C1's forward: above 32 rows 16 columns will do
+    (64, 2048, 512, (4, 16)),    # C1's backward: 7 fit; in 4 blocks, 30
+    (25, 128, 512, (1, 256)),    # C3's forward: 312 fit; 256 makes 2 panels and no padding
+    (25, 512, 128, (1, 64)),     # C3's backward: 78 fit
+    (32, 512, 1536, (1, 48)),    # a GRU's forward: 48 divides 1536, 32 would too but is narrower
+    (16, 4096, 1024, (4, 32)),
+    (32, 300, 1200, (1, 80)),    # 104 fit: 16, 48 and 80 divide 1200, 96 would pad it to 1248
+    (32, 3001, 100, None),       # K prime: no split helps
+    (128, 512, 2048, None),      # from 128 rows one matmul is as fast
+    (25, 128, 128, None),        # the whole product is small already
+    (10, 40, 90, None),
 ])
-def test_panel_width_rule(small_kernel_blas, rows, K, M, width):
-    assert gemm.panel_width(rows, K, M, np.float32) == width
-    if width:
-        P = -(-M // width)
-        assert rows * K * width <= blas.SMALL_KERNEL_MNK and P * width >= M
+def test_panel_layout_rule(small_kernel_blas, rows, K, M, layout):
+    got = gemm.panel_layout(rows, K, M, np.float32)
+    assert got == layout
+    if got:
+        S, w = got
+        assert K % S == 0 and rows * (K // S) * w <= blas.SMALL_KERNEL_MNK and w % 16 == 0
 
 
 def test_panels_only_where_they_pay(small_kernel_blas, monkeypatch):
     """Not for float64 (gradient checks; not measured), not with LSTM_SCRATCH_PANELS=0,
     not where BLAS runs on several threads or has no small-matrix kernels."""
-    assert gemm.panel_width(32, 512, 2048, np.float32) == 32
-    assert gemm.panel_width(32, 512, 2048, np.float64) == 0
+    assert gemm.panel_layout(32, 512, 2048, np.float32) == (1, 32)
+    assert gemm.panel_layout(32, 512, 2048, np.float64) is None
     monkeypatch.setenv("LSTM_SCRATCH_PANELS", "0")
-    assert gemm.panel_width(32, 512, 2048, np.float32) == 0
+    assert gemm.panel_layout(32, 512, 2048, np.float32) is None
     monkeypatch.delenv("LSTM_SCRATCH_PANELS")
     monkeypatch.setattr(blas, "one_thread", lambda: False)
-    assert gemm.panel_width(32, 512, 2048, np.float32) == 0
+    assert gemm.panel_layout(32, 512, 2048, np.float32) is None
     monkeypatch.setattr(blas, "one_thread", lambda: True)
     monkeypatch.setattr(blas, "small_kernels", lambda: False)
-    assert gemm.panel_width(32, 512, 2048, np.float32) == 0
+    assert gemm.panel_layout(32, 512, 2048, np.float32) is None
 
 
 def test_step_gemm_takes_panels_by_the_rule(small_kernel_blas):
-    """step_gemm decides by panel_width where no width is given; without a workspace
-    for the panels it multiplies in one matmul."""
+    """step_gemm decides by panel_layout where no layout is given; without a workspace
+    for the panels it multiplies in one matmul; a K that does not split as asked is refused."""
     A = np.ones((2, 32, 512), np.float32)
     out = np.empty((2, 32, 2048), np.float32)
     B = np.ones((512, 2048), np.float32)
-    assert gemm.step_gemm(A, B, out, ws=Workspace()).path == "panels"
+    f = gemm.step_gemm(A, B, out, ws=Workspace())
+    assert f.path == "panels" and f.layout == (1, 32)
     assert gemm.step_gemm(A, B, out).path == "matmul"
     assert gemm.step_gemm(A, B, out, ws=Workspace(), panels=0).path == "matmul"
+    with pytest.raises(ValueError, match="does not split into 3"):
+        gemm.step_gemm(A, B, out, ws=Workspace(), panels=(3, 32))
 
 
 class FakeOpenBLAS:

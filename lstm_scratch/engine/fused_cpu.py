@@ -157,42 +157,47 @@ def transpose_into(src, dst):
 
 
 def pack_panels(B, Bp):
-    """Bp[p] = B[:, p·w : (p+1)·w], zero past B's last column. B : (K, N), any
-    layout;  Bp : (P, K, w) with (P-1)·w < N <= P·w. Read along B's contiguous axis."""
+    """Bp[s, p] = B[s·Kb : (s+1)·Kb, p·w : (p+1)·w], zero past B's last column.
+    B : (K, N), any layout;  Bp : (S, P, Kb, w) with S·Kb = K and (P-1)·w < N <= P·w.
+    Reads along B's contiguous axis."""
     K, N = B.shape
-    P, K2, w = Bp.shape
-    if K2 != K or not (P - 1) * w < N <= P * w:             # compiled without bounds checks
-        raise ValueError("pack_panels: Bp must be (P, K, w) with (P-1)·w < N <= P·w")
+    S, P, Kb, w = Bp.shape
+    if S * Kb != K or not (P - 1) * w < N <= P * w:        # compiled without bounds checks
+        raise ValueError("pack_panels: Bp must be (S, P, K/S, w) with (P-1)·w < N <= P·w")
     row_major = B.strides[1] <= B.strides[0]
-    for p in range(P):
-        if row_major:
-            for k in range(K):
+    for s in range(S):
+        for p in range(P):
+            if row_major:
+                for k in range(Kb):
+                    for j in range(w):
+                        col = p * w + j
+                        Bp[s, p, k, j] = B[s * Kb + k, col] if col < N else 0
+            else:
                 for j in range(w):
                     col = p * w + j
-                    Bp[p, k, j] = B[k, col] if col < N else 0
-        else:
-            for j in range(w):
-                col = p * w + j
-                for k in range(K):
-                    Bp[p, k, j] = B[k, col] if col < N else 0
+                    for k in range(Kb):
+                        Bp[s, p, k, j] = B[s * Kb + k, col] if col < N else 0
 
 
 def from_panels(Cp, C, accumulate):
-    """C[:, p·w + j] = Cp[p, :, j] (or +=), for the columns C has: the product by
-    :func:`pack_panels`'s panels put back in place. Cp : (P, R, w);  C : (R, N)."""
-    P, R, w = Cp.shape
+    """C[:, p·w + j] = Σ_s Cp[s, p, :, j] (or +=), for the columns C has: the
+    products by :func:`pack_panels`'s panels summed over the blocks of K and put back
+    in place. Cp : (S, P, R, w);  C : (R, N). The sum runs s = 0, 1, ... in order."""
+    S, P, R, w = Cp.shape
     N = C.shape[1]
     if C.shape[0] != R or not (P - 1) * w < N <= P * w:    # compiled without bounds checks
-        raise ValueError("from_panels: C must be (R, N) with (P-1)·w < N <= P·w for Cp (P, R, w)")
+        raise ValueError("from_panels: C must be (R, N) with (P-1)·w < N <= P·w for Cp (S, P, R, w)")
     for i in range(R):
         for p in range(P):
             base = p * w
-            if accumulate:
-                for j in range(min(w, N - base)):
-                    C[i, base + j] += Cp[p, i, j]
-            else:
-                for j in range(min(w, N - base)):
-                    C[i, base + j] = Cp[p, i, j]
+            for j in range(min(w, N - base)):
+                v = Cp[0, p, i, j]
+                for s in range(1, S):
+                    v += Cp[s, p, i, j]
+                if accumulate:
+                    C[i, base + j] += v
+                else:
+                    C[i, base + j] = v
 
 
 def _jit(fn):

@@ -47,17 +47,17 @@ def step_gemm(A, B, out, accumulate=False, scratch=None, ws=None, panels=None):
     scratch : (N, M) buffer for the product before the add (NumPy, or CuPy where
         cuBLAS is not called directly); needed when accumulate
     ws : a workspace for the copies of B made here (needed unless B is row-major)
-    panels : columns per panel for :func:`panel_gemm`; None decides
-        (:func:`panel_width`), 0 is one matmul a step
+    panels : how :func:`panel_gemm` cuts B, (S, w) or w (S = 1); None decides
+        (:func:`panel_layout`), 0 is one matmul a step
     """
     xp = array_module(B)
     per_step = out.ndim == 3
     T, N, K = A.shape
     M = B.shape[1]
     if xp is np:
-        width = panel_width(N, K, M, B.dtype) if panels is None else panels
-        if width and ws is not None:
-            return panel_gemm(A, B, out, accumulate, width, ws)
+        layout = panel_layout(N, K, M, B.dtype) if panels is None else panels
+        if layout and ws is not None:
+            return panel_gemm(A, B, out, accumulate, layout, ws)
     if not B.flags.c_contiguous:
         B = colmajor_copy(B.T, FRESH if ws is None else ws, f"colmajor{B.shape}").T
     if xp is not np:
@@ -76,76 +76,95 @@ def step_gemm(A, B, out, accumulate=False, scratch=None, ws=None, panels=None):
     return f
 
 
-def panel_width(rows, K, M, dtype):
-    """Columns per panel for a per-step (rows, K) x (K, M) product, or 0 for one matmul.
+def panel_layout(rows, K, M, dtype):
+    """How :func:`panel_gemm` should cut a per-step (rows, K) x (K, M) product:
+    (S, w), K split into S equal blocks and M into panels of w columns; or None for
+    one matmul.
 
     Panels where NumPy's BLAS is an OpenBLAS with small-matrix kernels, held to one
-    thread (as in the batch-split workers), for float32 and up to 64 rows: the widest
-    panel the small kernel takes (rows·K·w <= 10⁶) that is a multiple of 16, with the
-    least padding; 13-15 columns where 16 do not fit, up to 32 rows. Elsewhere one
-    matmul is as fast or faster: narrower panels, and from 128 rows, where OpenBLAS's
-    repacking of B is spread over enough rows (bench/gemm_align.py --panels; figures
-    in bench/README.md). ``LSTM_SCRATCH_PANELS=0`` in the environment switches them off.
+    thread (as in the batch-split workers), for float32 and up to 64 rows. S is the
+    fewest blocks (1, 2, 4, 8 or 16, dividing K) that let a panel of at least 32
+    columns (16 above 32 rows) fit the small kernel, rows·(K/S)·w <= 10⁶; w is the
+    widest multiple of 16 that fits, with the least padding. At 128 rows and more,
+    one matmul is as fast: OpenBLAS's repacking of B is spread over enough rows
+    (bench/gemm_align.py --panels; figures in bench/README.md).
+    ``LSTM_SCRATCH_PANELS=0`` in the environment switches panels off.
     """
     if (np.dtype(dtype) != np.float32 or rows > 64 or os.environ.get("LSTM_SCRATCH_PANELS") == "0"
             or not (blas.small_kernels() and blas.one_thread())):
-        return 0
-    limit = blas.SMALL_KERNEL_MNK // max(1, rows * K)       # widest panel allowed
-    if limit >= M:
-        return 0                                            # the whole product is small already
-    if limit >= 16:
-        return min(range(16, limit + 1, 16), key=lambda w: (-(-M // w) * w, -w))
-    return limit if limit >= 13 and rows <= 32 else 0
+        return None
+    if rows * K * M <= blas.SMALL_KERNEL_MNK:
+        return None                                         # the whole product is small already
+    narrowest = 32 if rows <= 32 else 16
+    for splits in (1, 2, 4, 8, 16):
+        if K % splits:
+            continue
+        limit = blas.SMALL_KERNEL_MNK // (rows * (K // splits))     # widest panel allowed
+        if limit >= narrowest:
+            width = min(range(16, limit + 1, 16), key=lambda w: (-(-M // w) * w, -w))
+            return splits, width
+    return None
 
 
-def panel_gemm(A, B, out, accumulate, width, ws):
-    """``step_gemm``'s ``f(t)`` with B cut into panels of ``width`` columns.
+def panel_gemm(A, B, out, accumulate, layout, ws):
+    """``step_gemm``'s ``f(t)`` with B cut into panels: ``layout`` = (S, w), K split
+    into S equal blocks and the columns into panels of w.
 
     OpenBLAS packs both operands into buffers before it multiplies; a (32, 512) x
     (512, 2048) product of a training step repacks all of Wh (4 MiB) every step to
     use each number 32 times, and runs at 60-85 GFLOP/s on a core that does ~105.
-    Cut once per loop into contiguous (K, w) panels, each small enough for
+    Cut once per loop into contiguous (K/S, w) panels, each small enough for
     OpenBLAS's small-matrix kernel (no packing), the same product is one
-    ``matmul`` over the stack of panels, then put back in place:
+    ``matmul`` over the stack of panels, then summed over the S blocks of K and put
+    back in place. With Kb = K/S:
 
-        Bp[p] = B[:, p·w : (p+1)·w]          (P, K, w), zero past B's last column
-        Cp = A[t] @ Bp                        (P, N, w), P small GEMMs in one call
-        out[t][:, p·w : (p+1)·w] (+)= Cp[p]
+        Bp[s, p] = B[s·Kb : (s+1)·Kb, p·w : (p+1)·w]     (S, P, Kb, w), zero past B's last column
+        Cp[s, p] = A[t][:, s·Kb : (s+1)·Kb] @ Bp[s, p]   (S, P, N, w), S·P small GEMMs, one call
+        out[t][:, p·w : (p+1)·w] (+)= Σ_s Cp[s, p]
 
-    Each number of out[t] is one dot product of K terms either way; only the order of
-    the additions inside it may differ from one matmul (a few ulps).
+    Each number of out[t] is a dot product of K terms either way; only the order of
+    the additions may differ from one matmul (a few ulps).
     """
+    splits, width = (1, layout) if np.isscalar(layout) else layout
     T, N, K = A.shape
     M = B.shape[1]
+    if K % splits:
+        raise ValueError(f"panel_gemm: K = {K} does not split into {splits} equal blocks")
     dtype = B.dtype
-    P = -(-M // width)
-    Bp = ws.empty(np, f"panels{(P, K, width)}", (P, K, width), dtype)
-    Cp = ws.empty(np, f"panel_products{(P, N, width)}", (P, N, width), dtype)
+    Kb, P = K // splits, -(-M // width)
+    Bp = ws.empty(np, f"panels{(splits, P, Kb, width)}", (splits, P, Kb, width), dtype)
+    Cp = ws.empty(np, f"panel_products{(splits, P, N, width)}", (splits, P, N, width), dtype)
     kernels = fused_cpu.panel_kernels(dtype)
     pack, put_back = kernels if kernels is not None else (_pack_panels, _from_panels)
     pack(B, Bp)
     per_step = out.ndim == 3
 
     def f(t):
-        np.matmul(A[t], Bp, out=Cp)
+        a = A[t].reshape(N, splits, Kb).transpose(1, 0, 2)[:, None]   # (S, 1, N, Kb), a view
+        np.matmul(a, Bp, out=Cp)
         put_back(Cp, out[t] if per_step else out, accumulate)
     f.path = "panels"
+    f.layout = (splits, width)
     return f
 
 
 def _pack_panels(B, Bp):
     """NumPy's :func:`.fused_cpu.pack_panels`."""
-    P, K, w = Bp.shape
+    S, P, Kb, w = Bp.shape
     M = B.shape[1]
     Bp[...] = 0
-    for p in range(P):
-        Bp[p, :, :min(w, M - p * w)] = B[:, p * w:(p + 1) * w]
+    for s in range(S):
+        for p in range(P):
+            Bp[s, p, :, :min(w, M - p * w)] = B[s * Kb:(s + 1) * Kb, p * w:(p + 1) * w]
 
 
 def _from_panels(Cp, C, accumulate):
     """NumPy's :func:`.fused_cpu.from_panels`."""
-    P, N, w = Cp.shape
-    flat = Cp.transpose(1, 0, 2).reshape(N, P * w)[:, :C.shape[1]]
+    S, P, N, w = Cp.shape
+    total = Cp[0].copy()
+    for s in range(1, S):
+        total += Cp[s]
+    flat = total.transpose(1, 0, 2).reshape(N, P * w)[:, :C.shape[1]]
     if accumulate:
         C += flat
     else:
