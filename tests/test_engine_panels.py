@@ -25,7 +25,7 @@ def use_numpy_kernels(monkeypatch):
 @given(T=st.integers(1, 3), N=st.integers(1, 5), Kb=st.integers(1, 12), splits=st.sampled_from([1, 2, 3, 4]),
        M=st.integers(1, 40), width=st.integers(1, 44), dtype=st.sampled_from(["float32", "float64"]),
        accumulate=st.booleans(), stack=st.booleans(), transposed=st.booleans(),
-       compiled=st.booleans(), seed=seeds)
+       compiled=st.booleans() if COMPILED else st.just(False), seed=seeds)
 def test_panel_gemm_is_the_product(T, N, Kb, splits, M, width, dtype, accumulate, stack,
                                    transposed, compiled, seed):
     """out[t] (+)= A[t] @ B for every step, within K + 1 roundings of the largest term
@@ -133,6 +133,7 @@ def test_fast_layers_with_panels_equal_the_textbook(cell, dims, width, split, ze
         paths.append(f.path)
         return f
     with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(gemm, "PANEL_MIN_STEPS", 1)
         H = layer["h0"].shape[1]      # K is H (forward) or a multiple of it (backward)
         mp.setattr(gemm, "panel_layout", lambda rows, K, M, dtype: (K // H if split else 1, width))
         mp.setattr(gemm, "panel_gemm", recording)
@@ -188,11 +189,71 @@ def test_panels_only_where_they_pay(small_kernel_blas, monkeypatch):
     assert gemm.panel_layout(32, 512, 2048, np.float32) is None
 
 
+def test_panel_gemm_refuses_shapes_that_do_not_fit():
+    """Where matmul would raise, so does panel_gemm, writing nothing: B's rows are not
+    A's columns, out is not (N, M), a stack of out shorter than A."""
+    A = np.ones((3, 4, 6))
+    B = np.ones((6, 10))
+    for a, b, out in [(A, np.ones((7, 10)), np.zeros((3, 4, 10))),
+                      (A, B, np.zeros((3, 4, 9))),
+                      (A, B, np.zeros((3, 1, 10))),
+                      (A, B, np.zeros((2, 4, 10)))]:
+        with pytest.raises(ValueError, match="do not make out"):
+            gemm.step_gemm(a, b, out, ws=Workspace(), panels=(1, 4))
+        assert not out.any()
+
+
+def test_short_loops_multiply_in_one_matmul(small_kernel_blas):
+    """Cutting B costs about what 4-8 steps save: loops shorter than PANEL_MIN_STEPS
+    (generation, one step at a time) take one matmul a step."""
+    B = np.ones((512, 2048), np.float32)
+    for T in (1, gemm.PANEL_MIN_STEPS - 1, gemm.PANEL_MIN_STEPS):
+        A = np.ones((T, 32, 512), np.float32)
+        f = gemm.step_gemm(A, B, np.empty((T, 32, 2048), np.float32), ws=Workspace())
+        assert f.path == ("panels" if T >= gemm.PANEL_MIN_STEPS else "matmul"), T
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_a_float32_model_trains_the_same_with_panels(cell, monkeypatch):
+    """A two-layer float32 model on two batch-split workers, its workspaces kept from
+    step to step and shared by the layers: loss and gradients with every per-step
+    product by panels (K in two blocks) equal those with one matmul a step, to float32
+    rounding, over three steps of carried state."""
+    from lstm_scratch.engine.parallel import ThreadedDataParallel
+    from lstm_scratch.model import CharRNN
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 11, (6, 12)), rng.integers(0, 11, (6, 12))
+    results, paths = {}, []
+    real = gemm.panel_gemm
+
+    def recording(*args):
+        paths.append(args[4])
+        return real(*args)
+    monkeypatch.setattr(gemm, "panel_gemm", recording)
+    for panels in (False, True):
+        if panels:
+            monkeypatch.setattr(gemm, "panel_layout", lambda rows, K, M, dtype: (2, 16))
+            monkeypatch.setattr(gemm, "PANEL_MIN_STEPS", 1)
+        model = CharRNN(11, cell, 16, 2, dropout=0.0, seed=1)
+        runner = ThreadedDataParallel(model, workers=2)
+        state, out = None, []
+        for _ in range(3):
+            loss, grads, state = runner.loss_and_grads(x.T, y.T, state)
+            out.append((loss, {k: v.copy() for k, v in grads.items()}))
+        runner.close()
+        results[panels] = out
+        assert len(paths) == (3 * 2 * 2 * 2 if panels else 0)   # steps x workers x layers x passes
+    for (loss0, g0), (loss1, g1) in zip(results[False], results[True]):
+        np.testing.assert_allclose(loss1, loss0, rtol=1e-5)
+        for k in g0:
+            np.testing.assert_allclose(g1[k], g0[k], rtol=1e-4, atol=1e-6, err_msg=k)
+
+
 def test_step_gemm_takes_panels_by_the_rule(small_kernel_blas):
     """step_gemm decides by panel_layout where no layout is given; without a workspace
     for the panels it multiplies in one matmul; a K that does not split as asked is refused."""
-    A = np.ones((2, 32, 512), np.float32)
-    out = np.empty((2, 32, 2048), np.float32)
+    A = np.ones((8, 32, 512), np.float32)
+    out = np.empty((8, 32, 2048), np.float32)
     B = np.ones((512, 2048), np.float32)
     f = gemm.step_gemm(A, B, out, ws=Workspace())
     assert f.path == "panels" and f.layout == (1, 32)
@@ -224,6 +285,33 @@ def test_small_kernels_by_core_and_version(monkeypatch, lib, small):
         assert blas.small_kernels() is small
     finally:
         blas.small_kernels.cache_clear()
+
+
+class FakeController:
+    def __init__(self, libs):
+        self.lib_controllers = libs
+
+    def select(self, internal_api):
+        return self
+
+
+def test_numpy_s_openblas_is_the_one_asked(monkeypatch, tmp_path):
+    """With SciPy's OpenBLAS loaded beside NumPy's, NumPy's is the one that counts;
+    with one, that one; with none of them NumPy's, none."""
+    import os
+    site = os.path.dirname(os.path.dirname(np.__file__))
+    ours = FakeOpenBLAS("SkylakeX", "0.3.31")
+    ours.filepath = os.path.join(site, "numpy.libs", "libscipy_openblas64_-x.so")
+    scipy_s = FakeOpenBLAS("Haswell", "0.3.27")
+    scipy_s.filepath = os.path.join(site, "scipy.libs", "libscipy_openblas-y.so")
+    for libs, want in [([scipy_s, ours], ours), ([ours], ours), ([scipy_s], scipy_s),
+                       ([scipy_s, scipy_s], None), ([], None)]:
+        monkeypatch.setattr(blas, "controller", lambda: FakeController(libs))
+        blas._openblas.cache_clear()
+        try:
+            assert blas._openblas() is want
+        finally:
+            blas._openblas.cache_clear()
 
 
 def test_one_thread_reads_the_current_count(monkeypatch):

@@ -158,12 +158,12 @@ def transpose_into(src, dst):
 
 def pack_panels(B, Bp):
     """Bp[s, p] = B[s·Kb : (s+1)·Kb, p·w : (p+1)·w], zero past B's last column.
-    B : (K, N), any layout;  Bp : (S, P, Kb, w) with S·Kb = K and (P-1)·w < N <= P·w.
+    B : (K, M), any layout;  Bp : (S, P, Kb, w) with S·Kb = K and (P-1)·w < M <= P·w.
     Reads along B's contiguous axis."""
-    K, N = B.shape
+    K, M = B.shape
     S, P, Kb, w = Bp.shape
-    if S * Kb != K or not (P - 1) * w < N <= P * w:        # compiled without bounds checks
-        raise ValueError("pack_panels: Bp must be (S, P, K/S, w) with (P-1)·w < N <= P·w")
+    if S * Kb != K or not (P - 1) * w < M <= P * w:        # compiled without bounds checks
+        raise ValueError("pack_panels: Bp must be (S, P, K/S, w) with (P-1)·w < M <= P·w")
     row_major = B.strides[1] <= B.strides[0]
     for s in range(S):
         for p in range(P):
@@ -171,26 +171,26 @@ def pack_panels(B, Bp):
                 for k in range(Kb):
                     for j in range(w):
                         col = p * w + j
-                        Bp[s, p, k, j] = B[s * Kb + k, col] if col < N else 0
+                        Bp[s, p, k, j] = B[s * Kb + k, col] if col < M else 0
             else:
                 for j in range(w):
                     col = p * w + j
                     for k in range(Kb):
-                        Bp[s, p, k, j] = B[s * Kb + k, col] if col < N else 0
+                        Bp[s, p, k, j] = B[s * Kb + k, col] if col < M else 0
 
 
 def from_panels(Cp, C, accumulate):
     """C[:, p·w + j] = Σ_s Cp[s, p, :, j] (or +=), for the columns C has: the
     products by :func:`pack_panels`'s panels summed over the blocks of K and put back
-    in place. Cp : (S, P, R, w);  C : (R, N). The sum runs s = 0, 1, ... in order."""
+    in place. Cp : (S, P, R, w);  C : (R, M). The sum runs s = 0, 1, ... in order."""
     S, P, R, w = Cp.shape
-    N = C.shape[1]
-    if C.shape[0] != R or not (P - 1) * w < N <= P * w:    # compiled without bounds checks
-        raise ValueError("from_panels: C must be (R, N) with (P-1)·w < N <= P·w for Cp (S, P, R, w)")
+    M = C.shape[1]
+    if S < 1 or C.shape[0] != R or not (P - 1) * w < M <= P * w:    # no bounds checks compiled
+        raise ValueError("from_panels: C must be (R, M) with (P-1)·w < M <= P·w for Cp (S >= 1, P, R, w)")
     for i in range(R):
         for p in range(P):
             base = p * w
-            for j in range(min(w, N - base)):
+            for j in range(min(w, M - base)):
                 v = Cp[0, p, i, j]
                 for s in range(1, S):
                     v += Cp[s, p, i, j]

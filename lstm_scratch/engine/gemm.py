@@ -46,16 +46,22 @@ def step_gemm(A, B, out, accumulate=False, scratch=None, ws=None, panels=None):
     accumulate : add the product into out[t] instead of overwriting it
     scratch : (N, M) buffer for the product before the add (NumPy, or CuPy where
         cuBLAS is not called directly); needed when accumulate
-    ws : a workspace for the copies of B made here (needed unless B is row-major)
-    panels : how :func:`panel_gemm` cuts B, (S, w) or w (S = 1); None decides
-        (:func:`panel_layout`), 0 is one matmul a step
+    ws : a workspace for the copies of B made here: the panels (without one, one
+        matmul a step), and the row-major copy of a transposed B (without one, a
+        fresh array)
+    panels : on NumPy, how :func:`panel_gemm` cuts B, (S, w) or w (S = 1); None
+        decides (:func:`panel_layout`, for loops of PANEL_MIN_STEPS steps or more),
+        0 is one matmul a step
     """
     xp = array_module(B)
     per_step = out.ndim == 3
     T, N, K = A.shape
     M = B.shape[1]
     if xp is np:
-        layout = panel_layout(N, K, M, B.dtype) if panels is None else panels
+        if panels is None:
+            layout = panel_layout(N, K, M, B.dtype) if T >= PANEL_MIN_STEPS else None
+        else:
+            layout = panels
         if layout and ws is not None:
             return panel_gemm(A, B, out, accumulate, layout, ws)
     if not B.flags.c_contiguous:
@@ -76,6 +82,12 @@ def step_gemm(A, B, out, accumulate=False, scratch=None, ws=None, panels=None):
     return f
 
 
+# Cutting B into panels reads and writes all of it once (~1.2 ms for a 512 x 2048 Wh,
+# bench/results/profile_step.txt); a 32-row step saves 0.16-0.2 ms of it. Shorter
+# loops (generation's one step at a time) multiply in one matmul.
+PANEL_MIN_STEPS = 8
+
+
 def panel_layout(rows, K, M, dtype):
     """How :func:`panel_gemm` should cut a per-step (rows, K) x (K, M) product:
     (S, w), K split into S equal blocks and M into panels of w columns; or None for
@@ -83,9 +95,10 @@ def panel_layout(rows, K, M, dtype):
 
     Panels where NumPy's BLAS is an OpenBLAS with small-matrix kernels, held to one
     thread (as in the batch-split workers), for float32 and up to 64 rows. S is the
-    fewest blocks (1, 2, 4, 8 or 16, dividing K) that let a panel of at least 32
-    columns (16 above 32 rows) fit the small kernel, rows·(K/S)·w <= 10⁶; w is the
-    widest multiple of 16 that fits, with the least padding. At 128 rows and more,
+    fewest blocks (1, 2, 4, 8 or 16, dividing K) that let a panel of 32 columns
+    (16 above 32 rows) fit the small kernel, rows·(K/S)·w <= 10⁶; w is, of the
+    multiples of 16 that fit, the one that pads M the least, and of those the
+    widest (it can be narrower than 32 when that pads less). At 128 rows and more,
     one matmul is as fast: OpenBLAS's repacking of B is spread over enough rows
     (bench/gemm_align.py --panels; figures in bench/README.md).
     ``LSTM_SCRATCH_PANELS=0`` in the environment switches panels off.
@@ -128,16 +141,21 @@ def panel_gemm(A, B, out, accumulate, layout, ws):
     splits, width = (1, layout) if np.isscalar(layout) else layout
     T, N, K = A.shape
     M = B.shape[1]
+    per_step = out.ndim == 3
+    if B.shape[0] != K or out.shape[-2:] != (N, M) or (per_step and len(out) < T):
+        raise ValueError(f"panel_gemm: A {A.shape}, B {B.shape} and out {out.shape} do not "
+                         "make out[t] = A[t] @ B")
     if K % splits:
         raise ValueError(f"panel_gemm: K = {K} does not split into {splits} equal blocks")
     dtype = B.dtype
     Kb, P = K // splits, -(-M // width)
+    # Named by shape in ws: valid while this loop runs, as long as no other loop with
+    # the same shapes runs in between on the same workspace (the layers run one by one).
     Bp = ws.empty(np, f"panels{(splits, P, Kb, width)}", (splits, P, Kb, width), dtype)
     Cp = ws.empty(np, f"panel_products{(splits, P, N, width)}", (splits, P, N, width), dtype)
     kernels = fused_cpu.panel_kernels(dtype)
     pack, put_back = kernels if kernels is not None else (_pack_panels, _from_panels)
     pack(B, Bp)
-    per_step = out.ndim == 3
 
     def f(t):
         a = A[t].reshape(N, splits, Kb).transpose(1, 0, 2)[:, None]   # (S, 1, N, Kb), a view

@@ -15,7 +15,8 @@ tests/test_engine_lstm.py holds the two equal (1e-10 in float64). What differs:
 - The per-step products h_{t-1} Wh and da_t Whᵀ are :func:`.gemm.step_gemm`: on
   NumPy, Wh cut once into panels that OpenBLAS's small-matrix kernel multiplies
   without repacking (where it has one and the product runs on one thread), else
-  ``matmul``; on CuPy, one cuBLAS call a step with its pointers prepared once.
+  ``matmul`` (by a row-major copy of Whᵀ in the backward: faster, as gemm.py
+  says); on CuPy, one cuBLAS call a step with its pointers prepared once.
 - Products known to be zero are not computed: h_0 Wh when the layer starts
   from h_0 = 0 (every window of the Keras recipe), its rows of dWh, and
   dh_0 = da_0 Whᵀ when the caller does not want it (truncated BPTT drops it).

@@ -67,7 +67,9 @@ def rnn_forward(x, h0, Wx, Wh, b, fused=True, ws=FRESH):
     hs = ws.empty(xp, "hs", (T + 1, N, H), Wh.dtype)        # h_0 .. h_T
     hs[0] = h0
     t0 = starts_at_zero(hs[0])                              # the rule the backward uses
-    hWh = step_gemm(hs[:-1], Wh, hs[1:], ws=ws.tmp)         # hs[t + 1] = h_{t-1} Wh
+    # hs[t + 1] = hs[t] @ Wh (the pre-activation's recurrent part; tanh applied below).
+    # On CuPy this is cupy.matmul: out overlaps A, which the one-cuBLAS-call path refuses.
+    hWh = step_gemm(hs[:-1], Wh, hs[1:], ws=ws.tmp)
     for t in range(T):
         if t < t0:
             hs[t + 1].fill(0)                               # h_0 Wh = 0
