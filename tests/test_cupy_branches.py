@@ -212,6 +212,38 @@ def test_the_lstm_engine_multiplies_through_cublas(fake, dtype, monkeypatch):
     assert paths == ["cublas"] * 4, paths               # 2 layers x (forward, backward)
 
 
+@pytest.mark.parametrize("cell, want", [("gru", ["cublas"] * 4),
+                                         ("rnn", ["matmul", "matmul", "cublas", "cublas"])])
+def test_the_gru_and_rnn_engines_multiply_through_cublas(fake, cell, want, monkeypatch):
+    """The GRU's per-step products take the one-call path on CuPy, forward and backward;
+    the RNN's backward does, and its forward (out = hs[1:] over A = hs[:-1], which
+    cuBLAS's call may not overlap) runs cupy.matmul. Loss and gradients as on the host."""
+    import importlib
+    layer_module = importlib.import_module(f"lstm_scratch.engine.{cell}")
+    monkeypatch.setenv("CUPY_TF32", "0")
+    monkeypatch.delenv("LSTM_SCRATCH_CUBLAS", raising=False)
+    paths, real = [], layer_module.step_gemm
+
+    def recording(*args, **kwargs):
+        f = real(*args, **kwargs)
+        paths.append(f.path)
+        return f
+    monkeypatch.setattr(layer_module, "step_gemm", recording)
+    from lstm_scratch.model import CharRNN
+    ids = np.random.default_rng(0).integers(0, 7, (3, 6))
+    results = []
+    for backend in (fake, "numpy"):
+        model = CharRNN(7, cell, 5, 2, dropout=0.0, dtype="float64", seed=3, backend=backend)
+        xs = fake.asarray(ids) if backend is fake else ids
+        loss, grads, _ = model.loss_and_grads(xs, xs)
+        results.append((float(loss), {k: to_host(v) for k, v in grads.items()}))
+    assert paths[:4] == want, paths     # CuPy: forward layers 0, 1, then backward layers 1, 0
+    (loss_dev, g_dev), (loss_host, g_host) = results
+    assert loss_dev == pytest.approx(loss_host, rel=1e-12)
+    for k in g_host:
+        np.testing.assert_allclose(g_dev[k], g_host[k], rtol=1e-10, atol=1e-14, err_msg=k)
+
+
 def test_dropout_mask_on_the_device(fake):
     masks = [to_host(dropout_mask(np.random.default_rng(5), (50, 40), 0.8, "float32", fake.xp))
              for _ in range(2)]
