@@ -187,17 +187,22 @@ def from_panels(Cp, C, accumulate):
     M = C.shape[1]
     if S < 1 or C.shape[0] != R or not (P - 1) * w < M <= P * w:    # no bounds checks compiled
         raise ValueError("from_panels: C must be (R, M) with (P-1)·w < M <= P·w for Cp (S >= 1, P, R, w)")
+    v = np.empty(w, Cp.dtype)                               # one panel's row, summed
     for i in range(R):
         for p in range(P):
             base = p * w
-            for j in range(min(w, M - base)):
-                v = Cp[0, p, i, j]
-                for s in range(1, S):
-                    v += Cp[s, p, i, j]
-                if accumulate:
-                    C[i, base + j] += v
-                else:
-                    C[i, base + j] = v
+            n = min(w, M - base)
+            for j in range(n):                              # rows of w: SIMD loops
+                v[j] = Cp[0, p, i, j]
+            for s in range(1, S):
+                for j in range(n):
+                    v[j] += Cp[s, p, i, j]
+            if accumulate:
+                for j in range(n):
+                    C[i, base + j] += v[j]
+            else:
+                for j in range(n):
+                    C[i, base + j] = v[j]
 
 
 def _jit(fn):
