@@ -19,21 +19,19 @@ What is different here, and why:
   gradient checks use.
 - Products known to be zero are skipped, as in :mod:`.lstm`: h_0 Wh from
   h_0 = 0, its rows of dWh, and dh_0 when the caller does not want it.
-- The per-step products h_{t-1} Wh and its gradient's ∂L/∂a_t Whᵀ are
-  :func:`.gemm.step_gemm`, as in :mod:`.lstm`: Wh cut into panels for
-  OpenBLAS's small-matrix kernel where that is faster, else ``matmul`` by Wh or
-  by a row-major copy of Whᵀ; one cuBLAS call a step on CuPy.
+- The per-step products by Wh and by Whᵀ are :func:`.gemm.step_gemm`, and
+  dWh is :func:`.lstm.recurrent_weight_grad`, as in :mod:`.lstm`.
 
 Tests hold this layer equal to the textbook.
 """
 from typing import NamedTuple
 
-from ..backend import array_module, empty_aligned
+from ..backend import array_module
 from ..nn.gru import split_gru_gates
 from . import cells_cpu
 from .gemm import step_gemm
 from .layers import affine_backward, affine_forward, onehot_affine_backward, onehot_affine_forward
-from .lstm import is_ids, starts_at_zero
+from .lstm import is_ids, recurrent_weight_grad, starts_at_zero
 from .workspace import FRESH
 
 
@@ -158,10 +156,8 @@ def gru_backward(dh, cache, dhT=None, fused=True, ws=FRESH, want_dh0=True):
         cell(gates[t], hs[t], ah_n[t], dh[t], dh_next, dax[t], dah[t])
         if t or want_dh0:
             add_dh_Wh(t)                                    # ah_t = h_{t-1} Wh + bh
-    # ah_t = h_{t-1} Wh + bh for all t: one GEMM (rows of h_0 = 0 add nothing), one sum
-    t0 = starts_at_zero(hs[0])
-    dWh = xp.matmul(hs[t0:-1].reshape(-1, H).T, dah[t0:].reshape(-1, 3 * H),
-                    out=empty_aligned(xp, Wh.shape, Wh.dtype))
+    # ah_t = h_{t-1} Wh + bh for all t: one GEMM, one sum
+    dWh = recurrent_weight_grad(hs, dah, Wh)
     dbh = dah.reshape(-1, 3 * H).sum(axis=0)
     # ax_t = x_t Wx + bx for all t
     if is_ids(x_cache.x):

@@ -155,6 +155,20 @@ def starts_at_zero(h0):
     return int(array_module(h0) is np and not h0.any())
 
 
+def recurrent_weight_grad(hs, da, Wh):
+    """dWh = Σ_t h_{t-1}ᵀ da_t for a_t = ... + h_{t-1} Wh: one GEMM over all t, from
+    t = 1 when h_0 = 0 (its rows add nothing). The LSTM, GRU and RNN layers share it.
+
+    hs : (T+1, N, H) h_0 .. h_T;  da : (T, N, G) ∂L/∂a_t;  Wh : (H, G)
+    Returns dWh (H, G), a fresh array on a 64-byte boundary.
+    """
+    xp = array_module(Wh)
+    H, G = Wh.shape
+    t0 = starts_at_zero(hs[0])
+    return xp.matmul(hs[t0:-1].reshape(-1, H).T, da[t0:].reshape(-1, G),
+                     out=empty_aligned(xp, Wh.shape, Wh.dtype))
+
+
 def lstm_cell_backward(dh_up, gates, c_prev, tanh_c, da, dh_next, dc_next, scratch, fused=True):
     """One step back through the cell, in place.
 
@@ -227,10 +241,7 @@ def lstm_backward(dh, cache, dhT=None, dcT=None, fused=True, ws=FRESH, want_dh0=
                            scratch, fused)
         if t or want_dh0:
             dh_prev(t)                                      # a_t = ... + h_{t-1} Wh
-    # a_t = ... + h_{t-1} Wh for all t: dWh = Σ_t h_{t-1}ᵀ da_t, one GEMM (from t = 1 if h_0 = 0)
-    t0 = starts_at_zero(hs[0])
-    dWh = xp.matmul(hs[t0:-1].reshape(-1, H).T, da[t0:].reshape(-1, 4 * H),
-                    out=empty_aligned(xp, Wh.shape, Wh.dtype))
+    dWh = recurrent_weight_grad(hs, da, Wh)                 # a_t = ... + h_{t-1} Wh for all t
     # a_t = x_t Wx + b for all t
     if is_ids(x_cache.x):
         dx = None
