@@ -94,6 +94,7 @@ def panel_candidates(rows, K, M):
     """Layouts (S, w) worth timing against the rule's: every split of K into 1-16 blocks,
     with panels of 16, 32, 48 and 64 columns and the rule's own width, where they fit."""
     from lstm_scratch.engine.blas import SMALL_KERNEL_MNK
+    from lstm_scratch.engine.gemm import panel_width
     out = []
     for S in (1, 2, 4, 8, 16):
         if K % S:
@@ -101,7 +102,7 @@ def panel_candidates(rows, K, M):
         limit = SMALL_KERNEL_MNK // (rows * (K // S))
         widths = {w for w in (16, 32, 48, 64) if w <= min(limit, M)}
         if limit >= 16:
-            widths.add(min(range(16, limit + 1, 16), key=lambda w: (-(-M // w) * w, -w)))
+            widths.add(panel_width(limit, M))
         out += [(S, w) for w in sorted(widths)]
     return out
 

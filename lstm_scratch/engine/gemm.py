@@ -114,9 +114,14 @@ def panel_layout(rows, K, M, dtype):
             continue
         limit = blas.SMALL_KERNEL_MNK // (rows * (K // splits))     # widest panel allowed
         if limit >= narrowest:
-            width = min(range(16, limit + 1, 16), key=lambda w: (-(-M // w) * w, -w))
-            return splits, width
+            return splits, panel_width(limit, M)
     return None
+
+
+def panel_width(limit, M):
+    """Of the multiples of 16 up to ``limit``, the one that pads M columns the least
+    (P·w - M, P = ceil(M / w)), and of those the widest. limit >= 16."""
+    return min(range(16, limit + 1, 16), key=lambda w: (-(-M // w) * w, -w))
 
 
 def panel_gemm(A, B, out, accumulate, layout, ws):
