@@ -25,3 +25,14 @@ def model_dims(draw):
 
 # N batch, T time, D input, H hidden: the same draws serve every recurrent cell.
 layer_dims = lstm_dims
+
+
+# A drop probability for the regularisers' masks: neither almost-never nor almost-always.
+drop_probs = st.floats(0.05, 0.9)
+
+
+@st.composite
+def embedding_dims(draw):
+    """T time, N batch, V vocabulary, D embedding width."""
+    return dict(T=draw(st.integers(1, 3)), N=draw(st.integers(1, 4)),
+                V=draw(st.integers(1, 5)), D=draw(st.integers(1, 4)))

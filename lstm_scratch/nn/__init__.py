@@ -9,6 +9,10 @@ from .activations import sigmoid
 from .affine import (affine_backward, affine_forward, onehot, onehot_affine_backward,
                      onehot_affine_forward)
 from .dropout import dropout_backward, dropout_forward
+from .embedding import (embedding_backward, embedding_dropout_backward, embedding_dropout_forward,
+                        embedding_dropout_mask, embedding_forward)
+from .locked_dropout import locked_dropout_backward, locked_dropout_forward, locked_dropout_mask
+from .weight_drop import weight_drop_backward, weight_drop_forward, weight_drop_mask
 from .gates import GATE_ORDER, gate_slice, join_gates, split_gates
 from .loss import (log_softmax, softmax_cross_entropy_backward,
                    softmax_cross_entropy_forward)
@@ -23,6 +27,10 @@ __all__ = [
     "affine_forward", "affine_backward", "onehot",
     "onehot_affine_forward", "onehot_affine_backward",
     "dropout_forward", "dropout_backward",
+    "weight_drop_mask", "weight_drop_forward", "weight_drop_backward",
+    "locked_dropout_mask", "locked_dropout_forward", "locked_dropout_backward",
+    "embedding_forward", "embedding_backward",
+    "embedding_dropout_mask", "embedding_dropout_forward", "embedding_dropout_backward",
     "log_softmax", "softmax_cross_entropy_forward", "softmax_cross_entropy_backward",
     "lstm_step_forward", "lstm_step_backward",
     "lstm_forward", "lstm_backward",
