@@ -20,7 +20,7 @@ from .backend import get_backend  # noqa: E402
 from .data import Vocab  # noqa: E402
 from .errors import UserError  # noqa: E402
 from .model import CharLSTM, CharRNN  # noqa: E402
-from .optim import RMSprop  # noqa: E402
+from .optim import Adam, AdamW, RMSprop  # noqa: E402
 
-__all__ = ["train", "load", "generate", "CharRNN", "CharLSTM", "RMSprop", "Vocab", "UserError",
-           "get_backend", "__version__"]
+__all__ = ["train", "load", "generate", "CharRNN", "CharLSTM", "RMSprop", "Adam", "AdamW", "Vocab",
+           "UserError", "get_backend", "__version__"]

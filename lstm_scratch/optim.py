@@ -1,9 +1,25 @@
-"""RMSprop, with optional clipping of the global gradient norm.
+"""RMSprop, Adam and AdamW, with optional clipping of the global gradient norm.
 
-For every parameter p with gradient g (Keras's and PyTorch's RMSprop)::
+For every parameter p with gradient g, at step t = 1, 2, ... (each as PyTorch's
+``torch.optim`` class of the same name; λ is ``weight_decay``):
 
+RMSprop (also Keras's), whose weight decay is coupled, an L2 term in g::
+
+    g ← g + λ p
     v ← ρ v + (1 - ρ) g²
     p ← p - lr g / (√v + ε)
+
+Adam, its weight decay coupled too::
+
+    g ← g + λ p
+    m ← β1 m + (1 - β1) g
+    v ← β2 v + (1 - β2) g²
+    p ← p - lr / (1 - β1^t) · m / (√v / √(1 - β2^t) + ε)
+
+AdamW, its weight decay decoupled: p shrinks apart from g, and m, v, p follow
+as in Adam with g unchanged::
+
+    p ← p (1 - lr λ)
 
 With ``clip_norm`` > 0, every g is first scaled by min(1, clip_norm / ‖g‖),
 where ‖g‖ is the norm of all gradients together. "No clipping" has one
@@ -15,36 +31,36 @@ import numpy as np
 
 from .backend import array_module, to_host
 from .errors import UserError
-from .engine.fused_cpu import rmsprop_kernel
+from .engine.fused_cpu import adam_kernel, rmsprop_kernel
 
 
-class RMSprop:
-    """Updates a dict of live parameter arrays in place.
+class _Optimizer:
+    """What the optimizers share: the global norm, the refusal of a non-finite
+    gradient, clipping, and the update spread over chunks of flat views.
 
-    params : dict name -> array (the model's ``params``)
-    lr : learning rate; rho : decay of the running mean of g²; eps : added to √v
-    clip_norm : the largest global gradient norm let through; 0 = no clipping
-    map_fn : optional parallel ``map(fn, items)`` (e.g. ThreadedDataParallel.map)
-        to update slices of the parameters on several cores
-    Defaults are Keras's (lr 1e-3, rho 0.9, eps 1e-7); with ``alpha=rho`` they
-    match ``torch.optim.RMSprop`` exactly.
+    A subclass names its state and writes the update of one chunk, twice: once
+    compiled (:meth:`_kernel` and its :meth:`_kernel_scalars`) and once in
+    NumPy-style ``xp`` calls (:meth:`_numpy_update`), which also serve CuPy.
+
+    KIND : the name in OPTIMIZERS
+    SLOTS : names of the per-parameter state, each a dict name -> array like the parameter
+    SCALARS : names of the numbers in :meth:`state_dict`
+    OPTIONAL : the scalars that older states lack -> the value they meant then
+    DECOUPLED : weight decay shrinks p (AdamW) rather than adding λ p to g
     """
+    KIND, SLOTS, SCALARS, OPTIONAL, DECOUPLED = None, (), (), {}, False
 
-    def __init__(self, params, lr=1e-3, rho=0.9, eps=1e-7, clip_norm=0.0, map_fn=None):
-        if not lr > 0:
-            raise UserError(f"lr must be > 0, got {lr!r}")
-        if not 0.0 <= rho < 1.0:
-            raise UserError(f"rho must be in [0, 1), got {rho!r}")
-        if not eps > 0:
-            raise UserError(f"eps must be > 0, got {eps!r}")
+    def __init__(self, params, lr, eps, weight_decay, clip_norm, map_fn):
         clip_norm = 0.0 if clip_norm is None else clip_norm
-        if not clip_norm >= 0:
-            raise UserError(f"clip_norm must be >= 0 (0 = no clipping), got {clip_norm!r}")
+        self.lr = _checked("lr", lr, lr > 0, "> 0")
+        self.eps = _checked("eps", eps, eps > 0, "> 0")
+        self.weight_decay = _checked("weight_decay", weight_decay, weight_decay >= 0, ">= 0")
+        self.clip_norm = _checked("clip_norm", clip_norm, clip_norm >= 0,
+                                  ">= 0 (0 = no clipping)")
         self.params = params
         self.map_fn = map_fn
-        self.lr, self.rho, self.eps = float(lr), float(rho), float(eps)
-        self.clip_norm = float(clip_norm)
-        self.v = {name: array_module(p).zeros_like(p) for name, p in params.items()}
+        for slot in self.SLOTS:
+            setattr(self, slot, {name: array_module(p).zeros_like(p) for name, p in params.items()})
         self._scratch = {}          # per parameter, made when the NumPy update first needs it
         self.steps = 0
 
@@ -52,8 +68,8 @@ class RMSprop:
         """Apply one update. ``grads`` is not modified. Returns the global
         gradient norm before clipping, as a float.
 
-        Raises FloatingPointError, with every parameter untouched, when a
-        gradient is not finite.
+        Raises FloatingPointError, with every parameter and all state untouched,
+        when a gradient is not finite.
         """
         xp = array_module(next(iter(self.params.values())))
         flat_g = [g.ravel(order="K") for g in grads.values()]  # views, whatever the layout
@@ -65,32 +81,110 @@ class RMSprop:
             scale = self.clip_norm / norm
         work = []
         for name, p in self.params.items():
-            flat = _flat_views(p, self.v[name], grads[name])
-            work += [(name, flat, chunk) for chunk in (_chunks(p.size) if flat else [None])]
-        list((self.map_fn or map)(lambda item: self._update(*item, grads, scale), work))
+            whole = (p, *(getattr(self, slot)[name] for slot in self.SLOTS), grads[name])
+            flat = _flat_views(*whole)
+            work += [(name, flat, chunk) for chunk in _chunks(p.size)] if flat else \
+                [(name, whole, None)]
+        list((self.map_fn or map)(lambda item: self._update(*item, scale), work))
         self.steps += 1
         return norm
 
-    def _update(self, name, flat, chunk, grads, scale):
-        """The update of one chunk of parameter ``name``: ``flat`` holds 1-D views of
-        p, v, g in memory order, ``chunk`` a slice of them. Without them (layouts
-        that differ), the whole array at once."""
-        p, v, g = (self.params[name], self.v[name], grads[name]) if flat is None else \
-            (a[chunk] for a in flat)
+    def _update(self, name, arrays, chunk, scale):
+        """The update of one chunk of parameter ``name``: ``arrays`` holds 1-D views
+        of p, its state (SLOTS) and g in memory order, ``chunk`` a slice of them.
+        With chunk None (layouts that differ), the whole arrays at once."""
+        p, *state, g = arrays if chunk is None else (a[chunk] for a in arrays)
         xp = array_module(p)
-        kernel = rmsprop_kernel(p.dtype) if xp is np and flat is not None else None
+        kernel = self._kernel(p.dtype) if xp is np and chunk is not None else None
         if kernel is not None:                  # the same, compiled (engine/fused_cpu.py)
             f = p.dtype.type
-            kernel(p, v, g, f(scale), f(self.lr), f(self.rho), f(1.0 - self.rho), f(self.eps))
+            kernel(p, *state, g, *(f(x) for x in self._kernel_scalars(scale)))
             return
-        if flat is None:
+        if chunk is None:
             tmp = xp.empty_like(p)
         else:
             if name not in self._scratch:       # (a race between workers only makes two)
-                self._scratch[name] = xp.empty(flat[0].size, p.dtype)
+                self._scratch[name] = xp.empty(arrays[0].size, p.dtype)
             tmp = self._scratch[name][chunk]
         if scale != 1.0:
-            g = g * p.dtype.type(scale)
+            g = g * p.dtype.type(scale)                         # g ← g min(1, clip / ‖g‖)
+        if self.weight_decay and not self.DECOUPLED:
+            g = g + p.dtype.type(self.weight_decay) * p         # g ← g + λ p
+        self._numpy_update(xp, p, *state, g, tmp)
+
+    def _kernel(self, dtype):
+        """The compiled chunk update for arrays of ``dtype``, or None."""
+        raise NotImplementedError
+
+    def _kernel_scalars(self, scale):
+        """The numbers the compiled update takes after its arrays."""
+        raise NotImplementedError
+
+    def _numpy_update(self, xp, p, *state_g_tmp):
+        """The update of p and its state in place, from the clipped (and, unless
+        DECOUPLED, decayed) g; ``tmp`` is scratch space like p."""
+        raise NotImplementedError
+
+    def state_dict(self):
+        """Everything needed to resume exactly, as host NumPy arrays and numbers:
+        "<slot>.<param name>" for each of SLOTS, and SCALARS."""
+        state = {f"{slot}.{name}": to_host(a)
+                 for slot in self.SLOTS for name, a in getattr(self, slot).items()}
+        state.update({key: getattr(self, key) for key in self.SCALARS})
+        state["clip_norm"] = float(self.clip_norm or 0.0)
+        return state
+
+    def load_state_dict(self, state):
+        """Restore what :meth:`state_dict` returned (arrays move to the params' backend).
+        Everything is checked before anything is written."""
+        arrays = {f"{slot}.{name}": a
+                  for slot in self.SLOTS for name, a in getattr(self, slot).items()}
+        missing = [key for key in (*arrays, *self.SCALARS)
+                   if key not in state and key not in self.OPTIONAL]
+        if missing:
+            raise UserError(f"optimizer state has no {', '.join(missing)} "
+                            f"(expected {self.KIND}'s state)")
+        for key, a in arrays.items():
+            if np.shape(state[key]) != a.shape:
+                raise UserError(f"optimizer state {key} has shape {np.shape(state[key])}, "
+                                f"expected {a.shape}")
+        for key, a in arrays.items():
+            a[...] = array_module(a).asarray(np.asarray(state[key]), dtype=a.dtype)
+        for key in self.SCALARS:
+            value = state.get(key, self.OPTIONAL.get(key))
+            setattr(self, key, int(value) if key == "steps" else float(value))
+        self.clip_norm = max(0.0, self.clip_norm)               # older files: -1.0 = off
+
+
+class RMSprop(_Optimizer):
+    """Updates a dict of live parameter arrays in place.
+
+    params : dict name -> array (the model's ``params``)
+    lr : learning rate; rho : decay of the running mean of g²; eps : added to √v
+    clip_norm : the largest global gradient norm let through; 0 = no clipping
+    map_fn : optional parallel ``map(fn, items)`` (e.g. ThreadedDataParallel.map)
+        to update slices of the parameters on several cores
+    weight_decay : λ of g ← g + λ p (after clipping); with λ > 0 the update takes
+        the NumPy path, so that the compiled one of the default stays as it was
+    Defaults are Keras's (lr 1e-3, rho 0.9, eps 1e-7); with ``alpha=rho`` they
+    match ``torch.optim.RMSprop`` exactly.
+    """
+    KIND, SLOTS = "rmsprop", ("v",)
+    SCALARS = ("lr", "rho", "eps", "steps", "clip_norm", "weight_decay")
+    OPTIONAL = {"weight_decay": 0.0}                # states saved before it: no decay
+
+    def __init__(self, params, lr=1e-3, rho=0.9, eps=1e-7, clip_norm=0.0, map_fn=None, *,
+                 weight_decay=0.0):
+        self.rho = _checked("rho", rho, 0.0 <= rho < 1.0, "in [0, 1)")
+        super().__init__(params, lr, eps, weight_decay, clip_norm, map_fn)
+
+    def _kernel(self, dtype):
+        return None if self.weight_decay else rmsprop_kernel(dtype)
+
+    def _kernel_scalars(self, scale):
+        return scale, self.lr, self.rho, 1.0 - self.rho, self.eps
+
+    def _numpy_update(self, xp, p, v, g, tmp):
         # In place, into buffers made once: these arrays are as big as the model.
         v *= self.rho
         xp.multiply(g, g, out=tmp)
@@ -102,24 +196,77 @@ class RMSprop:
         tmp *= self.lr
         p -= tmp                                            # p ← p - lr g / (√v + ε)
 
-    def state_dict(self):
-        """Everything needed to resume exactly, as host NumPy arrays and numbers."""
-        state = {f"v.{name}": to_host(v) for name, v in self.v.items()}
-        state.update(lr=self.lr, rho=self.rho, eps=self.eps, steps=self.steps,
-                     clip_norm=float(self.clip_norm or 0.0))
-        return state
 
-    def load_state_dict(self, state):
-        """Restore what :meth:`state_dict` returned (arrays move to the params' backend)."""
-        for name, v in self.v.items():
-            saved = np.asarray(state[f"v.{name}"])
-            if saved.shape != v.shape:
-                raise UserError(f"optimizer state v.{name} has shape {saved.shape}, "
-                                f"expected {v.shape}")
-            v[...] = array_module(v).asarray(saved, dtype=v.dtype)
-        self.lr, self.rho, self.eps = float(state["lr"]), float(state["rho"]), float(state["eps"])
-        self.steps = int(state["steps"])
-        self.clip_norm = max(0.0, float(state["clip_norm"]))     # older files: -1.0 = off
+class Adam(_Optimizer):
+    """Updates a dict of live parameter arrays in place, as ``torch.optim.Adam``.
+
+    params, clip_norm, map_fn : as :class:`RMSprop`'s
+    lr : learning rate; betas : (β1, β2), the decays of the running means of g and g²
+    eps : added to √v / √(1 - β2^t)
+    weight_decay : λ of g ← g + λ p (after clipping, as torch's step after clip_grad_norm_)
+    """
+    KIND, SLOTS = "adam", ("m", "v")
+    SCALARS = ("lr", "beta1", "beta2", "eps", "weight_decay", "steps", "clip_norm")
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                 clip_norm=0.0, map_fn=None):
+        beta1, beta2 = betas
+        self.beta1 = _checked("betas[0]", beta1, 0.0 <= beta1 < 1.0, "in [0, 1)")
+        self.beta2 = _checked("betas[1]", beta2, 0.0 <= beta2 < 1.0, "in [0, 1)")
+        super().__init__(params, lr, eps, weight_decay, clip_norm, map_fn)
+
+    def _corrections(self):
+        """lr / (1 - β1^t) and √(1 - β2^t), for this step t, as torch computes them."""
+        t = self.steps + 1
+        return self.lr / (1.0 - self.beta1 ** t), (1.0 - self.beta2 ** t) ** 0.5
+
+    def _kernel(self, dtype):
+        return adam_kernel(dtype)
+
+    def _kernel_scalars(self, scale):
+        decay, l2 = (1.0 - self.lr * self.weight_decay, 0.0) if self.DECOUPLED else \
+            (1.0, self.weight_decay)
+        b1, b2 = self.beta1, self.beta2
+        return (scale, decay, l2, b1, 1.0 - b1, b2, 1.0 - b2, self.eps, *self._corrections())
+
+    def _numpy_update(self, xp, p, m, v, g, tmp):
+        # In place, into buffers made once: these arrays are as big as the model.
+        step_size, root_bc2 = self._corrections()
+        if self.DECOUPLED and self.weight_decay:
+            p *= 1.0 - self.lr * self.weight_decay           # p ← p (1 - lr λ)
+        m *= self.beta1
+        xp.multiply(g, 1.0 - self.beta1, out=tmp)
+        m += tmp                                            # m ← β1 m + (1-β1) g
+        v *= self.beta2
+        xp.multiply(g, g, out=tmp)
+        tmp *= 1.0 - self.beta2
+        v += tmp                                            # v ← β2 v + (1-β2) g²
+        xp.sqrt(v, out=tmp)
+        tmp /= root_bc2
+        tmp += self.eps
+        xp.divide(m, tmp, out=tmp)
+        tmp *= step_size
+        p -= tmp                            # p ← p - lr/(1-β1^t) · m / (√v/√(1-β2^t) + ε)
+
+
+class AdamW(Adam):
+    """:class:`Adam` with decoupled weight decay, as ``torch.optim.AdamW``:
+    p ← p (1 - lr λ) before the step, and g is left as it is."""
+    KIND, DECOUPLED = "adamw", True
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
+                 clip_norm=0.0, map_fn=None):
+        super().__init__(params, lr, betas, eps, weight_decay, clip_norm, map_fn)
+
+
+OPTIMIZERS = {"rmsprop": RMSprop, "adam": Adam, "adamw": AdamW}
+
+
+def _checked(name, value, ok, expected):
+    """``value`` as a float if ``ok``, else a one-line UserError naming what was expected."""
+    if not ok:
+        raise UserError(f"{name} must be {expected}, got {value!r}")
+    return float(value)
 
 
 def _flat_views(*arrays):

@@ -14,10 +14,10 @@ more cut Wh into the panels of :func:`.gemm.panel_gemm` and put the products
 back in place. Without Numba they are plain (slow) Python, and the NumPy code
 is used instead.
 
-The cell and update functions are used for float32, with :func:`tanh32`.
+The cell functions and RMSprop's update are used for float32, with :func:`tanh32`.
 float64 is for gradient checks, where the plain NumPy code (exact ``np.tanh``)
-is the reference; the one-hot backward, the copy and the panels, which only add
-and move numbers, run in float64 too. Tests check each function against its NumPy twin.
+is the reference; Adam's update, the one-hot backward, the copy and the panels,
+which use no approximation, run in float64 too. Tests check each function against its NumPy twin.
 
 Set ``LSTM_SCRATCH_NUMBA=0`` in the environment to run the plain NumPy cell
 even where Numba is installed.
@@ -113,6 +113,24 @@ def rmsprop_update(p, v, g, scale, lr, rho, one_minus_rho, eps):
         gk = g[k] * scale                                   # clipped gradient
         v[k] = rho * v[k] + one_minus_rho * gk * gk         # v ← ρ v + (1-ρ) g²
         p[k] -= lr * gk / (np.sqrt(v[k]) + eps)             # p ← p - lr g / (√v + ε)
+
+
+def adam_update(p, m, v, g, scale, decay, l2, beta1, one_minus_beta1, beta2, one_minus_beta2,
+                eps, step_size, root_bc2):
+    """:class:`lstm_scratch.optim.Adam`'s and ``AdamW``'s update in one pass (NumPy needs
+    up to sixteen).
+
+    p, m, v, g : 1-D arrays of one length and dtype (float32 or float64), p, m and v
+    updated in place; the scalars of that dtype: decay = 1 - lr λ (AdamW; 1 for Adam),
+    l2 = λ (Adam; 0 for AdamW), step_size = lr / (1 - β1^t), root_bc2 = √(1 - β2^t),
+    one_minus_* rounded as NumPy would.
+    """
+    for k in range(p.size):
+        p[k] *= decay                                       # p ← p (1 - lr λ)
+        gk = g[k] * scale + l2 * p[k]                       # clipped gradient (+ λ p)
+        m[k] = beta1 * m[k] + one_minus_beta1 * gk          # m ← β1 m + (1-β1) g
+        v[k] = beta2 * v[k] + one_minus_beta2 * gk * gk     # v ← β2 v + (1-β2) g²
+        p[k] -= step_size * m[k] / (np.sqrt(v[k]) / root_bc2 + eps)
 
 
 def onehot_backward(ids, dy, dW, db):
@@ -224,7 +242,7 @@ def _compiled():
     """Swap the functions above for their compiled twins, once (Numba is imported
     here, on first use, not with lstm_scratch: that takes ~0.6 s and ~60 MiB)."""
     global _COMPILED, tanh32, cell_forward, cell_backward, rmsprop_update, onehot_backward
-    global transpose_into, pack_panels, from_panels
+    global transpose_into, pack_panels, from_panels, adam_update
     with _LOCK:                     # worker threads may ask at the same moment
         if _COMPILED is None:
             tanh32 = _jit(tanh32)   # first: the cell functions find it when they compile
@@ -232,8 +250,9 @@ def _compiled():
             rmsprop_update, onehot_backward = _jit(rmsprop_update), _jit(onehot_backward)
             transpose_into = _jit(transpose_into)
             pack_panels, from_panels = _jit(pack_panels), _jit(from_panels)
+            adam_update = _jit(adam_update)
             _COMPILED = (cell_forward, cell_backward, rmsprop_update, onehot_backward,
-                         transpose_into, pack_panels, from_panels)
+                         transpose_into, pack_panels, from_panels, adam_update)
     return _COMPILED
 
 
@@ -245,6 +264,12 @@ ENABLED = (os.environ.get("LSTM_SCRATCH_NUMBA", "1") != "0"
 def rmsprop_kernel(dtype):
     """The compiled :func:`rmsprop_update` for float32 arrays where ENABLED, else None."""
     return _compiled()[2] if ENABLED and dtype == np.float32 else None
+
+
+def adam_kernel(dtype):
+    """The compiled :func:`adam_update` for float32 or float64 arrays where ENABLED, else
+    None. float64 too: it has no approximation, only fastmath's reordering (a few ulps)."""
+    return _compiled()[7] if ENABLED and dtype in (np.float32, np.float64) else None
 
 
 def onehot_kernel(dtype):
