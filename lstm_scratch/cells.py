@@ -117,29 +117,43 @@ CELLS = {
 
 def param_shapes(config):
     """{name: shape} of every parameter of the model ``config`` describes (a
-    CharRNN.config dict; no ``cell`` key means an LSTM, as in old checkpoints)."""
+    CharRNN.config dict; no ``cell`` key means an LSTM, as in old checkpoints, and
+    no embedding_size or tie_weights key means one-hot input and an untied head)."""
     cell = CELLS[config.get("cell", "lstm")]
     V, H, L, G = config["vocab_size"], config["hidden_size"], config["num_layers"], cell.gates
-    shapes = {}
+    E = config.get("embedding_size") or 0
+    shapes = {"E": (V, E)} if E else {}
     for l in range(L):
-        D = V if l == 0 else H
+        D = (E or V) if l == 0 else H
         shapes.update({f"Wx{l}": (D, G * H), f"Wh{l}": (H, G * H)})
         shapes.update({f"{b}{l}": (G * H,) for b in cell.biases})
-    shapes.update(Wy=(H, V), by=(V,))
+    if not config.get("tie_weights"):
+        shapes["Wy"] = (H, V)
+    shapes["by"] = (V,)
     return shapes
 
 
-def init_params(cell, V, H, L, rng):
+def init_params(cell, V, H, L, rng, embedding_size=0, tie_weights=False):
     """Host float64 initial parameters: Glorot-uniform Wx and Wy, orthogonal Wh
     (as Keras and PyTorch-style recipes), biases from the cell (zero, except the
-    LSTM's forget block, 1)."""
+    LSTM's forget block, 1).
+
+    With an embedding (``embedding_size`` D > 0), E (V, D) is U(-0.1, 0.1), as
+    AWD-LSTM's, and layer 0's Wx is (D, G·H). E is drawn after everything else,
+    so the other parameters are those of the same seed without it. Tied
+    (``tie_weights``), there is no Wy: the head uses Eᵀ.
+    """
     G, params = cell.gates, {}
     for l in range(L):
-        D = V if l == 0 else H
+        D = (embedding_size or V) if l == 0 else H
         params[f"Wx{l}"] = glorot_uniform(rng, D, G * H)
         # Row-major, like every parameter: p.reshape(-1) is then a view, not a copy.
         params[f"Wh{l}"] = np.ascontiguousarray(orthogonal(rng, H, G * H))
         params.update({f"{b}{l}": value for b, value in zip(cell.biases, cell.init_bias(H))})
     params["Wy"] = glorot_uniform(rng, H, V)
     params["by"] = np.zeros(V)
+    if tie_weights:
+        del params["Wy"]
+    if embedding_size:
+        params = {"E": rng.uniform(-0.1, 0.1, size=(V, embedding_size)), **params}
     return params

@@ -8,7 +8,9 @@ Layout (every entry is a NumPy array of numbers or of fixed-width unicode)::
     meta            JSON: model and training config, progress, Generator states
     vocab           (V,) int32 code points, in id order
     param/<name>    model.params, host copies
-    optim/<key>     RMSprop.state_dict()
+    optim/<key>     the optimizer's state_dict() (RMSprop's, Adam's or AdamW's: the
+                    training config's "optimizer" says which; none: RMSprop)
+    ema/<name>      the average of the weights (--ema), if the run keeps one
     carry/h<l>, carry/c<l>   the state carried between stream chunks (no c<l>: GRU, RNN)
 
 Loading never unpickles, and checks before it reads, as safetensors does
@@ -32,6 +34,8 @@ from .errors import UserError, naming_file
 from .cells import CELLS, param_shapes
 from .model import DTYPES
 from .nn import GATE_ORDER
+from .optim import OPTIMIZERS
+from .regularisers import REGULARISERS, resolve_regularisers
 from .safe_npz import SafeNpz
 
 MAGIC = "lstm-scratch checkpoint"
@@ -39,9 +43,9 @@ FORMAT_VERSION = 1
 META_LIMIT = 1 << 20            # bytes of the meta member: JSON of a config, a few KB in practice
 SMALL_LIMIT = 4096              # bytes of the magic, format_version and gate_order members
 MAX_CODE_POINT = 0x10FFFF
-OPTIM_SCALARS = ("lr", "rho", "eps", "steps", "clip_norm")
 MODEL_KEYS = ("vocab_size", "hidden_size", "num_layers", "dropout", "dtype")   # CharRNN.config,
-# with "cell" too since GRU and RNN cells came (absent in older checkpoints: an LSTM)
+# with "cell" too since GRU and RNN cells came (absent in older checkpoints: an LSTM), and
+# the regularisers since they came (regularisers.REGULARISERS; absent: off)
 
 
 def atomic_write(path, write):
@@ -65,14 +69,15 @@ def atomic_write(path, write):
         raise
 
 
-def save_checkpoint(path, *, params, vocab, meta, optim_state=None, carry=None):
+def save_checkpoint(path, *, params, vocab, meta, optim_state=None, carry=None, ema=None):
     """Write a checkpoint.
 
     params : dict name -> array (host or device; copied to the host)
     vocab : data.Vocab
     meta : JSON-serialisable dict (config, progress, Generator states)
-    optim_state : RMSprop.state_dict() or None
+    optim_state : the optimizer's state_dict() or None
     carry : list of state tuples per layer, (h, c) or (h,), or None
+    ema : dict name -> array, the average of the weights (like params), or None
     """
     arrays = {
         "magic": np.array(MAGIC),
@@ -83,6 +88,7 @@ def save_checkpoint(path, *, params, vocab, meta, optim_state=None, carry=None):
     }
     arrays.update({f"param/{k}": to_host(v) for k, v in params.items()})
     arrays.update({f"optim/{k}": np.asarray(v) for k, v in (optim_state or {}).items()})
+    arrays.update({f"ema/{k}": to_host(v) for k, v in (ema or {}).items()})
     for l, layer in enumerate(carry or []):
         arrays.update({f"carry/{name}{l}": to_host(a) for name, a in zip("hc", layer)})
     atomic_write(path, lambda f: np.savez(f, **arrays))
@@ -91,7 +97,8 @@ def save_checkpoint(path, *, params, vocab, meta, optim_state=None, carry=None):
 def load_checkpoint(path):
     """Read a checkpoint into plain host data; every failure is a one-line UserError.
 
-    Returns dict with meta (dict), vocab_codes, params, optim, carry (as saved).
+    Returns dict with meta (dict), vocab_codes, params, optim, carry, ema (as saved;
+    ema None when the run kept no average).
     """
     if not os.path.exists(path):
         raise UserError(f"{path}: no such checkpoint")
@@ -120,7 +127,7 @@ def load_checkpoint(path):
     if codes.size and (codes.min() < 0 or codes.max() > MAX_CODE_POINT or surrogate.any()
                        or (codes[1:] <= codes[:-1]).any()):
         raise UserError(f"{path}: member 'vocab': expected increasing Unicode code points")
-    groups = {"param": {}, "optim": {}, "carry": {}}
+    groups = {"param": {}, "optim": {}, "carry": {}, "ema": {}}
     for key, value in arrays.items():
         group, _, name = key.partition("/")
         groups[group][name] = value
@@ -128,7 +135,7 @@ def load_checkpoint(path):
     carry = [tuple(saved[f"{name}{l}"] for name in "hc" if f"{name}{l}" in saved)
              for l in range(sum(name.startswith("h") for name in saved))]
     return dict(meta=meta, vocab_codes=codes, params=groups["param"],
-                optim=groups["optim"], carry=carry or None)
+                optim=groups["optim"], carry=carry or None, ema=groups["ema"] or None)
 
 
 def _meta(npz):
@@ -140,9 +147,10 @@ def _meta(npz):
     model = meta.get("model") if isinstance(meta, dict) else None
     if not isinstance(model, dict) or not isinstance(meta.get("train"), dict):
         raise UserError(f"{npz.path}: damaged metadata (expected 'model' and 'train' configs)")
-    if set(model) - {"cell"} != set(MODEL_KEYS):
+    if not set(MODEL_KEYS) <= set(model) <= {*MODEL_KEYS, "cell", *REGULARISERS}:
         raise UserError(f"{npz.path}: damaged metadata (model config has "
-                        f"{', '.join(sorted(model))}; expected {', '.join(MODEL_KEYS)}, cell)")
+                        f"{', '.join(sorted(model))}; expected {', '.join(MODEL_KEYS)}, cell "
+                        f"and the regularisers {', '.join(REGULARISERS)})")
     if model.get("cell", "lstm") not in CELLS:
         raise UserError(f"{npz.path}: damaged metadata (model cell is {model['cell']!r}, "
                         f"expected one of {', '.join(CELLS)})")
@@ -154,6 +162,15 @@ def _meta(npz):
         value = model.get(name)
         if type(value) is not int or value < 1 or (most and value > most):
             raise UserError(f"{npz.path}: damaged metadata (model {name} is {value!r})")
+    try:                                        # the regularisers' values, and that they fit
+        resolve_regularisers({k: model[k] for k in REGULARISERS if k in model},
+                             model["hidden_size"], dropout)
+    except UserError as exc:
+        raise UserError(f"{npz.path}: damaged metadata (model {exc})") from None
+    optimizer = meta["train"].get("optimizer", "rmsprop")
+    if optimizer not in OPTIMIZERS:
+        raise UserError(f"{npz.path}: damaged metadata (optimizer {optimizer!r}, expected one "
+                        f"of {', '.join(OPTIMIZERS)})")
     if model.get("dtype") not in DTYPES:
         raise UserError(f"{npz.path}: damaged metadata (model dtype is {model.get('dtype')!r}, "
                         f"expected one of {', '.join(DTYPES)})")
@@ -173,8 +190,13 @@ def _expected_members(npz, meta):
     expected = {"vocab": ("iu", (V,), None)}
     expected.update({f"param/{k}": ("f", s, size) for k, s in shapes.items()})
     if any(key.startswith("optim/") for key in npz.keys):
-        expected.update({f"optim/v.{k}": ("f", s, size) for k, s in shapes.items()})
-        expected.update({f"optim/{k}": ("fiu", (), None) for k in OPTIM_SCALARS})
+        optimizer = OPTIMIZERS[meta["train"].get("optimizer", "rmsprop")]
+        expected.update({f"optim/{slot}.{k}": ("f", s, size)
+                         for slot in optimizer.SLOTS for k, s in shapes.items()})
+        expected.update({f"optim/{k}": ("fiu", (), None) for k in optimizer.SCALARS
+                         if k not in optimizer.OPTIONAL or f"optim/{k}" in npz.keys})
+    if any(key.startswith("ema/") for key in npz.keys):
+        expected.update({f"ema/{k}": ("f", s, size) for k, s in shapes.items()})
     if any(key.startswith("carry/") for key in npz.keys):
         B = meta["train"].get("batch_size")
         if type(B) is not int or B < 1:

@@ -10,6 +10,17 @@ The PyTorch model this maps to, by ``model.cell``::
 fed one-hot (B, T, V). Gate orders agree (LSTM i, f, g, o; GRU r, z, n).
 PyTorch stores weights transposed (``weight_ih_l{l}`` is (G·H, D) = Wxˡ.T).
 
+A model with an embedding (``embedding_size`` D) maps to one more module in
+front, fed the ids instead of one-hot rows, and the recurrent module reads D::
+
+    embedding = torch.nn.Embedding(V, D)                         # key "embedding.weight" = E
+    lstm = torch.nn.LSTM(D, H, num_layers=L, batch_first=True)
+
+Tied (``tie_weights``), ``fc.weight`` is E too, as in PyTorch's word language
+model (``decoder.weight = encoder.weight``): both keys are exported, and on
+import they must be equal. Weight drop, locked and embedding dropout act in
+training only, so they need nothing in PyTorch's modules.
+
 Biases: the LSTM and the RNN add PyTorch's two biases at the same place, so
 one is enough: b = b_ih + b_hh on import; on export b_ih = b, b_hh = 0. Their
 *gradients* export db to both, since ∂L/∂b_ih = ∂L/∂b_hh = ∂L/∂b. The GRU's
@@ -30,9 +41,9 @@ _BIASES = {"lstm": {"b": ("bias_ih", "bias_hh")},
            "gru": {"bx": ("bias_ih",), "bh": ("bias_hh",)}}
 
 
-def torch_names(num_layers, cell="lstm"):
+def torch_names(num_layers, cell="lstm", embedding=False):
     """The state-dict keys, in order, of the PyTorch model above."""
-    names = []
+    names = ["embedding.weight"] if embedding else []
     for l in range(num_layers):
         names += [f"{cell}.weight_ih_l{l}", f"{cell}.weight_hh_l{l}",
                   f"{cell}.bias_ih_l{l}", f"{cell}.bias_hh_l{l}"]
@@ -50,6 +61,8 @@ def to_torch(model, tensors=None):
     grads = tensors is not None
     src = {name: to_host(a) for name, a in (tensors if grads else model.params).items()}
     cell, out = model.cell, {}
+    if model.embedding_size:
+        out["embedding.weight"] = _c_copy(src["E"])                        # (V, D)
     for l in range(model.num_layers):
         out[f"{cell}.weight_ih_l{l}"] = _c_copy(src[f"Wx{l}"].T)           # (GH, D)
         out[f"{cell}.weight_hh_l{l}"] = _c_copy(src[f"Wh{l}"].T)           # (GH, H)
@@ -58,9 +71,10 @@ def to_torch(model, tensors=None):
             out[f"{cell}.{theirs[0]}_l{l}"] = _c_copy(b)
             if len(theirs) == 2:        # one b for two: all of it in b_ih, its gradient in both
                 out[f"{cell}.{theirs[1]}_l{l}"] = _c_copy(b) if grads else np.zeros_like(b)
-    out["fc.weight"] = _c_copy(src["Wy"].T)                                 # (V, H)
+    # (V, H); tied, E itself (its gradient, which sums both uses, for both names)
+    out["fc.weight"] = _c_copy(src["E"] if model.tie_weights else src["Wy"].T)
     out["fc.bias"] = _c_copy(src["by"])
-    return {k: out[k] for k in torch_names(model.num_layers, cell)}
+    return {k: out[k] for k in torch_names(model.num_layers, cell, bool(model.embedding_size))}
 
 
 def _c_copy(a):
@@ -73,20 +87,28 @@ def _c_copy(a):
 def load_torch(model, state_dict):
     """Copy a PyTorch state dict (tensors or arrays, names as in :func:`torch_names`)
     into ``model.params`` in place. Shapes are checked; dtype becomes the model's."""
-    cell = model.cell
-    missing = [k for k in torch_names(model.num_layers, cell) if k not in state_dict]
+    cell, D = model.cell, model.embedding_size
+    missing = [k for k in torch_names(model.num_layers, cell, bool(D)) if k not in state_dict]
     if missing:
         module = dict(lstm="nn.LSTM", gru="nn.GRU", rnn="nn.RNN")[cell]
-        raise UserError(f"state dict lacks {', '.join(missing)}: expected {module}(V, H, "
-                        f"num_layers={model.num_layers}) as '{cell}.' and nn.Linear as 'fc.'")
+        embedding = f"nn.Embedding(V, {D}) as 'embedding.', " if D else ""
+        raise UserError(f"state dict lacks {', '.join(missing)}: expected {embedding}"
+                        f"{module}({D or 'V'}, H, num_layers={model.num_layers}) as '{cell}.' "
+                        "and nn.Linear as 'fc.'")
     sd = {k: np.asarray(_host(v), dtype=np.float64) for k, v in state_dict.items()}
     new = {}
+    if D:
+        new["E"] = sd["embedding.weight"]
+    if model.tie_weights and not np.array_equal(sd["fc.weight"], sd["embedding.weight"]):
+        raise UserError("state dict: the model ties its softmax to its embedding, but "
+                        "fc.weight differs from embedding.weight")
     for l in range(model.num_layers):
         new[f"Wx{l}"] = sd[f"{cell}.weight_ih_l{l}"].T
         new[f"Wh{l}"] = sd[f"{cell}.weight_hh_l{l}"].T
         for ours, theirs in _BIASES[cell].items():
             new[f"{ours}{l}"] = sum(sd[f"{cell}.{t}_l{l}"] for t in theirs)
-    new["Wy"] = sd["fc.weight"].T
+    if not model.tie_weights:
+        new["Wy"] = sd["fc.weight"].T
     new["by"] = sd["fc.bias"]
     model.load_params(new, source="state dict")
 

@@ -4,10 +4,18 @@ each, an affine + softmax head. CharLSTM is CharRNN with cell="lstm".
 For inputs ids (B, T) and L layers (layout inside is time-major, (T, B, ·))::
 
     x⁰ = ids                                  (T, B)     one-hot rows, never built
-    hˡ = cell(xˡ; Wxˡ, Whˡ, biasesˡ)          (T, B, H)  l = 0 .. L-1, see nn/{lstm,gru,rnn}.py
-    xˡ⁺¹ = dropout(hˡ, p)                     (T, B, H)
-    z = xᴸ Wy + by                            (T, B, V)  logits
+      or x⁰ = dropout(Ẽ[ids], p_in)           (T, B, D)  with an embedding E (V, D)
+    hˡ = cell(xˡ; Wxˡ, W̃hˡ, biasesˡ)          (T, B, H)  l = 0 .. L-1, see nn/{lstm,gru,rnn}.py
+    xˡ⁺¹ = dropout(hˡ, p)                     (T, B, H)  (p_out for the top layer)
+    z = xᴸ Wy + by                            (T, B, V)  logits (Wy = Eᵀ when tied)
     L = mean cross-entropy(softmax(z), targets)
+
+The regularisers, all off by default and all for training only (regularisers.py
+draws their masks; at evaluation every mask is 1): W̃hˡ = Whˡ ⊙ Mˡ is weight
+drop (nn/weight_drop.py), Ẽ = E ⊙ m drops whole rows of E (embedding dropout,
+nn/embedding.py), and with ``locked_dropout`` every dropout mask is one per
+sequence, the same at every t (nn/locked_dropout.py). Tying (``tie_weights``)
+makes the head's Wy the embedding's Eᵀ, which needs D = H.
 
 Targets (B, T) make every step a prediction (many-to-many, the stream
 mode). Targets (B,) use the last step only (many-to-one, the Keras recipe):
@@ -16,9 +24,11 @@ then the top layer's dropout and the head see only h_T.
 Parameters, in ``model.params`` (the live arrays: change one in place and
 the model changes)::
 
-    Wx0 (V, GH)  Wh0 (H, GH)  b0 (GH,)      layer 0, fed one-hot characters
+    E   (V, D)                              the embedding, when embedding_size D > 0
+    Wx0 (V, GH)  Wh0 (H, GH)  b0 (GH,)      layer 0, fed one-hot characters (Wx0 (D, GH)
+                                            when fed the embedding)
     Wxl (H, GH)  Whl (H, GH)  bl (GH,)      layer l > 0
-    Wy  (H, V)   by  (V,)                   head
+    Wy  (H, V)   by  (V,)                   head (no Wy when tied: the head uses Eᵀ)
 
 with G gate blocks: 4 for the LSTM, 3 for the GRU (which has two biases,
 bxl and bhl, as PyTorch's nn.GRU), 1 for the RNN. :func:`param_shapes` lists
@@ -43,38 +53,24 @@ engine. The dropout masks are drawn here, whichever engine consumes them,
 so a seed gives the same run on either. The engine is not part of
 ``config``: a checkpoint does not depend on the engine that wrote it.
 """
-from types import SimpleNamespace
+from typing import NamedTuple
 
 import numpy as np
 
 from . import nn
-from .backend import array_module, dropout_mask, empty_aligned, get_backend
+from .backend import empty_aligned, get_backend
 from .cells import CELLS, glorot_uniform, init_params, orthogonal, param_shapes  # noqa: F401
-from .engine import layers as fast_layers
 from .engine.stepper import Stepper
 from .engine.workspace import FRESH, Workspace
 from .errors import UserError
+from .ops import ENGINES, LOCKED
+from .regularisers import REGULARISERS, Masks, draw_masks, no_masks, resolve_regularisers
 from .nn import log_softmax, softmax_cross_entropy_backward, softmax_cross_entropy_forward
 
 DTYPES = ("float32", "float64")
 
 # The non-recurrent layers each engine runs, with one signature: the textbook
 # ignores the workspace. The recurrent layers are in cells.CELLS, per engine.
-ENGINES = {
-    "fast": SimpleNamespace(
-        dropout_forward=lambda x, mask, ws: fast_layers.dropout_forward(
-            x, mask, None if mask is None else ws.empty(array_module(x), "dropped", x.shape, x.dtype)),
-        dropout_backward=lambda dy, mask: fast_layers.dropout_backward(dy, mask, out=dy),  # dy is ours
-        affine_forward=fast_layers.affine_forward,
-        affine_backward=fast_layers.affine_backward),
-    "reference": SimpleNamespace(
-        dropout_forward=lambda x, mask, ws: nn.dropout_forward(x, mask),
-        dropout_backward=nn.dropout_backward,
-        affine_forward=nn.affine_forward,
-        affine_backward=nn.affine_backward),
-}
-
-
 class CharRNN:
     """A character-level recurrent language model.
 
@@ -97,10 +93,25 @@ class CharRNN:
     engine : "fast" or "reference"
         Who computes the layers: ``lstm_scratch.engine`` or the textbook
         ``lstm_scratch.nn`` (same numbers, up to float rounding).
+    embedding_size : int
+        D > 0: the first layer reads a learnt embedding E[ids] (V, D) instead of
+        one-hot rows; 0 (default): one-hot.
+    tie_weights : bool
+        The head's weights are Eᵀ (needs embedding_size = hidden_size).
+    weight_drop : float
+        DropConnect probability on every Wh, one mask per batch (training only).
+    locked_dropout : bool
+        Every dropout mask is one per sequence, the same at every time step.
+    input_dropout : float
+        Dropout on the embedding's output (needs an embedding).
+    embedding_dropout : float
+        Drop probability of whole rows of E, one mask per batch (needs an embedding).
+    output_dropout : float or None
+        Dropout after the top layer, before the head; None: ``dropout``.
     """
 
     def __init__(self, vocab_size, cell="lstm", hidden_size=512, num_layers=2, dropout=0.2,
-                 dtype="float32", backend="numpy", seed=0, engine="fast"):
+                 dtype="float32", backend="numpy", seed=0, engine="fast", **regularisers):
         if cell not in CELLS:
             raise UserError(f"cell must be one of {', '.join(CELLS)}, got {cell!r}")
         for name, value in (("vocab_size", vocab_size), ("hidden_size", hidden_size),
@@ -119,12 +130,18 @@ class CharRNN:
         self._backward_layer = self._cell.backward[engine]
         self.vocab_size, self.hidden_size = int(vocab_size), int(hidden_size)
         self.num_layers, self.dropout = int(num_layers), float(dropout)
+        for name, value in resolve_regularisers(regularisers, self.hidden_size,
+                                                self.dropout).items():
+            setattr(self, name, value)
+        # Dropout's two operations: the textbook names them locked when every mask is
+        # one per sequence; the engine's multiply broadcasts either way.
+        self._drop = LOCKED if self.locked_dropout and engine == "reference" else self._ops
         self.dtype = np.dtype(str(dtype))
         self.backend = get_backend(backend)
         init_seed, dropout_seed = np.random.SeedSequence(seed).spawn(2)
         self.dropout_rng = np.random.default_rng(dropout_seed)
         init = init_params(self._cell, self.vocab_size, self.hidden_size, self.num_layers,
-                           np.random.default_rng(init_seed))
+                           np.random.default_rng(init_seed), self.embedding_size, self.tie_weights)
         # Each parameter on a 64-byte boundary: OpenBLAS multiplies by them faster there.
         self.params = {name: _aligned_copy(self.backend, value, self.dtype) for name, value in init.items()}
         # Intermediate arrays of loss_and_grads and loss, reused from call to call
@@ -135,11 +152,22 @@ class CharRNN:
     def config(self):
         """The constructor arguments that define the architecture."""
         return dict(vocab_size=self.vocab_size, cell=self.cell, hidden_size=self.hidden_size,
-                    num_layers=self.num_layers, dropout=self.dropout, dtype=self.dtype.name)
+                    num_layers=self.num_layers, dropout=self.dropout, dtype=self.dtype.name,
+                    **{name: getattr(self, name) for name in REGULARISERS})
 
     def layer_params(self, l):
         """Layer l's parameters, in the cell's order (Wx, Wh, then its biases)."""
         return tuple(self.params[f"{name}{l}"] for name in self._cell.names)
+
+    def head_weight(self):
+        """The head's weights (H, V): Wy, or Eᵀ (a view) when tied."""
+        return self.params["E"].T if self.tie_weights else self.params["Wy"]
+
+    def embed(self, ids):
+        """The first layer's input for ids (T, B): the ids themselves (one-hot), or E[ids]."""
+        if not self.embedding_size:
+            return ids
+        return self._ops.embed_forward(ids, self.params["E"], None, FRESH)[0]
 
     def num_params(self):
         return int(sum(p.size for p in self.params.values()))
@@ -175,7 +203,7 @@ class CharRNN:
         targets : (B, T) int (every step predicts the next char) or (B,) int
             (only the last step does)
         state : list of L state tuples ((h, c) or (h,)), each (B, H), to start from; None = zeros
-        train : apply dropout
+        train : apply dropout (and the other regularisers)
         dropout_rng : numpy Generator for the masks; default the model's own
         Returns (loss: float, mean nats per target; grads: dict with the keys
         of ``params``; state: the final state tuple per layer, detached).
@@ -189,25 +217,15 @@ class CharRNN:
     def loss(self, inputs, targets, state=None):
         """Evaluation loss (no dropout, no gradients): (loss: float, final state)."""
         ids, targets = self._check_batch(inputs, targets)
-        loss, _, state = self._forward(ids, targets, state, [None] * self.num_layers)
+        loss, _, state = self._forward(ids, targets, state, no_masks(self.num_layers))
         return float(loss), state
 
     def dropout_masks(self, T, B, many_to_one, rng, train=True, map_fn=map):
-        """One inverted-dropout mask per layer, (T, B, H), or (1, B, H) for the top
-        layer of a many-to-one batch; None where dropout is off.
-
-        Each layer's mask comes from its own child Generator, seeded by one
-        draw from ``rng``: the masks can then be drawn in parallel (``map_fn``)
-        and still be the same whatever the number of workers.
-        """
-        if not train or self.dropout == 0.0:
-            return [None] * self.num_layers
-        L, H = self.num_layers, self.hidden_size
-        seeds = rng.integers(0, 2**63 - 1, size=L)
-        shapes = [(1 if many_to_one and l == L - 1 else T, B, H) for l in range(L)]
-        return list(map_fn(lambda k: dropout_mask(np.random.default_rng(seeds[k]), shapes[k],
-                                                  1.0 - self.dropout, self.dtype, self.backend.xp),
-                           range(L)))
+        """The masks of one batch (a :class:`.masks.Masks`; nothing dropped unless
+        ``train``): see regularisers.py for their shapes and the order they are drawn in."""
+        if not train:
+            return no_masks(self.num_layers)
+        return draw_masks(self, T, B, many_to_one, rng, map_fn)
 
     def _loss_and_grads(self, ids, targets, state, masks, dloss=1.0, ws=None):
         """loss_and_grads on a checked, time-major batch ids (T, B) with given masks.
@@ -219,35 +237,44 @@ class CharRNN:
 
     def _forward(self, ids, targets, state, masks, ws=None):
         ws = self.workspace if ws is None else ws
-        xp, P, ops = self.backend.xp, self.params, self._ops
+        xp, P, ops, drop = self.backend.xp, self.params, self._ops, self._drop
         T, B = ids.shape
         many_to_one = targets.ndim == 1
         if state is None:
             state = self.init_state(B)
-        x, layer_caches, final_state = ids, [], []
+        x, embed_cache = ids, None
+        if self.embedding_size:                             # x⁰ = dropout(Ẽ[ids], p_in)
+            embedded, embed_cache = ops.embed_forward(ids, P["E"], masks.embedding, ws.child("E"))
+            x, _ = drop.dropout_forward(embedded, masks.input, ws.child("E"))
+        layer_caches, final_state = [], []
         for l in range(self.num_layers):
             layer_ws = ws.child(l)
-            h, final, cell_cache = self._forward_layer(x, state[l], self.layer_params(l), layer_ws)
+            weights = self.layer_params(l)
+            if masks.weights is not None:                   # W̃h = Wh ⊙ M
+                Wx, Wh, *biases = weights
+                weights = (Wx, ops.weight_drop_forward(Wh, masks.weights[l], layer_ws), *biases)
+            h, final, cell_cache = self._forward_layer(x, state[l], weights, layer_ws)
             top = h[-1:] if (many_to_one and l == self.num_layers - 1) else h   # (T', B, H)
-            x, mask = ops.dropout_forward(top, masks[l], layer_ws)
+            x, mask = drop.dropout_forward(top, masks.layers[l], layer_ws)
             layer_caches.append((mask, h.shape, top.shape[0], cell_cache))
             final_state.append(tuple(a.copy() for a in final))   # copies: the caches can be freed
-        z, head_cache = ops.affine_forward(x, P["Wy"], P["by"])             # (T', B, V)
+        z, head_cache = ops.affine_forward(x, self.head_weight(), P["by"])   # (T', B, V)
         targets_tm = targets[None, :] if many_to_one else targets.T         # (T', B)
         loss, ce_cache = softmax_cross_entropy_forward(
             z.reshape(-1, self.vocab_size), xp.ascontiguousarray(targets_tm).reshape(-1))
-        return loss, (layer_caches, head_cache, ce_cache, T), final_state
+        caches = ForwardCache(layer_caches, head_cache, ce_cache, T, embed_cache, masks)
+        return loss, caches, final_state
 
     def _backward(self, caches, dloss, ws):
-        layer_caches, head_cache, ce_cache, T = caches
-        xp, ops = self.backend.xp, self._ops
+        layer_caches, head_cache, ce_cache, T, embed_cache, masks = caches
+        xp, ops, drop = self.backend.xp, self._ops, self._drop
         grads = {}
         dz = softmax_cross_entropy_backward(dloss, ce_cache)
-        dx, grads["Wy"], grads["by"] = ops.affine_backward(
+        dx, dWy, grads["by"] = ops.affine_backward(
             dz.reshape(head_cache.x.shape[:-1] + (self.vocab_size,)), head_cache)
         for l in reversed(range(self.num_layers)):
             mask, h_shape, T_used, cell_cache = layer_caches[l]
-            dtop = ops.dropout_backward(dx, mask)
+            dtop = drop.dropout_backward(dx, mask)
             if T_used == T:
                 dh = dtop
             else:                                           # many-to-one: only h_T was used
@@ -255,6 +282,15 @@ class CharRNN:
                 dh[-1] = dtop[0]
             dx, layer_grads = self._backward_layer(dh, cell_cache, ws.child(l))
             grads.update({f"{name}{l}": g for name, g in zip(self._cell.names, layer_grads)})
+            if masks.weights is not None:                   # dWh = dW̃h ⊙ M
+                grads[f"Wh{l}"] = ops.weight_drop_backward(grads[f"Wh{l}"], masks.weights[l])
+        if self.embedding_size:
+            dembedded = drop.dropout_backward(dx, masks.input)
+            grads["E"] = ops.embed_backward(dembedded, embed_cache)   # x = Ẽ[ids]
+            if self.tie_weights:
+                grads["E"] += dWy.T                         # z = x Eᵀ + by: Eᵀ's gradient, transposed
+        if not self.tie_weights:
+            grads["Wy"] = dWy
         return {name: grads[name] for name in self.params}
 
     def _check_batch(self, inputs, targets):
@@ -285,9 +321,10 @@ class CharRNN:
         draws), and the state after the last step.
         """
         xp = self.backend.xp
-        x = xp.ascontiguousarray(xp.asarray(inputs).T)      # (T, B)
+        ids = xp.ascontiguousarray(xp.asarray(inputs).T)    # (T, B)
         if state is None:
-            state = self.init_state(x.shape[1])
+            state = self.init_state(ids.shape[1])
+        x = self.embed(ids)                                 # ids, or E[ids] (T, B, D)
         shown, new_state = [], []
         for l in range(self.num_layers):
             x, final, cache = self._forward_layer(x, state[l], self.layer_params(l), FRESH)
@@ -308,7 +345,7 @@ class CharRNN:
         Returns logits z (B, V) and the state after the last step.
         """
         h, _, new_state = self.run(inputs, state)
-        z, _ = nn.affine_forward(h[-1], self.params["Wy"], self.params["by"])   # (B, V)
+        z, _ = nn.affine_forward(h[-1], self.head_weight(), self.params["by"])   # (B, V)
         return z, new_state
 
     @property
@@ -342,13 +379,22 @@ class CharRNN:
         return xp.exp(log_softmax(z)), state
 
 
+class ForwardCache(NamedTuple):
+    layers: list          # per layer: (dropout mask, h's shape, steps used, the cell's cache)
+    head: object          # the head's AffineCache
+    loss: object          # the cross-entropy's cache
+    T: int
+    embedding: object     # the embedding lookup's cache, or None (one-hot input)
+    masks: Masks
+
+
 class CharLSTM(CharRNN):
     """CharRNN with cell="lstm": the character-level LSTM, as it always was."""
 
     def __init__(self, vocab_size, hidden_size=512, num_layers=2, dropout=0.2,
-                 dtype="float32", backend="numpy", seed=0, engine="fast"):
+                 dtype="float32", backend="numpy", seed=0, engine="fast", **regularisers):
         super().__init__(vocab_size, "lstm", hidden_size, num_layers, dropout, dtype, backend,
-                         seed, engine)
+                         seed, engine, **regularisers)
 
 
 def make_model(config, **options):

@@ -37,7 +37,7 @@ def trace(model, vocab, text):
     ids = vocab.encode(text, what="text")
     h, shown, _ = model.run(ids[None, :])                       # one sequence: B = 1
     cells = [be.to_host(a[:, 0, :]).astype(np.float32) for a in shown]
-    z, _ = affine_forward(h[:, 0, :], P["Wy"], P["by"])         # (T, V)
+    z, _ = affine_forward(h[:, 0, :], model.head_weight(), P["by"])   # (T, V)
     log_p = be.to_host(log_softmax(z)).astype(np.float64)
     k = min(5, log_p.shape[1])
     top_ids = np.argsort(-log_p, axis=1)[:, :k]

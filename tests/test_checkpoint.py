@@ -12,6 +12,7 @@ from hypothesis import given
 from numpy.lib import format as npy_format
 
 from lstm_scratch import CharLSTM, CharRNN, RMSprop, UserError
+from lstm_scratch.regularisers import REGULARISERS
 from lstm_scratch.checkpoint import (FORMAT_VERSION, MODEL_KEYS, load_checkpoint, param_shapes,
                                      save_checkpoint)
 from lstm_scratch.data import Vocab
@@ -146,7 +147,7 @@ def test_param_shapes_are_the_models(cell):
     for V, H, L in ((3, 2, 1), (65, 16, 3)):
         model = CharRNN(V, cell=cell, hidden_size=H, num_layers=L)
         assert param_shapes(model.config) == {k: p.shape for k, p in model.params.items()}
-        assert set(model.config) == set(MODEL_KEYS) | {"cell"}
+        assert set(model.config) == set(MODEL_KEYS) | {"cell"} | set(REGULARISERS)
 
 
 def test_a_header_claiming_2_36_floats_is_refused_before_any_allocation(good):
@@ -214,7 +215,7 @@ def test_an_unknown_member_is_never_read(good):
     ("vocab.npy", np.array([{"__reduce__": 1}], dtype=object), "holds pickled objects; refusing"),
     ("meta.npy", np.array('{"model": {"vocab_size": 3, "hidden_size": 2, "num_layers": '
                           '1099511627776, "dropout": 0, "dtype": "float32"}, "train": {}}'),
-     r"a model of 1099511627776 layers, but the file holds 22 arrays"),
+     r"a model of 1099511627776 layers, but the file holds 23 arrays"),
     ("meta.npy", np.array('{"model": {"vocab_size": 3, "hidden_size": 2, "num_layers": 1, '
                           '"dropout": "x", "dtype": "float32"}, "train": {}}'),
      r"model dropout is 'x'"),

@@ -68,11 +68,12 @@ def test_load_errors_leave_model_untouched():
         np.testing.assert_array_equal(before[k], model.params[k])
 
 
-def torch_model(torch, cell, V, H, L):
-    """The PyTorch module of the cell (float64) and its head."""
+def torch_model(torch, cell, V, H, L, D=0):
+    """The PyTorch module of the cell (float64) and its head (fed D features, or V one-hot)."""
     module = dict(lstm=torch.nn.LSTM, gru=torch.nn.GRU,
                   rnn=lambda *a, **k: torch.nn.RNN(*a, nonlinearity="tanh", **k))[cell]
-    return module(V, H, num_layers=L, batch_first=True).double(), torch.nn.Linear(H, V).double()
+    return (module(D or V, H, num_layers=L, batch_first=True).double(),
+            torch.nn.Linear(H, V).double())
 
 
 def torch_loss_and_grads(torch, model, inputs, targets, state):
@@ -80,12 +81,20 @@ def torch_loss_and_grads(torch, model, inputs, targets, state):
     Returns the loss, the gradients by PyTorch name, and the final state as ours is
     laid out (per layer (h, c) or (h,))."""
     V, H, L, cell = model.vocab_size, model.hidden_size, model.num_layers, model.cell
-    rnn, fc = torch_model(torch, cell, V, H, L)
+    D = model.embedding_size
+    rnn, fc = torch_model(torch, cell, V, H, L, D)
     sd = {k: torch.tensor(v) for k, v in to_torch(model).items()}
     prefix = cell + "."
     rnn.load_state_dict({k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)})
     fc.load_state_dict({k[3:]: v for k, v in sd.items() if k.startswith("fc.")})
-    x = torch.nn.functional.one_hot(torch.tensor(inputs), V).double()
+    if D:
+        embedding = torch.nn.Embedding(V, D).double()
+        embedding.load_state_dict({"weight": sd["embedding.weight"]})
+        if model.tie_weights:
+            fc.weight = embedding.weight                    # one parameter, used twice
+        x = embedding(torch.tensor(inputs))
+    else:
+        x = torch.nn.functional.one_hot(torch.tensor(inputs), V).double()
     stacked = tuple(torch.tensor(np.stack(parts)) for parts in zip(*state))   # (L, B, H) each
     out, final = rnn(x, stacked if cell == "lstm" else stacked[0])           # out (B, T, H)
     final = final if cell == "lstm" else (final,)
@@ -97,15 +106,20 @@ def torch_loss_and_grads(torch, model, inputs, targets, state):
     loss.backward()
     grads = {f"{cell}.{k}": p.grad.numpy() for k, p in rnn.named_parameters()}
     grads.update({f"fc.{k}": p.grad.numpy() for k, p in fc.named_parameters()})
+    if D:
+        grads["embedding.weight"] = embedding.weight.grad.numpy()
     final_state = [tuple(f[l].detach().numpy() for f in final) for l in range(L)]
     return loss.item(), grads, final_state
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("embedding", ["one-hot", "embedding", "tied"])
 @given(model_dims(), st.booleans(), seeds)
-def test_matches_torch(cell, dims, many_to_one, seed):
+def test_matches_torch(cell, embedding, dims, many_to_one, seed):
     torch = pytest.importorskip("torch", reason="torch not installed: comparison skipped")
-    model = CharRNN(dims["V"], cell, dims["H"], dims["L"], dropout=0.0, dtype="float64", seed=seed)
+    D = {"one-hot": 0, "embedding": 3, "tied": dims["H"]}[embedding]
+    model = CharRNN(dims["V"], cell, dims["H"], dims["L"], dropout=0.0, dtype="float64", seed=seed,
+                    embedding_size=D, tie_weights=embedding == "tied")
     rng = np.random.default_rng(seed)
     for p in model.params.values():
         p[...] = rng.standard_normal(p.shape) * 0.5
@@ -153,3 +167,21 @@ def test_gru_rnn_names_round_trip_and_biases(cell, G):
         np.testing.assert_array_equal(g["rnn.bias_ih_l0"], g["rnn.bias_hh_l0"])
     else:
         np.testing.assert_array_equal(g["gru.bias_hh_l0"], grads["bh0"])
+
+
+@pytest.mark.parametrize("tied", [False, True])
+def test_embedding_names_round_trip(tied):
+    options = dict(embedding_size=4, tie_weights=tied)
+    a, b = CharRNN(6, "lstm", 4, 2, seed=0, **options), CharRNN(6, "lstm", 4, 2, seed=1, **options)
+    sd = to_torch(a)
+    assert list(sd) == torch_names(2, "lstm", embedding=True)
+    assert sd["embedding.weight"].shape == (6, 4) and sd["lstm.weight_ih_l0"].shape == (16, 4)
+    load_torch(b, sd)
+    for name in a.params:
+        np.testing.assert_array_equal(a.params[name], b.params[name], err_msg=name)
+    with pytest.raises(UserError, match="expected nn.Embedding.V, 4. as 'embedding.'"):
+        load_torch(b, to_torch(CharLSTM(6, 4, 2)))
+    if tied:
+        sd["fc.weight"] = sd["fc.weight"] + 1.0
+        with pytest.raises(UserError, match="fc.weight differs from embedding.weight"):
+            load_torch(b, sd)

@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from ..regularisers import no_masks
 from . import blas
 from .fused import forward_kernel
 from .workspace import Workspace
@@ -77,7 +78,7 @@ class ThreadedDataParallel:
         lo, hi, B = rows or (0, ids.shape[1], ids.shape[1])
         masks = m.dropout_masks(ids.shape[0], B, targets.ndim == 1, rng, train, map_fn=self.map)
         if rows is not None:
-            masks = [None if mask is None else mask[:, lo:hi] for mask in masks]
+            masks = masks.rows(slice(lo, hi))
         shards = self._shards(ids, targets, state, masks)
         if len(shards) == 1:
             return m._loss_and_grads(ids, targets, state, masks)
@@ -99,8 +100,7 @@ class ThreadedDataParallel:
         """As CharRNN.loss."""
         m = self.model
         ids, targets = m._check_batch(inputs, targets)
-        masks = [None] * m.num_layers
-        shards = self._shards(ids, targets, state, masks)
+        shards = self._shards(ids, targets, state, no_masks(m.num_layers))
         results = self._map_blas1(lambda k: m._forward(*shards[k], ws=self._workspaces[k])[::2],
                                   range(len(shards)))
         loss = sum(float(r[0]) * shard[1].size for r, shard in zip(results, shards)) / targets.size
@@ -118,7 +118,7 @@ class ThreadedDataParallel:
             rows = slice(lo, hi)
             shards.append((ids[:, rows], targets[rows],
                            None if state is None else [tuple(a[rows] for a in s) for s in state],
-                           [None if mk is None else mk[:, rows] for mk in masks]))
+                           masks.rows(rows)))
         return shards
 
     def map(self, fn, items):

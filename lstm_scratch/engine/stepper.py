@@ -29,6 +29,9 @@ class Stepper:
     def __init__(self, model, state=None, batch_size=1):
         xp, dtype, H = model.backend.xp, model.dtype, model.hidden_size
         self.xp, self.H, self.L, self.P = xp, H, model.num_layers, model.params
+        # The embedding, if any, and the head's weights (Eᵀ when tied): live views.
+        self.E = model.params["E"] if model.embedding_size else None
+        self.Wy = model.head_weight()
         self.scale, self.shift = sigmoid_via_tanh(H, dtype, xp)
         state = state if state is not None else model.init_state(batch_size)
         B = state[0][0].shape[0]
@@ -52,8 +55,10 @@ class Stepper:
         for l in range(self.L):
             x, h = self.xh[l][:, :H], self.xh[l][:, H:]         # (B, H) views: x_t, h_{t-1}
             xp.matmul(h, P[f"Wh{l}"], out=a)                    # h_{t-1} Wh
-            if l == 0:
+            if l == 0 and self.E is None:
                 a += P["Wx0"][ids]                              # + x_t Wx: a row gather
+            elif l == 0:
+                a += xp.matmul(self.E[ids], P["Wx0"], out=self.xWx)   # + E[ids] Wx
             else:
                 a += xp.matmul(x, P[f"Wx{l}"], out=self.xWx)    # + x_t Wx
             a += P[f"b{l}"]
@@ -61,6 +66,6 @@ class Stepper:
                               self.c[l], self.tanh_c, h, self.ig)
             if l + 1 < self.L:
                 self.xh[l + 1][:, :H] = h                       # x_t of the layer above
-        z = self.xh[-1][:, H:] @ P["Wy"]                        # (B, V): ours to keep
+        z = self.xh[-1][:, H:] @ self.Wy                        # (B, V): ours to keep
         z += P["by"]
         return z
