@@ -69,6 +69,8 @@ def load(checkpoint, backend="auto"):
     """Load a checkpoint for sampling or evaluation; returns (model, vocab).
 
     The model is a CharLSTM, or a CharRNN with the cell the checkpoint records.
+    Where the run kept an average of its weights (--ema), the model has the
+    average: the weights that run evaluated and sampled.
 
     Works across backends: a model trained on the GPU loads on the CPU and back.
     """
@@ -86,5 +88,5 @@ def model_from_saved(saved, backend="auto", source="checkpoint"):
         raise UserError(f"{source}: unknown cell {config['cell']!r}, this lstm-scratch "
                         f"knows {', '.join(CELLS)}")
     model = make_model(config, backend=backend)
-    model.load_params(saved["params"], source=source)
+    model.load_params(saved["params"] if saved.get("ema") is None else saved["ema"], source=source)
     return model, vocab

@@ -11,6 +11,8 @@ from .backend import BACKEND_NAMES
 from .data import MODES, builtin_corpus_path
 from .errors import UserError
 from .model import CELLS, DTYPES, ENGINES
+from .optim import OPTIMIZERS
+from .regularisers import REGULARISERS, resolve_regularisers
 
 # Defaults that depend on the mode: the Keras recipe, or char-rnn's stream.
 MODE_DEFAULTS = {
@@ -25,15 +27,23 @@ MAX_THREADS = 1024
 
 # What a checkpoint fixes: resuming may not change these.
 FIXED_ON_RESUME = ("mode", "cell", "hidden_size", "num_layers", "dropout", "seq_len", "step",
-                   "batch_size", "val_frac", "seed", "dtype")
+                   "batch_size", "val_frac", "seed", "dtype", "optimizer", "betas", "ema",
+                   *REGULARISERS)
+
+# AdamW's weight decay when none is given (torch.optim.AdamW's); the others: none.
+ADAMW_WEIGHT_DECAY = 1e-2
+
+
+def flag(name):
+    """A TrainConfig field as the CLI spells it: seq_len -> --seq-len."""
+    return "--" + name.replace("_", "-")
 
 
 def require_int(name, value, minimum=1):
     """A one-line error unless ``value`` is an int >= ``minimum``; ``name`` is the
     option's Python name (seq_len), shown as the flag (--seq-len)."""
-    if not (isinstance(value, int) and value >= minimum):
-        raise UserError(f"--{name.replace('_', '-')} must be an integer >= {minimum}, "
-                        f"got {value!r}")
+    if not (isinstance(value, int) and not isinstance(value, bool) and value >= minimum):
+        raise UserError(f"{flag(name)} must be an integer >= {minimum}, got {value!r}")
 
 
 def _is_number(value):
@@ -54,8 +64,13 @@ class TrainConfig:
     batch_size: Optional[int] = None    # None: 64 (stream) or 128 (window)
     epochs: int = 10
     max_steps: Optional[int] = None     # stop after this many updates, whatever the epoch
+    max_minutes: Optional[float] = None  # stop once training has taken this long (steps only)
+    optimizer: str = "rmsprop"          # "rmsprop" (Keras's), "adam" or "adamw" (torch.optim's)
     lr: float = 1e-3
-    rho: float = 0.9
+    rho: float = 0.9                    # RMSprop's decay of its mean of g²
+    betas: Tuple[float, float] = (0.9, 0.999)   # Adam's and AdamW's
+    weight_decay: Optional[float] = None    # None: 0.01 for adamw (decoupled), else 0 (L2)
+    ema: float = 0.0                    # decay of an average of the weights (0 = off): evaluated, sampled
     clip_norm: Optional[float] = None   # 0 = off; None: the mode's, 5.0 (stream) or 0 (window)
     lr_decay: float = 1.0               # lr *= lr_decay every lr_decay_every epochs
     lr_decay_every: Optional[int] = None
@@ -71,6 +86,14 @@ class TrainConfig:
     dtype: str = "float32"
     threads: Optional[int] = None       # CPU worker threads splitting each batch; None = auto
     engine: str = "fast"                # "fast" (lstm_scratch.engine) or "reference" (the textbook, nn/)
+    # The regularisers (regularisers.py), all off by default:
+    embedding_size: int = 0             # D > 0: a learnt embedding E (V, D) instead of one-hot
+    tie_weights: bool = False           # the head's weights are Eᵀ (needs D = hidden_size)
+    weight_drop: float = 0.0            # DropConnect on every Wh, one mask per batch
+    locked_dropout: bool = False        # every dropout mask one per sequence, the same at every t
+    input_dropout: float = 0.0          # on the embedding's output
+    embedding_dropout: float = 0.0      # whole rows of E, one mask per batch
+    output_dropout: Optional[float] = None  # after the top layer; None: --dropout
 
     def resolved(self):
         """A copy with the mode-dependent defaults filled in, checked."""
@@ -82,6 +105,14 @@ class TrainConfig:
         if not isinstance(temperatures, (list, tuple)) or not all(map(_is_number, temperatures)):
             raise UserError(f"--sample-temperatures must be numbers, got {temperatures!r}")
         config.sample_temperatures = tuple(float(t) for t in temperatures)
+        betas = config.betas
+        if not isinstance(betas, (list, tuple)) or len(betas) != 2 or not all(map(_is_number, betas)):
+            raise UserError(f"--betas must be two numbers, got {betas!r}")
+        config.betas = tuple(float(b) for b in betas)
+        if config.weight_decay is None:
+            config.weight_decay = ADAMW_WEIGHT_DECAY if config.optimizer == "adamw" else 0.0
+        if config.output_dropout is None and _is_number(config.dropout):
+            config.output_dropout = float(config.dropout)
         config.check()
         return config
 
@@ -125,6 +156,25 @@ class TrainConfig:
         need(self.dtype in DTYPES, "dtype", "one of " + ", ".join(DTYPES), self.dtype)
         need(self.cell in CELLS, "cell", "one of " + ", ".join(CELLS), self.cell)
         need(self.engine in ENGINES, "engine", "one of " + ", ".join(ENGINES), self.engine)
+        need(self.optimizer in OPTIMIZERS, "optimizer", "one of " + ", ".join(OPTIMIZERS),
+             self.optimizer)
+        need(self.max_minutes is None or (_is_number(self.max_minutes) and self.max_minutes > 0),
+             "max-minutes", "a number > 0", self.max_minutes)
+        for name in ("weight_decay", "ema"):
+            need(_is_number(getattr(self, name)), name.replace("_", "-"), "a number",
+                 getattr(self, name))
+        need(self.weight_decay >= 0, "weight-decay", ">= 0", self.weight_decay)
+        need(all(0.0 <= b < 1.0 for b in self.betas), "betas", "two numbers in [0, 1)",
+             self.betas)
+        default = {f.name: f.default for f in dataclasses.fields(self)}
+        if self.optimizer == "rmsprop" and tuple(self.betas) != default["betas"]:
+            raise UserError("--betas are Adam's and AdamW's; --optimizer rmsprop has --rho "
+                            "(pass --optimizer adam or adamw)")
+        if self.optimizer != "rmsprop" and self.rho != default["rho"]:
+            raise UserError(f"rho is RMSprop's; --optimizer {self.optimizer} has --betas")
+        need(0.0 <= self.ema < 1.0, "ema", "a decay in [0, 1) (0 = off; 0.999, say)", self.ema)
+        resolve_regularisers({name: getattr(self, name) for name in REGULARISERS},
+                             self.hidden_size, self.dropout, spell=flag)
 
     def data_path(self, source):
         """The training file, for commands that re-read it; ``source`` names the checkpoint."""
@@ -136,6 +186,7 @@ class TrainConfig:
     def to_dict(self):
         d = dataclasses.asdict(self)
         d["sample_temperatures"] = list(self.sample_temperatures)
+        d["betas"] = list(self.betas)
         return d
 
     @classmethod
@@ -150,8 +201,15 @@ class TrainConfig:
         """This (saved) config with ``overrides`` applied; the model and data
         layout may not change."""
         for name, value in overrides.items():
-            if name in FIXED_ON_RESUME and value != getattr(self, name):
-                raise UserError(f"--{name.replace('_', '-')} {value} conflicts with the "
+            if name in FIXED_ON_RESUME and _differs(value, getattr(self, name)):
+                raise UserError(f"{flag(name)} {value} conflicts with the "
                                 f"checkpoint's {getattr(self, name)}: a resumed run keeps "
                                 f"its model and data layout")
         return dataclasses.replace(self, **overrides)
+
+
+def _differs(given, saved):
+    """A resume option that is not what the checkpoint has (betas: a list there)."""
+    if isinstance(given, (list, tuple)) and isinstance(saved, (list, tuple)):
+        return list(given) != list(saved)
+    return given != saved

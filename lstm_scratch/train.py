@@ -1,13 +1,15 @@
-"""The training loop: batches, RMSprop steps, evaluation, samples, checkpoints.
+"""The training loop: batches, optimizer steps, evaluation, samples, checkpoints.
 
 One Trainer serves the CLI, the Python API and demo.py. Everything that
 decides what happens next is in the checkpoint, so a resumed run is the run
-that would have happened: parameters, RMSprop's running means, the step and
+that would have happened: parameters, the optimizer's running means (RMSprop's,
+Adam's or AdamW's), the average of the weights (--ema), the step and
 position in the epoch, the recurrent state carried between stream chunks, and the
 dropout Generator's state. (Window order is a permutation seeded by (seed,
 epoch), so it needs no saved state.)
 """
 import json
+import contextlib
 import math
 import os
 import signal
@@ -24,7 +26,9 @@ from .data import Vocab, make_batches, split_train_val
 from .distributed import DistributedDataParallel, current_world
 from .errors import UserError, naming_file, stream_name
 from .model import CELLS, make_model
-from .optim import RMSprop
+from .ema import EMA
+from .optim import OPTIMIZERS, RMSprop
+from .regularisers import REGULARISERS
 from .prepared import open_corpus
 from .engine.fused import describe as describe_cell
 from .engine.parallel import ThreadedDataParallel, auto_workers
@@ -126,7 +130,8 @@ class Trainer:
             self.model = make_model(dict(vocab_size=len(self.vocab), cell=config.cell,
                                          hidden_size=config.hidden_size,
                                          num_layers=config.num_layers, dropout=config.dropout,
-                                         dtype=config.dtype),
+                                         dtype=config.dtype,
+                                         **{k: getattr(config, k) for k in REGULARISERS}),
                                     backend=config.backend, seed=config.seed, engine=config.engine)
         except (MemoryError, ValueError) as exc:                # NumPy's, for a huge model
             raise UserError(f"cannot make a model of {config.num_layers} layer(s) of "
@@ -139,8 +144,8 @@ class Trainer:
             world.share_cores()             # BLAS too: oversubscribed, a step is 100x slower
             self.runner = DistributedDataParallel(self.runner, world)
             world.broadcast(self.model.params)                  # identical initial weights
-        self.optimizer = RMSprop(self.model.params, config.lr, config.rho, 1e-7, config.clip_norm,
-                                 map_fn=self.runner.map)
+        self.optimizer = make_optimizer(config, self.model.params, self.runner.map)
+        self.ema = EMA(self.model.params, config.ema, self.runner.map) if config.ema else None
         self.step, self.epoch, self.batch_index = 0, 0, 0
         self.carry, self.best_val, self.elapsed = None, math.inf, 0.0
         self.history, self.interrupted = [], False
@@ -157,7 +162,14 @@ class Trainer:
 
     def done(self):
         return (self.step >= self.total_steps() or self.epoch >= self.config.epochs
-                or self.out_of_patience())
+                or self.out_of_patience() or self.out_of_time())
+
+    def out_of_time(self):
+        """--max-minutes: the steps so far (evaluation not counted, a resumed run's
+        earlier steps counted) took that long. Unlike every other stop, this one
+        depends on the machine's speed, so where a run stops is not reproducible."""
+        limit = self.config.max_minutes
+        return limit is not None and self.elapsed >= 60.0 * limit
 
     def out_of_patience(self):
         return bool(self.config.patience) and self.stale_evals >= self.config.patience
@@ -194,6 +206,9 @@ class Trainer:
         if self.interrupted:
             where = f"; saved {self._latest_path()}" if cfg.out_dir else ""
             self._print(f"interrupted at step {self.step}{where}")
+        elif self.out_of_time() and self.step < self.total_steps():
+            self._print(f"stopped at step {self.step}: --max-minutes {cfg.max_minutes:g} "
+                        f"of training used")
         elif self.out_of_patience():
             self._print(f"stopped early at step {self.step}: no new best validation loss in "
                         f"{cfg.patience} evaluations (best {self.lowest_val:.4f} nats)")
@@ -246,6 +261,8 @@ class Trainer:
             if not math.isfinite(loss):
                 raise FloatingPointError(f"loss is {loss}")
             self.optimizer.step(grads)              # refuses non-finite gradients untouched
+            if self.ema is not None:
+                self.ema.update(self.model.params)
         except FloatingPointError as exc:
             kept = (f"; the last good checkpoint is {self._latest_path()}"
                     if self.config.out_dir and os.path.exists(self._latest_path()) else "")
@@ -272,7 +289,8 @@ class Trainer:
                       chars_per_s=round(chars_per_s, 1), elapsed_s=round(self.elapsed, 2),
                       lr=self.optimizer.lr, world_size=self.world.size)
         if self.val_batches is not None:
-            val = evaluate(self.runner, self.val_batches)
+            with self.averaged():
+                val = evaluate(self.runner, self.val_batches)
             record.update(val_loss=val, val_bpc=val / NATS_PER_BIT)
             if scheduled:
                 self._watch_plateau(val)
@@ -308,9 +326,15 @@ class Trainer:
         prime = self.vocab.decode(self.train_ids[start:start + 40])
         self._print(f"----- {when} samples, prime: {prime!r}")
         for temperature in cfg.sample_temperatures:
-            text = generate(self.model, self.vocab, prime, cfg.sample_length, temperature,
-                            seed=int(rng.integers(2**31)))
+            with self.averaged():
+                text = generate(self.model, self.vocab, prime, cfg.sample_length, temperature,
+                                seed=int(rng.integers(2**31)))
             self._print(f"----- temperature {temperature:g}:\n{text}")
+
+    def averaged(self):
+        """A context in which the model holds the average of its weights (--ema), the
+        weights a run evaluates and samples; without an average, nothing changes."""
+        return contextlib.nullcontext() if self.ema is None else self.ema.applied(self.model.params)
 
     # -- checkpoints -------------------------------------------------------------
     def _latest_path(self):
@@ -327,12 +351,14 @@ class Trainer:
                                   elapsed_s=self.elapsed, val_loss=last.get("val_loss"),
                                   stale_evals=self.stale_evals,
                                   plateau_best=None if math.isinf(self.lowest_val)
-                                  else self.lowest_val),
+                                  else self.lowest_val,
+                                  ema_updates=None if self.ema is None else self.ema.updates),
                     rng=dict(dropout=self.model.dropout_rng.bit_generator.state))
         latest = self._latest_path()
         if self.world.rank == 0:
             save_checkpoint(latest, params=self.model.params, vocab=self.vocab, meta=meta,
-                            optim_state=self.optimizer.state_dict(), carry=carry)
+                            optim_state=self.optimizer.state_dict(), carry=carry,
+                            ema=None if self.ema is None else self.ema.state_dict())
         val = last.get("val_loss")
         if val is not None and val < self.best_val and last.get("step") == self.step:
             self.best_val = val
@@ -353,6 +379,18 @@ class Trainer:
         if self.config.lr != saved["meta"]["train"].get("lr"):
             self.optimizer.lr = self.config.lr                  # --lr given on resume wins
         self.optimizer.clip_norm = self.config.clip_norm
+        self.optimizer.weight_decay = self.config.weight_decay  # --weight-decay on resume wins
+        if self.ema is not None:
+            if saved.get("ema") is None:
+                raise UserError(f"{checkpoint}: holds no weight average, but its run keeps "
+                                "one (--ema); the file is damaged")
+            try:
+                self.ema.load_state_dict(saved["ema"],
+                                         _count(saved["meta"]["progress"]["ema_updates"],
+                                                "ema_updates"))
+            except (KeyError, TypeError, ValueError) as exc:
+                raise UserError(f"{checkpoint}: damaged metadata, cannot resume "
+                                f"({type(exc).__name__}: {exc})") from None
         try:                                                    # the progress part of meta
             progress = saved["meta"]["progress"]
             self.step, self.epoch, self.batch_index = (
@@ -400,6 +438,15 @@ def _count(value, name):
     return value
 
 
+def make_optimizer(config, params, map_fn=None):
+    """The optimizer ``config`` (a resolved TrainConfig) names, over ``params``."""
+    if config.optimizer == "rmsprop":
+        return RMSprop(params, config.lr, config.rho, 1e-7, config.clip_norm, map_fn,
+                       weight_decay=config.weight_decay)
+    return OPTIMIZERS[config.optimizer](params, config.lr, config.betas, 1e-8,
+                                        config.weight_decay, config.clip_norm, map_fn)
+
+
 def saved_config(saved, source="checkpoint"):
     """The TrainConfig stored in a checkpoint already read by ``load_checkpoint``
     (``source`` names it in errors)."""
@@ -407,8 +454,8 @@ def saved_config(saved, source="checkpoint"):
     if train.get("clip_norm", 0) is None:
         train["clip_norm"] = 0.0        # older files saved "off" as null, here the mode's default
     model = saved["meta"]["model"]                          # checked by load_checkpoint
-    for name in ("hidden_size", "num_layers", "dropout", "dtype"):
-        if train.get(name) != model[name]:
+    for name in ("hidden_size", "num_layers", "dropout", "dtype", *REGULARISERS):
+        if name in model and train.get(name, model[name]) != model[name]:
             raise UserError(f"{source}: damaged metadata: the training config's {name} is "
                             f"{train.get(name)!r}, the model's {model[name]!r}")
     return TrainConfig.from_dict(train)

@@ -33,7 +33,10 @@ def flags(options):
     out = []
     for name, value in options.items():
         flag = "--" + name.replace("_", "-")
-        out += ["--no-samples"] if name == "sample_temperatures" else [flag, str(value)]
+        if name == "sample_temperatures":
+            out += ["--no-samples"]
+        else:
+            out += [flag] if value is True else [flag, str(value)]
     return out
 
 
@@ -53,13 +56,21 @@ def params(checkpoint):
     return ls.load(checkpoint, backend="numpy")[0].params
 
 
-@pytest.mark.parametrize("mode", ["stream", "window"])
-def test_two_processes_train_as_one(corpus_file, tmp_path, mode):
+# Every regulariser, AdamW and an average: each process draws the same weight-drop
+# and embedding masks (per batch) and its rows of the per-row ones.
+AWD = dict(embedding_size=16, tie_weights=True, weight_drop=0.3, locked_dropout=True,
+           input_dropout=0.1, embedding_dropout=0.1, optimizer="adamw", ema=0.9)
+
+
+@pytest.mark.parametrize("mode, extra", [("stream", {}), ("window", {}), ("stream", AWD)],
+                         ids=["stream", "window", "regularised"])
+def test_two_processes_train_as_one(corpus_file, tmp_path, mode, extra):
     needs_mpi()
     one, two = str(tmp_path / "one"), str(tmp_path / "two")
-    ls.train(str(corpus_file), one, mode=mode, max_steps=20, out=open(os.devnull, "w"), **OPTIONS)
+    options = dict(OPTIONS, **extra)
+    ls.train(str(corpus_file), one, mode=mode, max_steps=20, out=open(os.devnull, "w"), **options)
     done = mpiexec(2, ["train", str(corpus_file), "--out", two, "--mode", mode,
-                       "--max-steps", "20"] + flags(OPTIONS))
+                       "--max-steps", "20"] + flags(options))
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("training ") == 1 and "on 2 processes" in done.stdout   # rank 0 alone
     rows_one, rows_two = metrics(one), metrics(two)
