@@ -20,7 +20,9 @@ from .config import TrainConfig, require_int
 from .distributed import error_everywhere, launched
 from .data import MODES, builtin_corpus_path, read_text, split_train_val
 from .errors import UserError, naming_file
+from .evaluation import evaluate_windows_threaded
 from .model import CELLS, DTYPES, ENGINES
+from .optim import OPTIMIZERS
 from .beam import beam_search
 from .sampling import check_sampling_options, generate, generate_iter, resolve_prime
 from .prepared import open_corpus, prepare, prepared_val_frac
@@ -83,12 +85,36 @@ def build_parser():
     t.add_argument("--hidden-size", type=int, help="layer width H (default 512)")
     t.add_argument("--num-layers", type=int, help="stacked recurrent layers (default 2)")
     t.add_argument("--dropout", type=float, help="drop probability after each layer (default 0.2)")
+    t.add_argument("--output-dropout", type=float, metavar="P", help="dropout after the top "
+                   "layer, before the softmax (default: --dropout)")
+    t.add_argument("--locked-dropout", action="store_true", default=None, help="one dropout "
+                   "mask per sequence, the same at every time step, for every dropout")
+    t.add_argument("--weight-drop", type=float, metavar="P", help="DropConnect on the recurrent "
+                   "weights Wh, one mask per batch (AWD-LSTM; default 0)")
+    t.add_argument("--embedding-size", type=int, metavar="D", help="a learnt character "
+                   "embedding of D features instead of one-hot input (default 0: one-hot)")
+    t.add_argument("--input-dropout", type=float, metavar="P", help="dropout on the embedding's "
+                   "output (needs --embedding-size)")
+    t.add_argument("--embedding-dropout", type=float, metavar="P", help="drop whole rows of the "
+                   "embedding, one mask per batch (needs --embedding-size)")
+    t.add_argument("--tie-weights", action="store_true", default=None, help="the softmax "
+                   "weights are the embedding's transpose (needs --embedding-size = --hidden-size)")
     t.add_argument("--seq-len", type=int, help="chars per chunk/window (default 100 stream, 20 window)")
     t.add_argument("--step", type=int, help="window mode: chars between windows (default 3)")
     t.add_argument("--batch-size", type=int, help="default 64 stream, 128 window")
     t.add_argument("--epochs", type=int, help="default 10")
     t.add_argument("--max-steps", type=int, help="stop after this many updates")
-    t.add_argument("--lr", type=float, help="RMSprop learning rate (default 1e-3)")
+    t.add_argument("--max-minutes", type=float, metavar="M", help="stop once the training "
+                   "steps have taken M minutes (evaluations not counted)")
+    t.add_argument("--optimizer", choices=OPTIMIZERS, help="rmsprop (default, Keras's), adam "
+                   "or adamw (torch.optim's, equal update for update)")
+    t.add_argument("--lr", type=float, help="learning rate (default 1e-3)")
+    t.add_argument("--betas", type=float_list, metavar="B1,B2",
+                   help="adam/adamw: decays of the means of g and g² (default 0.9,0.999)")
+    t.add_argument("--weight-decay", type=float, metavar="L", help="adamw: decoupled, p -= lr·L·p "
+                   "(default 0.01); rmsprop/adam: L2, g += L·p (default 0)")
+    t.add_argument("--ema", type=float, metavar="DECAY", help="keep an average of the weights "
+                   "(e.g. 0.999), evaluated, sampled and kept in best.npz (default 0: off)")
     t.add_argument("--clip-norm", type=float, help="global gradient-norm clip; 0 = off "
                    "(default 5 stream, off window)")
     t.add_argument("--lr-decay", type=float, help="multiply lr by this every --lr-decay-every epochs")
@@ -142,6 +168,9 @@ def build_parser():
     e.add_argument("--val-frac", type=float, help="held-out tail (default: the checkpoint's)")
     e.add_argument("--eval-chars", type=int, help="score only the first N held-out chars "
                    "(default: all)")
+    e.add_argument("--windows", type=int, metavar="W", help="also score nanoGPT's way: the "
+                   "held-out text cut into W-char windows, each from a zero state, every "
+                   "char counted (nanoGPT's baby GPT: 256)")
     e.add_argument("--json", action="store_true", help="print one JSON line")
     e.add_argument("--backend", choices=BACKEND_NAMES, default="auto")
 
@@ -245,17 +274,30 @@ def cmd_eval(args):
         config.val_frac = fixed
     if args.eval_chars is not None:
         require_int("eval_chars", args.eval_chars)
+    if args.windows is not None:
+        require_int("windows", args.windows, 2)
     config.eval_chars = args.eval_chars                 # None: the whole split
     model, vocab = model_from_saved(saved, args.backend, source=args.checkpoint)
     _, _, val_ids = open_corpus(path, config.val_frac, vocab)
     batches = validation_batches(val_ids, config)
+    windows = {}            # nanoGPT's protocol on the same chars; first, so that a
+    if args.windows is not None:        # text too short for one window fails at once
+        loss, n = evaluate_windows_threaded(model, val_ids[:args.eval_chars], args.windows)
+        windows = dict(val_loss_windows=loss, val_bpc_windows=loss / NATS_PER_BIT,
+                       windows=n // args.windows, window_chars=n)
     val_loss = evaluate(model, batches)
     chars = batches.targets_per_epoch()
     if args.json:
-        print(json.dumps(dict(val_loss=val_loss, val_bpc=val_loss / NATS_PER_BIT, chars=chars)))
-    else:
-        print(f"val loss {val_loss:.4f} nats · {val_loss / NATS_PER_BIT:.4f} bits per char · "
-              f"{chars:,} chars (last {config.val_frac:g} of {path})")
+        print(json.dumps(dict(val_loss=val_loss, val_bpc=val_loss / NATS_PER_BIT, chars=chars,
+                              **windows)))
+        return 0
+    print(f"val loss {val_loss:.4f} nats · {val_loss / NATS_PER_BIT:.4f} bits per char · "
+          f"{chars:,} chars (last {config.val_frac:g} of {path})")
+    if windows:
+        print(f"val loss {windows['val_loss_windows']:.4f} nats · "
+              f"{windows['val_bpc_windows']:.4f} bits per char · {windows['window_chars']:,} "
+              f"chars · {args.windows}-char windows from a zero state "
+              f"({windows['windows']:,} windows)")
     return 0
 
 

@@ -304,3 +304,40 @@ def test_other_cells_end_to_end(trained, tmp_path, cell):
 def test_unknown_cell_flag(trained):
     proc = cli("train", "--cell", "lstn", check_rc=2)
     assert proc.stderr.count("\n") == 1 and "lstm" in proc.stderr
+
+
+def test_eval_windows_prints_both_lines_and_json_matches_evaluate_windows(trained):
+    import lstm_scratch as ls
+    from lstm_scratch.evaluation import evaluate_windows
+    from lstm_scratch.prepared import open_corpus
+    ckpt, corpus = trained["ckpt"], trained["corpus"]
+    lines = cli("eval", ckpt, corpus, "--windows", 16, check_rc=0).stdout.splitlines()
+    assert len(lines) == 2
+    assert lines[0] == cli("eval", ckpt, corpus, check_rc=0).stdout.strip()   # unchanged
+    assert "nats" in lines[1] and "bits per char" in lines[1]
+    assert "16-char windows from a zero state" in lines[1]
+    result = json.loads(cli("eval", ckpt, "--windows", 16, "--json", check_rc=0).stdout)
+    assert set(result) == {"val_loss", "val_bpc", "chars", "val_loss_windows",
+                           "val_bpc_windows", "windows", "window_chars"}
+    model, vocab = ls.load(ckpt, backend="numpy")
+    _, _, val_ids = open_corpus(str(corpus), 0.05, vocab)      # the fixture's default split
+    loss, targets = evaluate_windows(model, val_ids, window=16)
+    assert result["val_loss_windows"] == pytest.approx(loss, rel=1e-6)
+    assert result["val_bpc_windows"] == pytest.approx(loss / np.log(2), rel=1e-6)
+    assert result["windows"] == (len(val_ids) - 1) // 16 and result["window_chars"] == targets
+    assert f"{targets:,} chars" in lines[1] and f"({result['windows']:,} windows)" in lines[1]
+    # --eval-chars bounds both: the first 100 held-out chars hold 6 windows of 16
+    limited = json.loads(cli("eval", ckpt, "--windows", 16, "--eval-chars", 100, "--json",
+                             check_rc=0).stdout)
+    assert limited["windows"] == 6 and limited["window_chars"] == 96
+    assert limited["val_loss_windows"] == pytest.approx(
+        evaluate_windows(model, val_ids[:100], window=16)[0], rel=1e-6)
+
+
+@pytest.mark.parametrize("value, fragment", [
+    ("1", "--windows must be an integer >= 2, got 1"),
+    ("x", "argument --windows: invalid int value: 'x'"),
+    ("100000", "need at least 100,001 for one 100,000-char window"),
+])
+def test_eval_bad_windows_is_one_line(trained, value, fragment):
+    one_line_error(cli("eval", trained["ckpt"], "--windows", value), fragment)
