@@ -140,8 +140,9 @@ def init_params(cell, V, H, L, rng, embedding_size=0, tie_weights=False):
 
     With an embedding (``embedding_size`` D > 0), E (V, D) is U(-0.1, 0.1), as
     AWD-LSTM's, and layer 0's Wx is (D, G·H). E is drawn after everything else,
-    so the other parameters are those of the same seed without it. Tied
-    (``tie_weights``), there is no Wy: the head uses Eᵀ.
+    so a model without an embedding draws what it always drew. Tied
+    (``tie_weights``), there is no Wy (it is drawn, then dropped, for the same
+    reason): the head uses Eᵀ.
     """
     G, params = cell.gates, {}
     for l in range(L):

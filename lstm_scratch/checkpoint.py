@@ -168,7 +168,7 @@ def _meta(npz):
     except UserError as exc:
         raise UserError(f"{npz.path}: damaged metadata (model {exc})") from None
     optimizer = meta["train"].get("optimizer", "rmsprop")
-    if optimizer not in OPTIMIZERS:
+    if not isinstance(optimizer, str) or optimizer not in OPTIMIZERS:
         raise UserError(f"{npz.path}: damaged metadata (optimizer {optimizer!r}, expected one "
                         f"of {', '.join(OPTIMIZERS)})")
     if model.get("dtype") not in DTYPES:

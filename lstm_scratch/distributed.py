@@ -144,6 +144,11 @@ class World:
             self.comm.Bcast(host, root=0)
             a[...] = array_module(a).asarray(host)
 
+    def rank0(self, value):
+        """Rank 0's ``value`` (a picklable Python value), on every process: for a
+        decision each process would make from its own clock (--max-minutes)."""
+        return value if self.size == 1 else self.comm.bcast(value, root=0)
+
     def gather_rows(self, state):
         """The carried state of every process's rows, joined in row order on rank 0
         (host arrays; None elsewhere). ``state``: a tuple per layer, (h, c) for the LSTM,

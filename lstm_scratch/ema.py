@@ -50,7 +50,7 @@ class EMA:
             average, p = self.average[name], params[name]
             xp = array_module(p)
             tmp = self._scratch.get(name)
-            if tmp is None:             # (a race between workers only makes two)
+            if tmp is None:             # (each name goes to one worker: no race)
                 tmp = self._scratch[name] = xp.empty_like(p)
             xp.subtract(p, average, out=tmp)                # θ - θ̄
             tmp *= p.dtype.type(weight)

@@ -36,7 +36,8 @@ def evaluate_windows(model, val_ids, window=256, batch_size=64):
     with the seed); these are the deterministic tiling, so the number is reproducible.
     """
     require_int("windows", window, 2)
-    require_int("batch_size", batch_size)
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise UserError(f"batch_size must be an integer >= 1 (windows per call), got {batch_size!r}")
     n_windows = (len(val_ids) - 1) // window
     if n_windows < 1:
         raise UserError(f"the held-out text has {len(val_ids):,} chars, need at least "

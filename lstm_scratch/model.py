@@ -15,7 +15,8 @@ draws their masks; at evaluation every mask is 1): W̃hˡ = Whˡ ⊙ Mˡ is weig
 drop (nn/weight_drop.py), Ẽ = E ⊙ m drops whole rows of E (embedding dropout,
 nn/embedding.py), and with ``locked_dropout`` every dropout mask is one per
 sequence, the same at every t (nn/locked_dropout.py). Tying (``tie_weights``)
-makes the head's Wy the embedding's Eᵀ, which needs D = H.
+makes the head's Wy the embedding's Eᵀ, which needs D = H; the head uses E as
+it is, never the rows embedding dropout dropped (as AWD-LSTM's decoder does).
 
 Targets (B, T) make every step a prediction (many-to-many, the stream
 mode). Targets (B,) use the last step only (many-to-one, the Keras recipe):
@@ -49,7 +50,7 @@ textbook, :mod:`lstm_scratch.nn`, as written (every array fresh: step
 through it in a debugger); ``engine="fast"`` (the default) calls
 :mod:`lstm_scratch.engine`, which writes into reused buffers and runs fused
 kernels. Training, evaluation, ``run``/``logits`` and sampling all follow the
-engine. The dropout masks are drawn here, whichever engine consumes them,
+engine. The dropout masks are drawn by the model (regularisers.py), whichever engine consumes them,
 so a seed gives the same run on either. The engine is not part of
 ``config``: a checkpoint does not depend on the engine that wrote it.
 """
@@ -69,8 +70,6 @@ from .nn import log_softmax, softmax_cross_entropy_backward, softmax_cross_entro
 
 DTYPES = ("float32", "float64")
 
-# The non-recurrent layers each engine runs, with one signature: the textbook
-# ignores the workspace. The recurrent layers are in cells.CELLS, per engine.
 class CharRNN:
     """A character-level recurrent language model.
 
@@ -221,7 +220,7 @@ class CharRNN:
         return float(loss), state
 
     def dropout_masks(self, T, B, many_to_one, rng, train=True, map_fn=map):
-        """The masks of one batch (a :class:`.masks.Masks`; nothing dropped unless
+        """The masks of one batch (a :class:`.regularisers.Masks`; nothing dropped unless
         ``train``): see regularisers.py for their shapes and the order they are drawn in."""
         if not train:
             return no_masks(self.num_layers)

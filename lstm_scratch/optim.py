@@ -148,11 +148,12 @@ class _Optimizer:
             if np.shape(state[key]) != a.shape:
                 raise UserError(f"optimizer state {key} has shape {np.shape(state[key])}, "
                                 f"expected {a.shape}")
+        scalars = {key: _scalar(key, state.get(key, self.OPTIONAL.get(key)))
+                   for key in self.SCALARS}
         for key, a in arrays.items():
             a[...] = array_module(a).asarray(np.asarray(state[key]), dtype=a.dtype)
-        for key in self.SCALARS:
-            value = state.get(key, self.OPTIONAL.get(key))
-            setattr(self, key, int(value) if key == "steps" else float(value))
+        for key, value in scalars.items():
+            setattr(self, key, value)
         self.clip_norm = max(0.0, self.clip_norm)               # older files: -1.0 = off
 
 
@@ -260,6 +261,29 @@ class AdamW(Adam):
 
 
 OPTIMIZERS = {"rmsprop": RMSprop, "adam": Adam, "adamw": AdamW}
+
+
+# What a saved scalar may be: the constructors' checks, for numbers read from a file
+# (a step count of -1 or a beta of 1 would divide by zero in Adam's bias correction).
+_SAVED = {"lr": (lambda v: v > 0, "> 0"), "eps": (lambda v: v > 0, "> 0"),
+          "weight_decay": (lambda v: v >= 0, ">= 0"),
+          "clip_norm": (lambda v: v >= 0 or v == -1.0, ">= 0 (or -1, older files' off)"),
+          "rho": (lambda v: 0 <= v < 1, "in [0, 1)"), "beta1": (lambda v: 0 <= v < 1, "in [0, 1)"),
+          "beta2": (lambda v: 0 <= v < 1, "in [0, 1)"),
+          "steps": (lambda v: v == int(v) and 0 <= v < 2**53, "a count >= 0")}
+
+
+def _scalar(key, value):
+    """A saved scalar, checked: a finite number that ``_SAVED`` accepts (int for steps)."""
+    ok, expected = _SAVED[key]
+    try:
+        number = float(value)
+        good = np.isfinite(number) and ok(number)
+    except (TypeError, ValueError):
+        good = False
+    if not good:
+        raise UserError(f"optimizer state {key} is {value!r}, expected {expected}")
+    return int(number) if key == "steps" else number
 
 
 def _checked(name, value, ok, expected):

@@ -2,8 +2,8 @@
 step draws at random for them: the dropout masks of one batch.
 
 A CharRNN's regularisers each multiply something by an inverted-dropout mask
-(0 or 1/keep, ``backend.dropout_mask``), drawn here on the host from the
-model's Generator and handed to the layers, so that both engines, every worker
+(0 or 1/keep, ``backend.dropout_mask``), drawn here from seeds the model's host
+Generator gives (on CuPy, on the device from those seeds) and handed to the layers, so that both engines, every worker
 thread and every MPI process compute with the same masks::
 
     layers[l]   (T, B, H)  after layer l: between layers, and before the softmax (top)
@@ -24,6 +24,8 @@ ones and only when they are on: a model without them draws exactly what it
 always drew, so old seeds give the same runs.
 """
 from typing import NamedTuple, Optional
+
+import numbers
 
 import numpy as np
 
@@ -53,7 +55,7 @@ def resolve_regularisers(given, hidden_size, dropout, spell=str):
     r["embedding_size"] = int(D)
     for name in ("weight_drop", "input_dropout", "embedding_dropout", "output_dropout"):
         p = r[name]
-        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p < 1.0:
+        if isinstance(p, (bool, np.bool_)) or not isinstance(p, numbers.Real) or not 0.0 <= p < 1.0:
             raise UserError(f"{n(name)} must be in [0, 1), got {p!r}")
         r[name] = float(p)
     for name in ("tie_weights", "locked_dropout"):

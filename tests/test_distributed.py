@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import lstm_scratch as ls
+from lstm_scratch.checkpoint import load_checkpoint
 from lstm_scratch.errors import UserError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -78,9 +79,11 @@ def test_two_processes_train_as_one(corpus_file, tmp_path, mode, extra):
     for a, b in zip(rows_one, rows_two):
         assert b["val_loss"] == pytest.approx(a["val_loss"], rel=1e-6)
         assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-6)
-    p1, p2 = params(os.path.join(one, "latest.npz")), params(os.path.join(two, "latest.npz"))
-    for name in p1:
-        np.testing.assert_allclose(p2[name], p1[name], rtol=1e-8, atol=1e-12)
+    s1, s2 = (load_checkpoint(os.path.join(run, "latest.npz")) for run in (one, two))
+    for group in ("params", "ema") if extra.get("ema") else ("params",):   # live and averaged
+        for name in s1[group]:
+            np.testing.assert_allclose(s2[group][name], s1[group][name], rtol=1e-8, atol=1e-12,
+                                       err_msg=f"{group} {name}")
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])     # carried state (h, c), and (h,)
@@ -220,3 +223,15 @@ def test_rows_of_a_batch_with_their_masks_add_up_to_the_batch():
     assert total_loss == pytest.approx(loss, rel=1e-12)
     for k in grads:
         np.testing.assert_allclose(total[k], grads[k], rtol=1e-10, atol=1e-13)
+
+
+def test_max_minutes_stops_every_process_after_the_same_step(corpus_file, tmp_path):
+    """Each process has its own clock: rank 0's decides, or one would wait in a
+    collective the others never join."""
+    needs_mpi()
+    run = str(tmp_path / "run")
+    done = mpiexec(2, ["train", str(corpus_file), "--out", run, "--max-steps", "50",
+                       "--max-minutes", "1e-9"] + flags(OPTIONS), timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "stopped at step 1: --max-minutes 1e-09 of training used" in done.stdout
+    assert [r["step"] for r in metrics(run)] == [1]

@@ -176,15 +176,6 @@ def test_shapes_and_tied_head():
     assert make_model(untied.config).config == untied.config
 
 
-def test_same_seed_other_parameters_unchanged():
-    """E is drawn after everything else: the rest are the one-hot model's (but Wx0)."""
-    a = CharRNN(9, "lstm", 6, 2, seed=4)
-    b = CharRNN(9, "lstm", 6, 2, seed=4, embedding_size=5)
-    for name in ("Wh0", "b0", "Wx1", "Wh1", "Wy", "by"):
-        if name != "Wx0":
-            assert a.params[name].shape == b.params[name].shape
-
-
 @pytest.mark.parametrize("options, words", [
     (dict(tie_weights=True), "tie_weights needs embedding_size equal to hidden_size (6)"),
     (dict(embedding_size=4, tie_weights=True), "got embedding_size 4"),

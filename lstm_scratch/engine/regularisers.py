@@ -2,8 +2,9 @@
 (``out=``) so that a training step can reuse its memory, as :mod:`.layers` does for
 dropout and the affine layers.
 
-Same equations, same masks (drawn by the caller with ``nn.weight_drop_mask``,
-``nn.locked_dropout_mask``, ``nn.embedding_dropout_mask``):
+Same equations, same masks (the model draws them, in regularisers.py, of the
+shapes ``nn.weight_drop_mask``, ``nn.locked_dropout_mask`` and
+``nn.embedding_dropout_mask`` make):
 
 - :func:`weight_drop_forward` / :func:`weight_drop_backward` equal
   ``nn.weight_drop.weight_drop_forward`` / ``weight_drop_backward``;
@@ -23,7 +24,7 @@ from typing import NamedTuple
 
 from ..backend import array_module, empty_aligned, take_rows
 from ..nn.affine import AffineCache
-from .layers import onehot_affine_backward
+from .layers import dropout_backward, dropout_forward, onehot_affine_backward
 
 
 class EmbeddingCache(NamedTuple):
@@ -57,15 +58,11 @@ def weight_drop_backward(dW, mask, out=None):
     return xp.multiply(dW, mask, out=out)
 
 
-def locked_dropout_forward(x, mask, out=None):
-    """y = x ⊙ m, x (T, N, D), m (1, N, D) broadcast over T, into ``out`` (x is never
-    changed); x itself when the mask is None. Returns (y, mask)."""
-    return (x, None) if mask is None else (array_module(x).multiply(x, mask, out=out), mask)
-
-
-def locked_dropout_backward(dy, mask, out=None):
-    """dx = dy ⊙ m into ``out`` (which may be dy); dy itself when the mask is None."""
-    return dy if mask is None else array_module(dy).multiply(dy, mask, out=out)
+# Locked dropout is the engine's dropout multiply, whose mask (1, N, D) broadcasts
+# over T: y = x ⊙ m into ``out`` (x never changed), dx = dy ⊙ m into ``out`` (which
+# may be dy); x or dy itself when the mask is None.
+locked_dropout_forward = dropout_forward
+locked_dropout_backward = dropout_backward
 
 
 def embedding_forward(ids, E, row_mask=None, out=None):

@@ -29,9 +29,7 @@ class Stepper:
     def __init__(self, model, state=None, batch_size=1):
         xp, dtype, H = model.backend.xp, model.dtype, model.hidden_size
         self.xp, self.H, self.L, self.P = xp, H, model.num_layers, model.params
-        # The embedding, if any, and the head's weights (Eᵀ when tied): live views.
-        self.E = model.params["E"] if model.embedding_size else None
-        self.Wy = model.head_weight()
+        self.embedded, self.tied = bool(model.embedding_size), model.tie_weights
         self.scale, self.shift = sigmoid_via_tanh(H, dtype, xp)
         state = state if state is not None else model.init_state(batch_size)
         B = state[0][0].shape[0]
@@ -55,10 +53,10 @@ class Stepper:
         for l in range(self.L):
             x, h = self.xh[l][:, :H], self.xh[l][:, H:]         # (B, H) views: x_t, h_{t-1}
             xp.matmul(h, P[f"Wh{l}"], out=a)                    # h_{t-1} Wh
-            if l == 0 and self.E is None:
+            if l == 0 and not self.embedded:
                 a += P["Wx0"][ids]                              # + x_t Wx: a row gather
             elif l == 0:
-                a += xp.matmul(self.E[ids], P["Wx0"], out=self.xWx)   # + E[ids] Wx
+                a += xp.matmul(P["E"][ids], P["Wx0"], out=self.xWx)   # + E[ids] Wx
             else:
                 a += xp.matmul(x, P[f"Wx{l}"], out=self.xWx)    # + x_t Wx
             a += P[f"b{l}"]
@@ -66,6 +64,7 @@ class Stepper:
                               self.c[l], self.tanh_c, h, self.ig)
             if l + 1 < self.L:
                 self.xh[l + 1][:, :H] = h                       # x_t of the layer above
-        z = self.xh[-1][:, H:] @ self.Wy                        # (B, V): ours to keep
+        Wy = P["E"].T if self.tied else P["Wy"]                 # tied: the head is Eᵀ
+        z = self.xh[-1][:, H:] @ Wy                             # (B, V): ours to keep
         z += P["by"]
         return z

@@ -24,7 +24,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .affine import onehot
-from .weight_drop import weight_drop_backward, weight_drop_forward, weight_drop_mask
+from .weight_drop import weight_drop_mask
 
 
 class EmbeddingCache(NamedTuple):
@@ -73,7 +73,9 @@ def embedding_dropout_forward(E, mask):
         None means off
     Returns Ẽ (V, D) (E itself when the mask is None) and the cache, the mask.
     """
-    return weight_drop_forward(E, mask)                     # Ẽ = E ⊙ m, m (V, 1) broadcast over D
+    if mask is None:
+        return E, None
+    return E * mask, mask                                   # Ẽ = E ⊙ m, m (V, 1) broadcast over D
 
 
 def embedding_dropout_backward(dE_dropped, mask):
@@ -83,4 +85,6 @@ def embedding_dropout_backward(dE_dropped, mask):
     mask : the cache of :func:`embedding_dropout_forward`
     Returns dE (V, D) ∂L/∂E (dE_dropped itself when the mask is None).
     """
-    return weight_drop_backward(dE_dropped, mask)           # Ẽ = E ⊙ m  ->  dE = dẼ ⊙ m
+    if mask is None:
+        return dE_dropped
+    return dE_dropped * mask                                # Ẽ = E ⊙ m  ->  dE = dẼ ⊙ m
