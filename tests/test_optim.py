@@ -418,3 +418,19 @@ def test_device_arrays_take_the_numpy_style_path(monkeypatch, cls):
         assert not isinstance(device[k], np.ndarray)
         np.testing.assert_array_equal(cupy.asnumpy(device[k]), host[k])
     assert all(isinstance(v, np.ndarray) for k, v in opt.state_dict().items() if "." in k)
+
+
+@pytest.mark.parametrize("key, value", [("steps", -1), ("steps", 1.5), ("beta1", 1.0),
+                                        ("lr", float("nan")), ("eps", 0.0),
+                                        ("weight_decay", -1.0)])
+def test_saved_scalars_are_checked(key, value):
+    """A damaged checkpoint's optimizer state: a one-line error, nothing written (a
+    step count of -1 or a beta of 1 would divide by zero in the bias correction)."""
+    from lstm_scratch import AdamW
+    params = {"w": np.ones(3)}
+    good = AdamW(params).state_dict()
+    opt = AdamW({"w": np.ones(3)})
+    before = {k: v.copy() for k, v in opt.m.items()}
+    with pytest.raises(UserError, match=f"optimizer state {key} is "):
+        opt.load_state_dict(dict(good, **{key: value}))
+    assert opt.steps == 0 and all(np.array_equal(opt.m[k], before[k]) for k in before)
