@@ -9,7 +9,7 @@ A beam of width K keeps the K best partial continuations y_1..t, scored by
 and at each step extends every beam by every character (K x V candidates),
 keeping the K best. K = 1 is greedy; K = V over two characters tries all V²
 continuations. The K beams run as one batch of K rows through a Stepper (the
-LSTM's, or sampling.ModelStepper for the other cells and the textbook);
+LSTM's, or stepping.ModelStepper for the other cells and the textbook);
 after each step the state rows are reordered to follow the beams that
 survived (a beam with two surviving children is copied into two rows).
 
@@ -22,7 +22,7 @@ from .backend import to_host
 from .config import require_int
 from .engine.stepper import Stepper
 from .nn import log_softmax
-from .sampling import ModelStepper, check_sampling_options, prime_model
+from .stepping import ModelStepper, check_length, prime_model, repeat_state
 
 
 class BeamStepper(Stepper):
@@ -53,13 +53,12 @@ def beam_search(model, vocab, prime="", length=500, beam_width=5, what="prime te
     Returns (continuation: str of ``length`` chars, its log-probability in
     nats given the prime: float).
     """
-    check_sampling_options(length, 1.0, True, None)
+    check_length(length)
     require_int("beam_width", beam_width)
-    K, V, xp = int(beam_width), len(vocab), model.backend.xp
+    K, V = int(beam_width), len(vocab)
     z, state = prime_model(model, vocab, prime, rng=None, what=what)   # batch 1, once
     stepper = BeamStepper if model.has_stepper else ModelStepper
-    step = stepper(model, [tuple(xp.repeat(a, K, axis=0) for a in layer)
-                           for layer in state])                         # (K, H): all rows = prime
+    step = stepper(model, repeat_state(model, state, K))               # (K, H): all rows = prime
     logp = log_softmax(to_host(z).astype(np.float64))                  # (1, V)
     scores = np.zeros(1)                      # live beams' log-probabilities, best first
     chars = np.zeros((length, K), np.int64)   # chars[t, b]: beam b's char at step t

@@ -12,161 +12,200 @@ Temperature τ rescales the logits z before the softmax:
 which is p up to its sum (the largest term is exp(0) = 1), so no τ > 0
 overflows or divides by zero; drawing needs no normalising (``draw``).
 
-A prime can be any length (``prime_file`` reads one from a UTF-8 file): it
-runs through the model in chunks of PRIME_CHUNK chars, carrying the state.
+Two filters narrow the draw, in the order HF transformers applies them: top-k
+keeps the k most likely characters, then top-p (nucleus sampling) keeps the
+smallest set of the most likely ones whose probability reaches p, and the draw
+is in proportion to what is left (renormalised).
+
+``num_samples=N`` runs N samples as one batch of N rows: the prime runs once and
+its state is repeated N times. ``stop`` ends each row at its first stop text.
+The prime (``stepping.resolve_prime``) can come from a file, of any length.
 Beam search (``beam_width``) lives in beam.py.
 """
+import numbers
+
 import numpy as np
 
 from .backend import to_host
-from .data import read_text
+from .beam import beam_search
+from .config import require_int
 from .errors import UserError
-from .engine.stepper import Stepper
+from .stepping import (PRIME_CHUNK, ModelStepper, check_length, make_stepper,  # noqa: F401
+                       prime_model, repeat_state, resolve_prime)               # (sampling's names)
 
 
-def check_sampling_options(length, temperature, greedy, top_k):
-    if int(length) != length or length < 0:
-        raise UserError(f"length must be an integer >= 0, got {length!r}")
+def greedy_conflicts(top_k=None, top_p=None, num_samples=None):
+    """The options (Python names) that mean nothing with greedy, which draws nothing."""
+    return [name for name, given in (("top_k", top_k is not None), ("top_p", top_p is not None),
+                                     ("num_samples", (num_samples or 1) > 1)) if given]
+
+
+def refuse(option, given, why):
+    """A one-line error naming the first of ``given`` if any was given with ``option``."""
+    if given:
+        raise UserError(f"{option} does not combine with {given[0]}: {why}")
+
+
+GREEDY_WHY = "greedy takes the most likely char every step, so it draws nothing (one text)"
+BEAM_WHY = ("beam search is deterministic and gives one text of `length` chars "
+            "(beam_width=1 is greedy)")
+BEAM_WHY_CLI = ("beam search is deterministic and gives one text of --length chars "
+                "(--beam-width 1 is --greedy)")
+
+
+def check_sampling_options(length, temperature, greedy, top_k, top_p=None, num_samples=None,
+                           stop=None):
+    """A one-line UserError for a value out of range, or an option that greedy ignores."""
+    check_length(length)
     if not greedy and not (temperature > 0 and np.isfinite(temperature)):
         raise UserError(f"temperature must be a finite number > 0 (or use greedy), got {temperature!r}")
     if top_k is not None and (int(top_k) != top_k or not 1 <= top_k):
         raise UserError(f"top_k must be an integer >= 1, got {top_k!r}")
+    if top_p is not None and (isinstance(top_p, bool) or not isinstance(top_p, numbers.Real)
+                              or not 0 < top_p <= 1):
+        raise UserError(f"top_p must be a number in (0, 1], got {top_p!r}")
+    if num_samples is not None:
+        require_int("num_samples", num_samples)
+    if stop is not None and not (isinstance(stop, str) and stop):
+        raise UserError(f"stop must be a non-empty text, got {stop!r}")
+    if greedy:
+        refuse("greedy", greedy_conflicts(top_k, top_p, num_samples), GREEDY_WHY)
 
 
-PRIME_CHUNK = 1024        # chars per pass over a prime: bounds the forward caches of a long one
+def nucleus(w, top_p):
+    """Weights w (..., V) >= 0 with all but the nucleus set to 0: the fewest most likely
+    characters whose weight reaches top_p of the total (ties: the lower id first)."""
+    order = np.argsort(-w, axis=-1, kind="stable")                   # most likely first
+    w_sorted = np.take_along_axis(w, order, axis=-1)
+    cum = np.cumsum(w_sorted, axis=-1)
+    before = np.concatenate([np.zeros_like(cum[..., :1]), cum[..., :-1]], axis=-1)  # mass ahead
+    keep_sorted = before < top_p * cum[..., -1:]                      # not yet reached: keep
+    keep = np.empty_like(keep_sorted)
+    np.put_along_axis(keep, order, keep_sorted, axis=-1)
+    return np.where(keep, w, 0.0)
 
 
-def resolve_prime(prime="", prime_file=None):
-    """The prime text: ``prime``, or the contents of the UTF-8 file ``prime_file``
-    (every way reading it can fail is a one-line UserError). Returns (text, what),
-    ``what`` naming it in errors."""
-    if prime_file is None:
-        return prime, "prime text"
-    if prime:
-        raise UserError("give a prime or a prime file, not both")
-    return read_text(prime_file, expected="the prime text"), str(prime_file)
-
-
-def prime_model(model, vocab, prime, rng, what="prime text"):
-    """Run the prime through the model: (logits z (1, V) for the next char, state).
-
-    An empty prime starts after a newline if the vocabulary has one, else
-    from a character drawn uniformly at random with ``rng`` (None: refuse).
-    """
-    if prime:
-        prime_ids = vocab.encode(prime, what=what)
-    elif "\n" in vocab.chars:
-        prime_ids = vocab.encode("\n")
-    elif rng is None:
-        raise UserError("the vocabulary has no newline to start from: give a prime")
-    else:
-        prime_ids = np.array([rng.integers(len(vocab))], dtype=np.int32)
-    state = None
-    for start in range(0, len(prime_ids), PRIME_CHUNK):
-        z, state = model.logits(prime_ids[None, start:start + PRIME_CHUNK], state)
-    return z, state
-
-
-def next_char_weights(z, temperature=1.0, top_k=None):
-    """exp((z - max z) / temperature) (V,) float64 from logits z (V,): the probabilities
-    up to their sum (the largest weight is 1, so the sum is >= 1), optionally top-k only.
-    :func:`draw` takes them as they are; generation skips normalising them."""
+def next_char_weights(z, temperature=1.0, top_k=None, top_p=None):
+    """exp((z - max z) / temperature) (..., V) float64 from logits z (..., V), each row
+    the probabilities up to their sum (the largest weight is 1, so the sum is >= 1),
+    optionally top-k only, then top-p only. :func:`draw` takes them as they are;
+    generation skips normalising them."""
     z = np.asarray(z, dtype=np.float64)
-    if top_k is not None and top_k < z.size:
-        cutoff = np.partition(z, -top_k)[-top_k]            # the k-th largest logit
+    V = z.shape[-1]
+    if top_k is not None and top_k < V:
+        cutoff = np.partition(z, V - top_k, axis=-1)[..., V - top_k, None]   # k-th largest
         z = np.where(z >= cutoff, z, -np.inf)               # exp(-inf) = 0: never drawn
-    return np.exp((z - z.max()) / temperature)              # max first: z / 1e-300 would be inf - inf
+    # max first: z / 1e-300 would be inf - inf
+    w = np.exp((z - z.max(axis=-1, keepdims=True)) / temperature)
+    if top_p is not None and top_p < 1:                     # 1 keeps all (as in HF): no rounding
+        w = nucleus(w, top_p)
+    return w
 
 
-def next_char_distribution(z, temperature=1.0, top_k=None):
-    """Probabilities (V,) float64 from logits z (V,) at a temperature, optionally top-k only."""
-    w = next_char_weights(z, temperature, top_k)
-    return w / w.sum()
+def next_char_distribution(z, temperature=1.0, top_k=None, top_p=None):
+    """Probabilities (..., V) float64 from logits z (..., V) at a temperature, optionally
+    top-k only, then top-p only."""
+    w = next_char_weights(z, temperature, top_k, top_p)
+    return w / w.sum(axis=-1, keepdims=True)
+
+
+def draw_rows(w, u):
+    """Index (B,) drawn per row of weights w (B, V) >= 0, given a uniform u (B,) in [0, 1)
+    per row: the first k whose cumulative weight exceeds u times the row's total."""
+    cdf = np.cumsum(w, axis=-1)
+    k = (cdf <= (u * cdf[:, -1])[:, None]).sum(axis=-1)   # searchsorted(side="right") by row
+    return np.minimum(k, w.shape[-1] - 1)
 
 
 def draw(p, rng):
     """One index drawn with probabilities p (V,), or any nonnegative weights (drawn in
     proportion: p need not sum to 1); a zero-weight index never comes out."""
-    cdf = np.cumsum(p)
-    return int(min(np.searchsorted(cdf, rng.random() * cdf[-1], side="right"), len(p) - 1))
+    return int(draw_rows(np.asarray(p)[None], rng.random(1))[0])
+
+
+def generate_rows(model, vocab, prime="", length=500, temperature=1.0, greedy=False, top_k=None,
+                  top_p=None, seed=None, what="prime text", num_samples=1, stop=None):
+    """Yield, per step, the next character of each of ``num_samples`` rows: a list of N
+    str, "" for a row that has stopped; at most ``length`` steps, fewer once every row
+    has stopped. The rows run as one batch; the prime runs once (batch 1).
+
+    The N rows share one Generator, ``default_rng(seed)``: each sampling step draws
+    ``rng.random(N)``, one uniform per row (row b takes u[b]), stopped rows included,
+    so a row's text does not depend on when the others stop, and N = 1 is exactly
+    the single stream. Row k's text depends on N (at step t it takes the uniform
+    number t·N + k). An empty prime with no newline in the vocabulary first draws
+    one start character for all rows. ``greedy`` draws nothing.
+    ``stop`` : a row ends after the first ``stop`` lying wholly in its generated text
+    (kept; the prime never counts, even where it ends with part of ``stop``).
+    """
+    check_sampling_options(length, temperature, greedy, top_k, top_p, num_samples, stop)
+    if stop is not None:
+        vocab.encode(stop, what="stop text")                # a char it never makes: never stops
+    rng = np.random.default_rng(seed)
+    z, state = prime_model(model, vocab, prime, rng, what)              # z (1, V)
+    N = int(num_samples)
+    step = make_stepper(model, repeat_state(model, state, N))           # (N, H): all rows = prime
+    z_host = np.repeat(to_host(z), N, axis=0)                           # (N, V)
+    live, tails = np.ones(N, bool), [""] * N                # tails: each row's last chars
+    for t in range(length):
+        if greedy:
+            ids = np.argmax(z_host, axis=-1)
+        else:
+            ids = draw_rows(next_char_weights(z_host, temperature, top_k, top_p), rng.random(N))
+        chars = [vocab.chars[k] if alive else "" for k, alive in zip(ids, live)]
+        yield chars
+        if stop is not None:
+            for b, ch in enumerate(chars):
+                tails[b] = (tails[b] + ch)[-len(stop):]
+                live[b] &= tails[b] != stop
+            if not live.any():
+                return
+        if t + 1 < length:
+            z_host = to_host(step(ids))                                 # (N, V)
 
 
 def generate_iter(model, vocab, prime="", length=500, temperature=1.0, greedy=False,
-                  top_k=None, seed=None, what="prime text"):
-    """Yield ``length`` generated characters one at a time (the prime is not yielded).
+                  top_k=None, seed=None, what="prime text", *, top_p=None, stop=None):
+    """Yield ``length`` generated characters one at a time (the prime is not yielded),
+    or fewer: the last one ends the first ``stop``.
 
     ``what`` names the prime in errors (a prime file's path).
     """
-    check_sampling_options(length, temperature, greedy, top_k)
-    rng = np.random.default_rng(seed)
-    z, state = prime_model(model, vocab, prime, rng, what)
-    step = _stepper(model, state)
-    for _ in range(length):
-        z_host = to_host(z[0])
-        if greedy:
-            k = int(np.argmax(z_host))
-        else:
-            k = draw(next_char_weights(z_host, temperature, top_k), rng)
-        yield vocab.chars[k]
-        z = step(np.array([k]))
-
-
-class ModelStepper:
-    """The Stepper's interface by way of ``model.step_logits``, for any cell and
-    engine: the textbook steps as written, and the GRU and RNN, whose one step is
-    cheap enough through their sequence layers (T = 1).
-
-    ``stepper(ids)`` with ids (B,) int returns logits (B, V) and advances the state.
-    """
-
-    def __init__(self, model, state=None, batch_size=1):
-        self.model = model
-        self._state = state if state is not None else model.init_state(batch_size)
-
-    def __call__(self, ids):
-        z, self._state = self.model.step_logits(ids, self._state)
-        return z
-
-    def state(self):
-        """The current state: a list of per-layer tuples, copies."""
-        return [tuple(a.copy() for a in layer) for layer in self._state]
-
-    def reorder(self, rows):
-        """Row b of every state array becomes the old row ``rows[b]`` (beam search)."""
-        rows = self.model.backend.xp.asarray(rows)
-        self._state = [tuple(a[rows] for a in layer) for layer in self._state]
-
-
-def _stepper(model, state):
-    """ids (B,) -> logits (B, V), advancing ``state``: the engine's LSTM Stepper, or
-    else (the reference engine, the GRU, the RNN) one ``model.step_logits`` a step."""
-    if model.has_stepper:
-        return Stepper(model, state)
-    return ModelStepper(model, state)
+    for chars in generate_rows(model, vocab, prime, length, temperature, greedy, top_k,
+                               top_p, seed, what, 1, stop):
+        yield chars[0]
 
 
 def generate(model, vocab, prime="", length=500, temperature=1.0, greedy=False,
-             top_k=None, seed=None, *, prime_file=None, beam_width=None):
-    """Return the prime followed by ``length`` generated characters.
+             top_k=None, seed=None, *, prime_file=None, beam_width=None, top_p=None,
+             num_samples=None, stop=None):
+    """Return the prime followed by ``length`` generated characters (or by fewer, up
+    to and including the first ``stop``); with ``num_samples``, a list of N such str.
 
     model : CharRNN (any cell); vocab : data.Vocab
     prime_file : read the prime from this UTF-8 file instead (any length)
-    temperature : > 0; greedy : always take the most likely character
+    temperature : > 0, ignored with greedy; greedy : always take the most likely character
     top_k : draw only among the k most likely characters
-    seed : same seed, same text
+    top_p : in (0, 1]: draw only among the fewest most likely characters whose
+        probability (after temperature and top_k) reaches top_p (1: all of them)
+    num_samples : N >= 1: N samples as one batch; returns a list of N str (None: one str)
+    stop : non-empty str: each sample ends at its first ``stop`` after the prime (kept)
+    seed : same seed (and same N), same texts; how the rows draw: :func:`generate_rows`
     beam_width : K >= 1: instead of sampling, the continuation with the highest
         log-probability that a beam of K finds (deterministic; K = 1 is greedy);
-        combines with none of temperature, greedy, top_k, seed
+        combines with none of temperature, greedy, top_k, top_p, seed, num_samples, stop
     """
     prime, what = resolve_prime(prime, prime_file)
     if beam_width is not None:
-        from .beam import beam_search                       # beam.py imports this module
         given = [name for name, off in (("temperature", temperature == 1.0),
                                         ("greedy", not greedy), ("top_k", top_k is None),
-                                        ("seed", seed is None)) if not off]
-        if given:
-            raise UserError(f"beam_width does not combine with {given[0]}: beam search is "
-                            "deterministic (beam_width=1 is greedy)")
+                                        ("top_p", top_p is None), ("seed", seed is None),
+                                        ("num_samples", num_samples is None),
+                                        ("stop", stop is None)) if not off]
+        refuse("beam_width", given, BEAM_WHY)
         return prime + beam_search(model, vocab, prime, length, beam_width, what)[0]
-    return prime + "".join(generate_iter(model, vocab, prime, length, temperature,
-                                         greedy, top_k, seed, what))
+    N = 1 if num_samples is None else num_samples
+    steps = list(generate_rows(model, vocab, prime, length, temperature, greedy, top_k, top_p,
+                               seed, what, N, stop))                  # steps[t][b]: row b's char
+    texts = [prime + "".join(chars[b] for chars in steps) for b in range(N)]
+    return texts[0] if num_samples is None else texts

@@ -126,3 +126,35 @@ def test_other_cells_width_V_over_two_chars_is_brute_force(cell):
                key=lambda c: log_prob(model, vocab, "ab", c))
     text, score = beam_search(model, vocab, "ab", 2, len(vocab))
     assert text == best and score == pytest.approx(log_prob(model, vocab, "ab", best))
+
+
+def test_beam_refuses_top_p_num_samples_and_stop():
+    model, vocab = peaky_model()
+    for options in (dict(top_p=0.9), dict(num_samples=2), dict(num_samples=1), dict(stop="a")):
+        name = next(iter(options))
+        with pytest.raises(UserError, match=f"beam_width does not combine with {name}: beam "
+                                            "search is deterministic and gives one text"):
+            generate(model, vocab, "a", 5, beam_width=2, **options)
+
+
+def imported_modules(path):
+    """(module-level, function-level) relative imports of lstm_scratch's file ``path``."""
+    import ast
+    import os
+    root = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                        "lstm_scratch")
+    tree = ast.parse(open(os.path.join(root, path), encoding="utf-8").read())
+    top = {node.module for node in tree.body if isinstance(node, ast.ImportFrom)}
+    inner = {node.module for fn in ast.walk(tree) if isinstance(fn, ast.FunctionDef)
+             for node in ast.walk(fn) if isinstance(node, ast.ImportFrom)}
+    return top, inner
+
+
+def test_beam_and_sampling_do_not_import_each_other():
+    """sampling imports beam; beam and what both share (stepping.py) never import sampling,
+    and nothing is imported late, inside a function, to dodge a cycle."""
+    for path in ("beam.py", "stepping.py"):
+        top, inner = imported_modules(path)
+        assert "sampling" not in top | inner and not inner, path
+    top, inner = imported_modules("sampling.py")
+    assert "beam" in top and not inner
