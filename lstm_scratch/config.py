@@ -3,12 +3,13 @@ import dataclasses
 import numbers
 import os
 from dataclasses import dataclass, field
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple, Union
 
 import numpy as np
 
 from .backend import BACKEND_NAMES
 from .data import MODES, builtin_corpus_path
+from .documents import DOC_SEP, is_list
 from .errors import UserError
 from .model import CELLS, DTYPES, ENGINES
 from .optim import OPTIMIZERS
@@ -28,7 +29,12 @@ MAX_THREADS = 1024
 # What a checkpoint fixes: resuming may not change these.
 FIXED_ON_RESUME = ("mode", "cell", "hidden_size", "num_layers", "dropout", "seq_len", "step",
                    "batch_size", "val_frac", "seed", "dtype", "optimizer", "betas", "ema",
-                   *REGULARISERS)
+                   "doc_sep", *REGULARISERS)
+
+# What a checkpoint fine-tuned from (init_from) fixes: the shapes of its weights, and
+# their dtype. Its dropout rates are only the defaults of the new run.
+FIXED_ON_FINETUNE = ("cell", "hidden_size", "num_layers", "dtype", "embedding_size",
+                     "tie_weights")
 
 # AdamW's weight decay when none is given (torch.optim.AdamW's); the others: none.
 ADAMW_WEIGHT_DECAY = 1e-2
@@ -52,7 +58,11 @@ def _is_number(value):
 
 @dataclass
 class TrainConfig:
-    data: Optional[str] = None          # a UTF-8 text file; None = the built-in corpus
+    # a UTF-8 text file, a folder of them, or a list of files and folders (documents.py);
+    # None = the built-in corpus
+    data: Union[str, List[str], None] = None
+    doc_sep: str = DOC_SEP              # joins the documents of several files (a blank line)
+    init_from: Optional[str] = None     # a checkpoint to fine-tune: its weights, a fresh run
     out_dir: Optional[str] = None       # checkpoints and metrics.jsonl; None = keep nothing
     mode: str = "stream"                # "stream" (TBPTT) or "window" (the Keras recipe)
     cell: str = "lstm"                  # "lstm", "gru" or "rnn" (a checkpoint without one: lstm)
@@ -130,10 +140,15 @@ class TrainConfig:
         # each thread gets its own buffers: a typo like 100000 would hang making them
         need(self.threads is None or self.threads <= MAX_THREADS, "threads",
              f"at most {MAX_THREADS}", self.threads)
-        for name in ("data", "out_dir"):          # (open() would take an int as a file descriptor)
+        for name in ("out_dir", "init_from"):     # (open() would take an int as a file descriptor)
             value = getattr(self, name)
             need(value is None or isinstance(value, (str, os.PathLike)), name.replace("_", "-"),
                  "a path", value)
+        paths = self.data if is_list(self.data) else [self.data]
+        need(self.data is None or (paths and all(isinstance(p, (str, os.PathLike))
+                                                 for p in paths)),
+             "data", "a path or a non-empty list of paths", self.data)
+        need(isinstance(self.doc_sep, str), "doc-sep", "a str", self.doc_sep)
         for name in ("dropout", "val_frac", "lr", "rho", "clip_norm", "lr_decay"):
             # a str from a notebook or a damaged checkpoint: one line, not a TypeError
             need(_is_number(getattr(self, name)), name.replace("_", "-"), "a number",
@@ -171,13 +186,16 @@ class TrainConfig:
             raise UserError("--betas are Adam's and AdamW's; --optimizer rmsprop has --rho "
                             "(pass --optimizer adam or adamw)")
         if self.optimizer != "rmsprop" and self.rho != default["rho"]:
-            raise UserError(f"rho is RMSprop's; --optimizer {self.optimizer} has --betas")
+            raise UserError(f"--rho is RMSprop's; --optimizer {self.optimizer} takes --betas "
+                            "B1,B2")
         need(0.0 <= self.ema < 1.0, "ema", "a decay in [0, 1) (0 = off; 0.999, say)", self.ema)
         resolve_regularisers({name: getattr(self, name) for name in REGULARISERS},
                              self.hidden_size, self.dropout, spell=flag)
 
     def data_path(self, source):
-        """The training file, for commands that re-read it; ``source`` names the checkpoint."""
+        """The training file, folder or list of them (documents.py; open_corpus and
+        read_corpus take either), for commands that re-read it; ``source`` names the
+        checkpoint."""
         if self.data == TEXT_GIVEN:
             raise UserError(f"{source}: was trained on text passed to lstm_scratch.train(), "
                             "not a file; name the text file to use")
@@ -187,6 +205,8 @@ class TrainConfig:
         d = dataclasses.asdict(self)
         d["sample_temperatures"] = list(self.sample_temperatures)
         d["betas"] = list(self.betas)
+        if is_list(self.data):
+            d["data"] = [os.fspath(p) for p in self.data]
         return d
 
     @classmethod
@@ -202,10 +222,32 @@ class TrainConfig:
         layout may not change."""
         for name, value in overrides.items():
             if name in FIXED_ON_RESUME and _differs(value, getattr(self, name)):
-                raise UserError(f"{flag(name)} {value} conflicts with the "
-                                f"checkpoint's {getattr(self, name)}: a resumed run keeps "
-                                f"its model and data layout")
+                raise UserError(f"{flag(name)} {_shown(value)} conflicts with the "
+                                f"checkpoint's {_shown(getattr(self, name))}: a resumed run "
+                                f"keeps its model and data layout")
         return dataclasses.replace(self, **overrides)
+
+    @classmethod
+    def for_finetune(cls, model, options, source):
+        """A fresh run's config (``options``: TrainConfig fields) with the architecture
+        of the checkpoint ``source``, whose model config is ``model``: its cell, sizes
+        and dtype (an option that contradicts them is a UserError) and, unless given,
+        its dropout rates (and output_dropout follows a given dropout, as in a fresh run)."""
+        shaped = {**REGULARISERS, "cell": "lstm", **model}      # old checkpoints: the defaults
+        for name in FIXED_ON_FINETUNE:
+            if name in options and _differs(options[name], shaped[name]):
+                raise UserError(f"{flag(name)} {options[name]} conflicts with {source}'s "
+                                f"{shaped[name]}: fine-tuning keeps the checkpoint's model")
+        kept = [name for name in ("dropout", *REGULARISERS) if name not in options]
+        if "dropout" in options and "output_dropout" in kept:
+            kept.remove("output_dropout")
+        return cls.from_dict(dict(options, **{name: shaped[name] for name in
+                                              (*FIXED_ON_FINETUNE, *kept)}))
+
+
+def _shown(value):
+    """An option's value in a one-line message: a str with a newline (--doc-sep) quoted."""
+    return repr(value) if isinstance(value, str) and not value.isprintable() else value
 
 
 def _differs(given, saved):

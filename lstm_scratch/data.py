@@ -97,6 +97,19 @@ class Vocab:
     def from_codes(cls, codes):
         return cls([chr(int(c)) for c in codes])
 
+    def grown(self, chars):
+        """This vocabulary with the characters of ``chars`` (any iterable of them, a str)
+        it lacks. Still sorted, so an old character's id may change: ``new.ids_of(old)``
+        maps them (fine-tuning moves the weights along)."""
+        return Vocab(sorted(set(self.chars).union(chars)))
+
+    def ids_of(self, other):
+        """The ids here of ``other``'s characters (int64 (len(other),)); every one must be here."""
+        ids = np.searchsorted(self._codes, other._codes)
+        if not (self._codes[np.minimum(ids, len(self) - 1)] == other._codes).all():
+            raise UserError("a vocabulary lacks characters of the one it should hold")
+        return ids
+
     @property
     def codes(self):
         """Code points as an int32 array (how checkpoints store the vocabulary)."""

@@ -2,6 +2,7 @@
 
     lstm-scratch prepare big.txt --out big/      # vocab.json, train.bin, val.bin
     lstm-scratch train big/
+    lstm-scratch prepare a.txt b.txt notes/ --out ab/    # several: joined as train joins them
 
 ``prepare`` streams the UTF-8 file in chunks, twice: the first read checks
 every byte and finds the vocabulary (ids must be known before any is
@@ -12,14 +13,16 @@ nanoGPT's prepare.py layout). Memory is a few chunks, whatever the file size.
 Training opens the two files with ``np.memmap``: stream batches are views of
 their rows' slices and window batches gather their windows, so only the
 pages a batch touches are read. The split is the one ``split_train_val``
-makes of the same text, so a prepared corpus trains exactly like the file.
+makes of the same text, so a prepared corpus trains exactly like the file
+(or, from several files, exactly like training on them: documents.py).
 """
 import json
 import os
 
 import numpy as np
 
-from .data import Vocab, read_text, read_text_chunks, split_train_val
+from .data import Vocab, split_train_val
+from .documents import DOC_SEP, corpus_chunks, corpus_name, encode_corpus, is_list
 from .errors import UserError
 
 FORMAT = "lstm-scratch prepared corpus"
@@ -38,34 +41,38 @@ def _code_points(text):
     return np.frombuffer(text.encode("utf-32-le"), dtype="<u4")
 
 
-def _scan(path, chunk_bytes):
+def _scan(path, chunk_bytes, doc_sep):
     """The first read: every byte checked, (the vocabulary, the number of chars)."""
     seen = np.zeros(1 << 16, dtype=bool)           # the Basic Multilingual Plane, as a bitmap
     astral, n_chars = set(), 0
-    for text in read_text_chunks(path, chunk_bytes):
+    for text in corpus_chunks(path, doc_sep, chunk_bytes):
         codes = _code_points(text)
         seen[codes[codes < (1 << 16)]] = True
         astral.update(np.unique(codes[codes >= (1 << 16)]).tolist())
         n_chars += len(codes)
     if n_chars == 0:
-        raise UserError(f"{path}: is empty, expected some text to learn from")
+        raise UserError(f"{corpus_name(path)}: is empty, expected some text to learn from")
     return Vocab.from_codes(np.flatnonzero(seen).tolist() + sorted(astral)), n_chars
 
 
-def prepare(path, out_dir, val_frac=0.05, chunk_bytes=CHUNK_BYTES):
-    """Write ``out_dir``/vocab.json, train.bin, val.bin from the UTF-8 file ``path``.
+def prepare(path, out_dir, val_frac=0.05, chunk_bytes=CHUNK_BYTES, doc_sep=DOC_SEP):
+    """Write ``out_dir``/vocab.json, train.bin, val.bin from the UTF-8 file ``path``, or
+    from a list of files and folders (documents.py), joined by ``doc_sep``.
 
     Returns the metadata written to vocab.json (a dict).
     """
     if not 0.0 <= val_frac < 1.0:
         raise UserError(f"--val-frac must be in [0, 1), got {val_frac!r}")
+    if is_list(path) and len(path) == 1:
+        path = path[0]                          # one path: as given alone
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise UserError(f"{out_dir}: exists and is not a directory; choose another --out")
     names = [os.path.join(out_dir, name) for name in ("vocab.json", "train.bin", "val.bin")]
     if any(os.path.exists(name) for name in names):     # a run may be training from it
         raise UserError(f"{out_dir}: already holds a prepared corpus; choose another --out "
                         f"(or delete it first)")
-    vocab, n_chars = _scan(path, chunk_bytes)
+    vocab, n_chars = _scan(path, chunk_bytes, doc_sep)
+    what = corpus_name(path)
     dtype = ids_dtype(len(vocab))
     lookup = np.full(int(vocab._codes[-1]) + 1, -1, dtype=np.int32)   # code point -> id
     lookup[vocab._codes] = np.arange(len(vocab), dtype=np.int32)
@@ -75,11 +82,11 @@ def prepare(path, out_dir, val_frac=0.05, chunk_bytes=CHUNK_BYTES):
     written, partial = 0, [name + ".partial" for name in names]
     try:
         with open(partial[1], "wb") as train, open(partial[2], "wb") as val:
-            for text in read_text_chunks(path, chunk_bytes):
+            for text in corpus_chunks(path, doc_sep, chunk_bytes):
                 codes = _code_points(text)
                 ids = lookup[np.minimum(codes, len(lookup) - 1)]
                 if ids.min() < 0 or codes.max() >= len(lookup):
-                    raise UserError(f"{path}: changed while being prepared (new characters); "
+                    raise UserError(f"{what}: changed while being prepared (new characters); "
                                     f"prepare it again")
                 ids = ids.astype(dtype)
                 cut = max(0, min(len(ids), n_train - written))
@@ -87,11 +94,14 @@ def prepare(path, out_dir, val_frac=0.05, chunk_bytes=CHUNK_BYTES):
                 val.write(ids[cut:].tobytes())
                 written += len(ids)
         if written != n_chars:
-            raise UserError(f"{path}: changed while being prepared ({n_chars} chars, then "
+            raise UserError(f"{what}: changed while being prepared ({n_chars} chars, then "
                             f"{written}); prepare it again")
-        meta = dict(format=FORMAT, version=VERSION, source=os.path.abspath(path),
+        source = [os.path.abspath(p) for p in path] if is_list(path) else os.path.abspath(path)
+        meta = dict(format=FORMAT, version=VERSION, source=source,
                     vocab=vocab.codes.tolist(), dtype=dtype.name, train_chars=n_train,
                     val_chars=n_val, val_frac=val_frac)
+        if is_list(path) or os.path.isdir(path):
+            meta["doc_sep"] = doc_sep           # how its documents were joined
         with open(partial[0], "w") as f:
             json.dump(meta, f)
     except BaseException:               # an interrupted prepare leaves no half corpus
@@ -105,7 +115,9 @@ def prepare(path, out_dir, val_frac=0.05, chunk_bytes=CHUNK_BYTES):
 
 
 def is_prepared(path):
-    return os.path.isdir(path) and os.path.exists(os.path.join(path, "vocab.json"))
+    """Is ``path`` (one path, not a list) a folder written by :func:`prepare`?"""
+    return not is_list(path) and os.path.isdir(path) and \
+        os.path.exists(os.path.join(path, "vocab.json"))
 
 
 class Prepared:
@@ -146,19 +158,28 @@ class Prepared:
         return np.memmap(path, dtype=dtype, mode="r", shape=(n,))
 
 
-def open_corpus(path, val_frac, vocab=None):
-    """(vocab, train_ids, val_ids) of a text file or a prepared folder.
+def open_corpus(path, val_frac, vocab=None, doc_sep=DOC_SEP, grow=False):
+    """(vocab, train_ids, val_ids) of a text file, a folder of them or a list of files
+    and folders (documents.py: joined by ``doc_sep``), or a prepared folder.
 
     vocab : the checkpoint's vocabulary when resuming or evaluating (None: the
-        corpus's own). A text file is read whole; a prepared folder is mapped,
-        its split fixed when it was prepared.
+        corpus's own). Text is read whole; a prepared folder is mapped, its
+        split fixed when it was prepared.
+    grow : ``vocab`` is to be extended by the corpus's new characters (fine-tuning);
+        a prepared folder's ids are fixed, so it must hold all of ``vocab`` already.
     """
-    if not os.path.isdir(path):
-        text = read_text(path)
-        vocab = vocab or Vocab.from_text(text)
-        train_ids, val_ids = split_train_val(vocab.encode(text, what=path), val_frac)
+    if not is_prepared(path):
+        vocab, ids = encode_corpus(path, doc_sep, vocab, grow)
+        train_ids, val_ids = split_train_val(ids, val_frac)
         return vocab, train_ids, val_ids
     corpus = Prepared(path)
+    if grow and vocab is not None:
+        missing = len(set(vocab.chars) - set(corpus.vocab.chars))
+        if missing:
+            raise UserError(f"{path}: prepared with a vocabulary that lacks {missing} of the "
+                            f"checkpoint's {len(vocab)} chars, and a prepared corpus's ids are "
+                            f"fixed; fine-tune on the text files instead")
+        vocab = corpus.vocab
     if vocab is not None and vocab != corpus.vocab:
         raise UserError(f"{path}: prepared with a vocabulary of {len(corpus.vocab)} chars that "
                         f"differs from the checkpoint's {len(vocab)}; prepare the text again "
@@ -170,5 +191,5 @@ def open_corpus(path, val_frac, vocab=None):
 
 
 def prepared_val_frac(path):
-    """The val_frac a prepared folder was split with, or None for anything else."""
+    """The val_frac a prepared folder was split with, or None for anything else (a list too)."""
     return Prepared(path).val_frac if is_prepared(path) else None

@@ -7,6 +7,9 @@ Adam's or AdamW's), the average of the weights (--ema), the step and
 position in the epoch, the recurrent state carried between stream chunks, and the
 dropout Generator's state. (Window order is a permutation seeded by (seed,
 epoch), so it needs no saved state.)
+
+A run can instead start from another checkpoint's weights (``init_from``,
+finetune.py): a new run, from step 0, over a vocabulary grown by the new text.
 """
 import json
 import contextlib
@@ -27,6 +30,7 @@ from .distributed import DistributedDataParallel, current_world
 from .errors import UserError, naming_file, stream_name
 from .model import CELLS, make_model
 from .ema import EMA
+from .finetune import start_from
 from .optim import OPTIMIZERS, RMSprop
 from .regularisers import REGULARISERS
 from .prepared import open_corpus
@@ -91,31 +95,40 @@ class Trainer:
         fields that fix the model and data layout; see TrainConfig.for_resume)
     out : where progress and samples go (a terminal gets a live line)
     saved : that checkpoint as ``load_checkpoint`` returned it, if already read
+    init : the checkpoint ``config.init_from`` names, as ``load_checkpoint`` returned
+        it, if already read: a new run starts from its weights (finetune.py). A
+        resumed run continues and never reads it.
     """
 
-    def __init__(self, config, text=None, checkpoint=None, out=None, saved=None):
+    def __init__(self, config, text=None, checkpoint=None, out=None, saved=None, init=None):
         self.world = current_world()        # one process, or this one's place under mpiexec
         error = None
         try:
-            self._setup(config, text, checkpoint, out, saved)
+            self._setup(config, text, checkpoint, out, saved, init)
         except BaseException as exc:        # under mpiexec, every process must hear of it
             error = exc
         error = self.world.agree(error)
         if error is not None:
             raise error
 
-    def _setup(self, config, text, checkpoint, out, saved):
+    def _setup(self, config, text, checkpoint, out, saved, init):
         world = self.world
         self.config = config = config.resolved()
         self.out = (out or sys.stdout) if world.rank == 0 else open(os.devnull, "w")
         if checkpoint and saved is None:
             saved = load_checkpoint(checkpoint)
-        vocab = Vocab.from_codes(saved["vocab_codes"]) if saved else None
-        if text is None:                # a text file, or a prepared folder (memory-mapped)
+        if saved or not config.init_from:
+            init = None                 # resumed, a fine-tuned run goes on from its own
+        elif init is None:
+            init = load_checkpoint(config.init_from)
+        base = saved or init
+        vocab = Vocab.from_codes(base["vocab_codes"]) if base else None
+        old_vocab, grow = vocab, init is not None   # fine-tuning: the new text's chars join
+        if text is None:                # text files, or a prepared folder (memory-mapped)
             vocab, train_ids, val_ids = open_corpus(config.data_path(checkpoint or "this run"),
-                                                    config.val_frac, vocab)
+                                                    config.val_frac, vocab, config.doc_sep, grow)
         else:
-            vocab = vocab or Vocab.from_text(text)
+            vocab = vocab.grown(text) if grow else vocab or Vocab.from_text(text)
             train_ids, val_ids = split_train_val(vocab.encode(text, what="text"), config.val_frac)
         self.vocab, self.train_ids = vocab, train_ids
         self.batches = make_batches(train_ids, config.mode, config.seq_len, config.batch_size,
@@ -136,6 +149,10 @@ class Trainer:
         except (MemoryError, ValueError) as exc:                # NumPy's, for a huge model
             raise UserError(f"cannot make a model of {config.num_layers} layer(s) of "
                             f"hidden size {config.hidden_size}: {exc}") from None
+        self.new_chars = None           # fine-tuning: the chars the checkpoint lacked
+        if init:                        # before the optimizer and the average see the weights
+            self.new_chars = start_from(self.model, init, old_vocab, self.vocab,
+                                        config.init_from)
         rows = -(-config.batch_size // world.size)
         workers = config.threads or auto_workers(self.model, rows, cores=world.cores())
         # Its threads start with the first step and end with run().
@@ -191,6 +208,11 @@ class Trainer:
                     f"{describe_engine(model)} "
                     f"({cfg.mode} mode, vocabulary of {len(self.vocab)} chars, "
                     f"{self.batches.batches_per_epoch} batches per epoch)")
+        if self.new_chars is not None:
+            added = (f"{len(self.new_chars)} new char(s) {self.new_chars!r} join its vocabulary"
+                     if self.new_chars else "no new chars")
+            self._print(f"fine-tuning {cfg.init_from}: its weights, a fresh optimizer from "
+                        f"step 0; {added}")
         self._print("config: " + json.dumps(cfg.to_dict()))
         progress = Progress(self.out, self.total_steps(), start_step=self.step)
         try:
@@ -228,6 +250,8 @@ class Trainer:
             chars += inputs.size
             train_time += dt
             self.elapsed += dt
+            if cfg.max_minutes is not None:     # every process stops by rank 0's clock
+                self.elapsed = self.world.rank0(self.elapsed)
             epoch_end = self.batch_index == 0
             stop = self._stop_requested(sigint)
             eval_due = bool(cfg.eval_every and self.step % cfg.eval_every == 0)
@@ -325,11 +349,11 @@ class Trainer:
         start = int(rng.integers(0, max(1, len(self.train_ids) - 40)))
         prime = self.vocab.decode(self.train_ids[start:start + 40])
         self._print(f"----- {when} samples, prime: {prime!r}")
-        for temperature in cfg.sample_temperatures:
-            with self.averaged():
+        with self.averaged():
+            for temperature in cfg.sample_temperatures:
                 text = generate(self.model, self.vocab, prime, cfg.sample_length, temperature,
                                 seed=int(rng.integers(2**31)))
-            self._print(f"----- temperature {temperature:g}:\n{text}")
+                self._print(f"----- temperature {temperature:g}:\n{text}")
 
     def averaged(self):
         """A context in which the model holds the average of its weights (--ema), the
@@ -375,7 +399,10 @@ class Trainer:
                             "continue from it (it can still be sampled and evaluated)")
         m = self.model
         m.load_params(saved["params"], source=checkpoint)
-        self.optimizer.load_state_dict(saved["optim"])
+        try:
+            self.optimizer.load_state_dict(saved["optim"])
+        except UserError as exc:
+            raise UserError(f"{checkpoint}: {exc}") from None
         if self.config.lr != saved["meta"]["train"].get("lr"):
             self.optimizer.lr = self.config.lr                  # --lr given on resume wins
         self.optimizer.clip_norm = self.config.clip_norm
@@ -458,6 +485,8 @@ def saved_config(saved, source="checkpoint"):
         if name in model and train.get(name, model[name]) != model[name]:
             raise UserError(f"{source}: damaged metadata: the training config's {name} is "
                             f"{train.get(name)!r}, the model's {model[name]!r}")
+    if train.get("output_dropout") is None:     # older files: the top layer had --dropout
+        train["output_dropout"] = model.get("output_dropout", model["dropout"])
     return TrainConfig.from_dict(train)
 
 

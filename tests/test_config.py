@@ -12,7 +12,7 @@ from lstm_scratch.config import TrainConfig
     (dict(clip_norm="x"), "--clip-norm must be a number, got 'x'"),
     (dict(sample_temperatures="abc"), "--sample-temperatures must be numbers, got 'abc'"),
     (dict(sample_temperatures=(0.5, "hot")), "--sample-temperatures must be numbers"),
-    (dict(data=3), "--data must be a path, got 3"),
+    (dict(data=3), "--data must be a path or a non-empty list of paths, got 3"),
     (dict(seed=-1), "--seed must be an integer >= 0, got -1"),
     (dict(threads=10**6), "--threads must be at most 1024, got 1000000"),
     (dict(threads="x"), "--threads must be an integer >= 1, got 'x'"),

@@ -62,10 +62,12 @@ def test_evaluation_and_best_use_the_average(corpus_file, tmp_path, capsys):
     val = evaluate(ThreadedDataParallel(averaged, 1), trainer.val_batches)
     best = min(r["val_loss"] for r in history)
     assert val == pytest.approx(best, rel=1e-6)
-    # and the trained model itself holds the live weights after training
+    # the model train() returns holds the average too (as load() gives it); the live
+    # weights, which training goes on from, are the checkpoint's params
     saved = load_checkpoint(str(out / "latest.npz"))
     for name, p in model.params.items():
-        np.testing.assert_array_equal(p, saved["params"][name])
+        np.testing.assert_array_equal(p, saved["ema"][name])
+        assert not np.array_equal(p, saved["params"][name])
     assert validation_batches is not None
     capsys.readouterr()
 
@@ -138,3 +140,16 @@ def test_max_minutes_stops_evaluates_and_saves(corpus_file, tmp_path, capsys):
     assert load_checkpoint(str(out / "latest.npz"))["meta"]["progress"]["step"] == 1
     with pytest.raises(UserError, match="--max-minutes must be a number > 0"):
         ls.train(corpus_file, None, max_minutes=0, **SMALL)
+
+
+def test_max_minutes_goes_by_rank_0s_clock(corpus_file, capsys):
+    """Under mpiexec every process takes rank 0's elapsed time (World.rank0), so all
+    stop after the same step: here rank 0's clock says no time has passed."""
+    from lstm_scratch.config import TrainConfig
+    from lstm_scratch.train import Trainer
+    trainer = Trainer(TrainConfig(data=str(corpus_file), max_steps=3, max_minutes=1e-9,
+                                  **dict(SMALL, sample_temperatures=())))
+    trainer.world.rank0 = lambda value: 0.0
+    trainer.run()
+    assert trainer.step == 3
+    capsys.readouterr()
