@@ -19,12 +19,14 @@ from .checkpoint import atomic_write, load_checkpoint
 from .config import TrainConfig, require_int
 from .distributed import error_everywhere, launched
 from .data import MODES, builtin_corpus_path, read_text, split_train_val
+from .documents import corpus_name, is_list, read_corpus
 from .errors import UserError, naming_file
 from .evaluation import evaluate_windows_threaded
 from .model import CELLS, DTYPES, ENGINES
 from .optim import OPTIMIZERS
 from .beam import beam_search
-from .sampling import check_sampling_options, generate, generate_iter, resolve_prime
+from .sampling import (BEAM_WHY_CLI, GREEDY_WHY, check_sampling_options, generate, generate_iter,
+                       greedy_conflicts, refuse, resolve_prime)
 from .prepared import open_corpus, prepare, prepared_val_frac
 from .train import (NATS_PER_BIT, TrainingDiverged, evaluate, saved_config,
                     validation_batches)
@@ -75,9 +77,15 @@ def build_parser():
     parser.add_argument("--version", action="version", version=f"lstm-scratch {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
-    t = sub.add_parser("train", help="train on a UTF-8 text file (default: built-in Shakespeare)")
-    t.add_argument("data", nargs="?", help="UTF-8 text file, or a folder made by prepare "
-                   "(default: the built-in corpus)")
+    t = sub.add_parser("train", help="train on UTF-8 text files (default: built-in Shakespeare)")
+    t.add_argument("data", nargs="*", help="UTF-8 text files, folders of .txt files (read "
+                   "recursively, in sorted order, joined by --doc-sep), or one folder made by "
+                   "prepare (default: the built-in corpus)")
+    t.add_argument("--doc-sep", type=escaped, metavar="TEXT", help="joins the documents of "
+                   "several files (default: a blank line, \\n\\n)")
+    t.add_argument("--init-from", metavar="CKPT", help="fine-tune: a new run from this "
+                   "checkpoint's weights (its average, if it kept one) and architecture, with a "
+                   "fresh optimizer from step 0; characters it lacks join the vocabulary")
     t.add_argument("--out", dest="out_dir", help="run folder (default: runs/<date-time>)")
     t.add_argument("--mode", choices=MODES, help="stream (TBPTT, default) or window (Keras recipe)")
     t.add_argument("--cell", choices=CELLS, help="the recurrent cell: lstm (default), gru "
@@ -144,22 +152,37 @@ def build_parser():
 
     r = sub.add_parser("prepare", help="encode a big text once into memory-mappable files "
                        "(train from the folder in bounded memory)")
-    r.add_argument("text", help="UTF-8 text file")
+    r.add_argument("text", nargs="+", help="UTF-8 text files, or folders of .txt files (read "
+                   "recursively, in sorted order), joined by --doc-sep")
+    r.add_argument("--doc-sep", type=escaped, default="\n\n", metavar="TEXT",
+                   help="joins the documents (default: a blank line)")
     r.add_argument("--out", required=True, help="folder for vocab.json, train.bin, val.bin")
     r.add_argument("--val-frac", type=float, default=0.05, help="held-out tail (default 0.05)")
 
-    s = sub.add_parser("sample", help="generate text from a checkpoint (text only on stdout)")
+    s = sub.add_parser("sample", help="generate text from a checkpoint (text only on stdout, "
+                       "or in --out FILE)")
     s.add_argument("checkpoint")
     prime = s.add_mutually_exclusive_group()
     prime.add_argument("--prime", default="", help="text to start from")
     prime.add_argument("--prime-file", metavar="FILE", help="start from this UTF-8 file's text")
     s.add_argument("--length", type=int, default=500, help="chars to generate (default 500)")
-    s.add_argument("--temperature", type=float, help="> 0 (default 1.0)")
+    s.add_argument("--temperature", type=float, help="> 0 (default 1.0): lower is safer and "
+                   "more repetitive, higher more surprising, with more mistakes")
     s.add_argument("--greedy", action="store_true", help="always take the most likely char")
     s.add_argument("--top-k", type=int, help="draw only among the k most likely chars")
-    s.add_argument("--seed", type=int, help="same seed, same text")
+    s.add_argument("--top-p", type=float, metavar="P", help="nucleus sampling, P in (0, 1]: "
+                   "draw only among the fewest most likely chars whose probability (after "
+                   "--temperature and --top-k) reaches P")
+    s.add_argument("--num-samples", type=int, metavar="N", help="N samples, run as one batch")
+    s.add_argument("--separator", type=escaped, metavar="TEXT", help="the line between two "
+                   "samples (default ----; write --separator=TEXT for one that starts with -)")
+    s.add_argument("--stop", type=escaped, metavar="TEXT", help="end each sample at its first "
+                   "TEXT after the prime, kept (\\n is a newline: --stop '\\n\\n' ends at a "
+                   "blank line; also \\t, \\\\)")
+    s.add_argument("--seed", type=int, help="same seed (and --num-samples), same text")
     s.add_argument("--beam-width", type=int, metavar="K", help="print the most likely "
                    "continuation a beam of K finds, instead of sampling (1 = --greedy)")
+    s.add_argument("--out", metavar="FILE", help="write the samples to FILE, not stdout")
     s.add_argument("--backend", choices=BACKEND_NAMES, default="auto")
 
     e = sub.add_parser("eval", help="validation loss of a checkpoint on held-out text")
@@ -208,7 +231,7 @@ def cmd_train(args):
         given["sample_temperatures"] = ()
     if given.get("eval_chars") == 0:
         given["eval_chars"] = None                      # the whole split
-    data = given.pop("data", None)
+    data = given.pop("data", None) or None          # nargs="*" gives [] when none are named
     out_dir = given.pop("out_dir", None)
     if out_dir is None and not args.resume:
         out_dir = os.path.join("runs", time.strftime("%Y%m%d-%H%M%S"))
@@ -217,15 +240,65 @@ def cmd_train(args):
     return 130 if trainer.interrupted else 0
 
 
+ESCAPES = {"n": "\n", "t": "\t", "\\": "\\"}
+
+
+def escaped(text):
+    r"""A flag's text with \n, \t and \\ read as escapes: a shell passes "\n" as two chars."""
+    def one(match):
+        if match.group(1) not in ESCAPES:
+            raise argparse.ArgumentTypeError(f"unknown escape \\{match.group(1)} "
+                                             "(use \\n, \\t or \\\\)")
+        return ESCAPES[match.group(1)]
+    return re.sub(r"\\(.?)", one, text, flags=re.S)
+
+
+def check_out_file(path):
+    """Fail before sampling, not after, where ``--out`` cannot be written."""
+    if path is not None and os.path.isdir(path):
+        raise OSError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+    if path is not None and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+        raise OSError(errno.ENOENT, os.strerror(errno.ENOENT), path)
+
+
+def write_samples(texts, separator, out=None):
+    """The texts, a ``separator`` line between two, a newline at the end: on stdout, or
+    written atomically to the file ``out`` (then one line says so)."""
+    body = f"\n{separator}\n".join(texts) + "\n"
+    if out is None:
+        with naming_file("standard output"):
+            sys.stdout.write(body)
+            sys.stdout.flush()
+        return 0
+    atomic_write(out, lambda f: f.write(body.encode("utf-8")))      # never half the samples
+    print(f"wrote {len(texts)} sample{'s' * (len(texts) != 1)} to {out} ({len(body):,} chars)")
+    return 0
+
+
 def cmd_sample(args):
     if args.beam_width is not None:
         return sample_beam(args)
+    if args.greedy:
+        given = ["--temperature"] * (args.temperature is not None) + [
+            "--" + name.replace("_", "-")
+            for name in greedy_conflicts(args.top_k, args.top_p, args.num_samples)]
+        refuse("sample: --greedy", given, GREEDY_WHY)
+    if args.separator is not None and args.num_samples is None:
+        raise UserError("sample: --separator needs --num-samples N: it is the line between samples")
     temperature = 1.0 if args.temperature is None else args.temperature
-    check_sampling_options(args.length, temperature, args.greedy, args.top_k)
+    check_sampling_options(args.length, temperature, args.greedy, args.top_k, args.top_p,
+                           args.num_samples, args.stop)
     prime, what = resolve_prime(args.prime, args.prime_file)
+    check_out_file(args.out)
     model, vocab = load(args.checkpoint, backend=args.backend)
-    chars = generate_iter(model, vocab, prime, args.length, temperature,
-                          args.greedy, args.top_k, args.seed, what)
+    if args.num_samples is not None or args.out is not None:       # one batch, then written
+        texts = generate(model, vocab, args.prime, args.length, temperature, args.greedy,
+                         args.top_k, args.seed, prime_file=args.prime_file, top_p=args.top_p,
+                         num_samples=args.num_samples or 1, stop=args.stop)
+        separator = "----" if args.separator is None else args.separator
+        return write_samples(texts, separator, args.out)
+    chars = generate_iter(model, vocab, prime, args.length, temperature, args.greedy,
+                          args.top_k, args.seed, what, top_p=args.top_p, stop=args.stop)
     first = next(chars, "")                             # a bad prime fails before any output
     out = sys.stdout
     every = 1 if out.isatty() else 64                   # a terminal sees each char as it comes
@@ -243,20 +316,19 @@ def cmd_sample(args):
 def sample_beam(args):
     """``sample --beam-width K``: deterministic, so the sampling flags mean nothing."""
     given = [flag for flag, value in (("--temperature", args.temperature), ("--top-k", args.top_k),
-                                      ("--seed", args.seed), ("--greedy", args.greedy or None))
+                                      ("--top-p", args.top_p), ("--seed", args.seed),
+                                      ("--greedy", args.greedy or None),
+                                      ("--num-samples", args.num_samples), ("--stop", args.stop),
+                                      ("--separator", args.separator))
              if value is not None]
-    if given:
-        raise UserError(f"sample: --beam-width does not combine with {given[0]}: beam search "
-                        "is deterministic (--beam-width 1 is --greedy)")
+    refuse("sample: --beam-width", given, BEAM_WHY_CLI)
     check_sampling_options(args.length, 1.0, True, None)
     require_int("beam_width", args.beam_width)
     prime, what = resolve_prime(args.prime, args.prime_file)
+    check_out_file(args.out)
     model, vocab = load(args.checkpoint, backend=args.backend)
     text, _ = beam_search(model, vocab, prime, args.length, args.beam_width, what)
-    with naming_file("standard output"):
-        sys.stdout.write(prime + text + "\n")
-        sys.stdout.flush()
-    return 0
+    return write_samples([prime + text], "", args.out)
 
 
 def cmd_eval(args):
@@ -278,7 +350,7 @@ def cmd_eval(args):
         require_int("windows", args.windows, 2)
     config.eval_chars = args.eval_chars                 # None: the whole split
     model, vocab = model_from_saved(saved, args.backend, source=args.checkpoint)
-    _, _, val_ids = open_corpus(path, config.val_frac, vocab)
+    _, _, val_ids = open_corpus(path, config.val_frac, vocab, config.doc_sep)
     batches = validation_batches(val_ids, config)
     windows = {}            # nanoGPT's protocol on the same chars; first, so that a
     if args.windows is not None:        # text too short for one window fails at once
@@ -292,7 +364,7 @@ def cmd_eval(args):
                               **windows)))
         return 0
     print(f"val loss {val_loss:.4f} nats · {val_loss / NATS_PER_BIT:.4f} bits per char · "
-          f"{chars:,} chars (last {config.val_frac:g} of {path})")
+          f"{chars:,} chars (last {config.val_frac:g} of {corpus_name(path)})")
     if windows:
         print(f"val loss {windows['val_loss_windows']:.4f} nats · "
               f"{windows['val_bpc_windows']:.4f} bits per char · {windows['window_chars']:,} "
@@ -303,7 +375,7 @@ def cmd_eval(args):
 
 def cmd_prepare(args):
     t0 = time.perf_counter()
-    meta = prepare(args.text, args.out, args.val_frac)
+    meta = prepare(args.text, args.out, args.val_frac, doc_sep=args.doc_sep)
     print(f"wrote {args.out}: {meta['train_chars']:,} train and {meta['val_chars']:,} val chars "
           f"as {meta['dtype']}, vocabulary of {len(meta['vocab'])} chars "
           f"({time.perf_counter() - t0:.1f}s); train with: lstm-scratch train {args.out}")
@@ -353,11 +425,12 @@ def cmd_visualize(args):
                 _, train_ids, val_ids = open_corpus(path, fixed, vocab)
                 text, start = vocab.decode(val_ids[:args.length]), len(train_ids)
             else:
-                full = read_text(path)
+                full = read_corpus(path, config.doc_sep)
                 text = split_train_val(full, config.val_frac)[1]
                 start = len(full) - len(text)
             # saved as an absolute path: only its name means anything on another machine
-            name = "the held-out text of " + os.path.basename(os.path.normpath(path))
+            name = "the held-out text of " + (corpus_name(path) if is_list(path) else
+                                              os.path.basename(os.path.normpath(path)))
         text = text[:args.length]
         source = f"{name}, chars {start}-{start + len(text)}"
     if len(text) < 2:

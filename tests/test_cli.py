@@ -341,3 +341,116 @@ def test_eval_windows_prints_both_lines_and_json_matches_evaluate_windows(traine
 ])
 def test_eval_bad_windows_is_one_line(trained, value, fragment):
     one_line_error(cli("eval", trained["ckpt"], "--windows", value), fragment)
+
+
+def test_sample_num_samples_stop_top_p_equal_the_python_api(trained, tmp_path):
+    import lstm_scratch as ls
+    args = ["sample", trained["ckpt"], "--num-samples", 3, "--stop", r"\n", "--top-p", 0.9,
+            "--length", 80, "--seed", 4, "--prime", "The"]
+    proc = cli(*args, check_rc=0)
+    assert proc.stderr == "" and cli(*args).stdout == proc.stdout          # same seed, same N
+    model, vocab = ls.load(trained["ckpt"], backend="numpy")
+    texts = ls.generate(model, vocab, "The", 80, seed=4, top_p=0.9, num_samples=3, stop="\n")
+    assert proc.stdout == "\n----\n".join(texts) + "\n"
+    assert all(t.startswith("The") and (t.endswith("\n") or len(t) == 83) for t in texts)
+    assert any(t.endswith("\n") for t in texts)                            # --stop '\n' is a newline
+    other = cli(*args, "--separator", "=== next ===", check_rc=0).stdout
+    assert other == "\n=== next ===\n".join(texts) + "\n"
+    one = cli("sample", trained["ckpt"], "--stop", r"\n", "--length", 80, "--seed", 4,
+              "--prime", "The", check_rc=0).stdout                          # streamed: same rule
+    assert one == ls.generate(model, vocab, "The", 80, seed=4, stop="\n") + "\n"
+
+
+def test_sample_out_writes_the_file(trained, tmp_path):
+    out = tmp_path / "samples.txt"
+    args = ["sample", trained["ckpt"], "--num-samples", 2, "--length", 30, "--seed", 1]
+    proc = cli(*args, "--out", out, check_rc=0)
+    assert proc.stdout == f"wrote 2 samples to {out} ({len(out.read_text()):,} chars)\n"
+    assert out.read_text(encoding="utf-8") == cli(*args, check_rc=0).stdout
+    assert [p.name for p in tmp_path.iterdir()] == ["samples.txt"]         # no temp file left
+    single = cli("sample", trained["ckpt"], "--length", 30, "--seed", 1, "--out", out,
+                 check_rc=0)
+    assert single.stdout.startswith(f"wrote 1 sample to {out}")
+    assert out.read_text() == cli("sample", trained["ckpt"], "--length", 30, "--seed", 1).stdout
+    cli("sample", trained["ckpt"], "--length", 30, "--beam-width", 2, "--out", out, check_rc=0)
+    assert out.read_text() == cli("sample", trained["ckpt"], "--length", 30,
+                                  "--beam-width", 2).stdout
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--beam-width", "2", "--top-p", "0.9"], "sample: --beam-width does not combine with --top-p: "
+     "beam search is deterministic and gives one text of --length chars"),
+    (["--beam-width", "2", "--num-samples", "2"], "--beam-width does not combine with --num-samples"),
+    (["--beam-width", "2", "--stop", "x"], "--beam-width does not combine with --stop"),
+    (["--beam-width", "2", "--separator", "x"], "--beam-width does not combine with --separator"),
+    (["--greedy", "--top-p", "0.5"], "sample: --greedy does not combine with --top-p: greedy takes "
+     "the most likely char every step"),
+    (["--greedy", "--top-k", "3"], "--greedy does not combine with --top-k"),
+    (["--greedy", "--num-samples", "2"], "--greedy does not combine with --num-samples"),
+    (["--greedy", "--temperature", "0.5"], "--greedy does not combine with --temperature"),
+    (["--top-p", "0"], "top_p must be a number in (0, 1], got 0.0"),
+    (["--top-p", "1.5"], "top_p must be a number in (0, 1], got 1.5"),
+    (["--top-p", "nan"], "top_p must be a number in (0, 1], got nan"),
+    (["--num-samples", "0"], "--num-samples must be an integer >= 1, got 0"),
+    (["--stop", ""], "stop must be a non-empty text, got ''"),
+    (["--stop", r"\q"], r"argument --stop: unknown escape \q (use \n, \t or \\)"),
+    (["--stop", "€"], "stop text has 1 character(s) not in the vocabulary"),
+    (["--separator", "=="], "--separator needs --num-samples N"),
+    (["--out", "/nonexistent-folder/s.txt"], "/nonexistent-folder/s.txt: No such file or directory"),
+    (["--out", "."], ".: Is a directory"),
+])
+def test_bad_sampling_combinations_are_one_line(trained, args, fragment):
+    one_line_error(cli("sample", trained["ckpt"], "--length", 10, *args), fragment)
+
+
+def test_sample_help_says_which_way_temperature_goes():
+    from lstm_scratch.cli import build_parser
+    sample = build_parser()._subparsers._group_actions[0].choices["sample"]
+    helps = {a.option_strings[0]: a.help for a in sample._actions if a.option_strings}
+    for fragment in ("lower is safer", "more repetitive", "higher more surprising", "mistakes"):
+        assert fragment in helps["--temperature"]
+    assert "default ----" in helps["--separator"] and "(0, 1]" in helps["--top-p"]
+
+
+def test_train_on_files_and_folders_then_eval_and_visualize(tmp_path):
+    """Several files and a folder, joined by --doc-sep; eval and visualize read the
+    same joined text back from the checkpoint."""
+    from conftest import make_text
+    text = make_text()
+    docs = tmp_path / "docs"
+    (docs / "sub").mkdir(parents=True)
+    (docs / "b.txt").write_text(text[:3000], encoding="utf-8")
+    (docs / "sub" / "c.txt").write_text(text[3000:6000], encoding="utf-8")
+    first = tmp_path / "a.txt"
+    first.write_text(text[6000:], encoding="utf-8")
+    out = tmp_path / "run"
+    cli("train", first, docs, "--doc-sep", r"\n=====\n", "--out", out, "--max-steps", 4,
+        "--no-samples", *SMALL, check_rc=0)
+    from lstm_scratch.checkpoint import load_checkpoint
+    train = load_checkpoint(str(out / "latest.npz"))["meta"]["train"]
+    assert train["data"] == [str(first), str(docs)] and train["doc_sep"] == "\n=====\n"
+    ev = cli("eval", out / "latest.npz", check_rc=0)
+    assert "of a.txt, docs" in ev.stdout
+    cli("visualize", out / "latest.npz", "--length", 50, "--out", tmp_path / "c.html", check_rc=0)
+    prep = cli("prepare", first, docs, "--doc-sep", r"\n=====\n", "--out", tmp_path / "prep",
+               check_rc=0)
+    assert "train with: lstm-scratch train" in prep.stdout
+    bad = cli("train", first, tmp_path / "missing.txt", "--out", tmp_path / "x", *SMALL)
+    one_line_error(bad, "missing.txt")
+
+
+def test_init_from_fine_tunes_on_new_characters(trained, tmp_path):
+    new = tmp_path / "new.txt"
+    new.write_text("zebra quiz ~~ " * 400, encoding="utf-8")
+    out = tmp_path / "tuned"
+    proc = cli("train", new, "--init-from", trained["ckpt"], "--out", out, "--max-steps", 3,
+               "--no-samples", "--backend", "numpy", check_rc=0)
+    assert '"init_from": ' in proc.stdout
+    from lstm_scratch.checkpoint import load_checkpoint
+    saved = load_checkpoint(str(out / "latest.npz"))
+    assert saved["meta"]["progress"]["step"] == 3 and chr(126) in "".join(map(chr, saved["vocab_codes"]))
+    both = cli("train", new, "--init-from", trained["ckpt"], "--resume", trained["ckpt"])
+    one_line_error(both, "do not combine")
+    other = cli("train", new, "--init-from", trained["ckpt"], "--hidden-size", "64",
+                "--out", tmp_path / "y")
+    one_line_error(other, "--hidden-size")
