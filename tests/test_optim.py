@@ -276,14 +276,19 @@ def run(cls, params, grads, **kwargs):
     return opt
 
 
+def random_grads(rng, params, steps):
+    """``steps`` float32 gradients for ``params``, one dict a step."""
+    return [{k: rng.standard_normal(v.shape).astype(np.float32) for k, v in params.items()}
+            for _ in range(steps)]
+
+
 @pytest.mark.parametrize("compiled", COMPILED)
 @pytest.mark.parametrize("cls", [RMSprop, Adam, AdamW])
 def test_state_dict_round_trip_continues_bit_exactly(monkeypatch, cls, compiled):
     monkeypatch.setattr(fused_cpu, "ENABLED", compiled)
     rng = np.random.default_rng(3)
     start = some_params(rng, np.float32)
-    grads = [{k: rng.standard_normal(v.shape).astype(np.float32) for k, v in start.items()}
-             for _ in range(6)]
+    grads = random_grads(rng, start, 6)
     kwargs = dict(lr=2e-3, clip_norm=500.0, weight_decay=0.05)
     whole = {k: v.copy() for k, v in start.items()}
     original = run(cls, whole, grads, **kwargs)
@@ -384,8 +389,7 @@ def test_parallel_map_gives_the_same_steps(monkeypatch, cls, compiled):
     # scratch buffer they share, say) shows in nearly every run.
     start = some_params(rng, np.float32)
     start["U"] = rng.standard_normal((1000, 1000)).astype(np.float32)
-    grads = [{k: rng.standard_normal(v.shape).astype(np.float32) for k, v in start.items()}
-             for _ in range(6)]
+    grads = random_grads(rng, start, 6)
     results = []
     with ThreadPoolExecutor(4) as pool:
         for map_fn in (None, pool.map):

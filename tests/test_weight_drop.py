@@ -4,6 +4,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gradcheck import check_grads
+from lstm_scratch.backend import dropout_mask
 from lstm_scratch.nn import (lstm_backward, lstm_forward, weight_drop_backward,
                              weight_drop_forward, weight_drop_mask)
 from strategies import drop_probs, lstm_dims, seeds
@@ -64,14 +65,13 @@ def test_first_step_is_equal_and_later_steps_differ(dims, p, seed):
         assert (h_a[t] != h_b[t]).any(), t
 
 
-def test_mask_values_and_mean():
-    Wh = np.ones((200, 500), np.float32)
-    mask = weight_drop_mask(np.random.default_rng(0), Wh.shape, 0.2, np.float32)
-    Wh_dropped, _ = weight_drop_forward(Wh, mask)
-    assert Wh_dropped.dtype == mask.dtype == np.float32
-    assert set(np.unique(mask)) == {0.0, np.float32(1 / 0.8)}
-    assert abs((mask == 0).mean() - 0.2) < 0.01              # 100k draws: sd of the rate is 0.0013
-    assert abs(Wh_dropped.mean() - 1.0) < 0.02               # E[M] = 1: E[W̃h] = Wh
+def test_the_mask_is_an_inverted_dropout_mask():
+    """M is dropout's mask of Wh's shape (whose values and mean test_dropout.py checks):
+    E[M] = 1, so E[W̃h] = Wh."""
+    mask = weight_drop_mask(np.random.default_rng(0), (200, 500), 0.2, np.float32)
+    np.testing.assert_array_equal(mask, dropout_mask(np.random.default_rng(0), (200, 500), 0.8,
+                                                     np.float32))
+    assert mask.dtype == np.float32 and abs(mask.mean() - 1.0) < 0.02
 
 
 def test_identity_when_off():

@@ -18,7 +18,7 @@ from .lstm import lstm_cell_forward, sigmoid_via_tanh
 
 class Stepper:
     """Generation state for B sequences of one CharLSTM (the LSTM cell only: the GRU
-    and the RNN step through ``sampling.ModelStepper``).
+    and the RNN step through ``stepping.ModelStepper``).
 
     model : CharLSTM;  state : list of L (h, c) pairs, each (B, H), or None
     (copied: the caller's arrays are left alone)
