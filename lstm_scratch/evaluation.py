@@ -1,6 +1,7 @@
-"""nanoGPT's evaluation protocol: fixed windows of held-out text, each from an empty context.
+"""Scoring held-out text: as streams (training's evaluations), and by nanoGPT's protocol,
+fixed windows each from an empty context.
 
-``lstm-scratch eval`` reports two numbers. The first, ``train.evaluate`` over stream
+``lstm-scratch eval`` reports two numbers. The first, :func:`evaluate` over stream
 batches, reads the held-out text as B long streams with the state carried from chunk
 to chunk: most positions see hundreds of characters of context. nanoGPT's
 ``estimate_loss`` instead scores windows of ``block_size`` (256 for its baby GPT)
@@ -12,8 +13,42 @@ the like-for-like number.
 import numpy as np
 
 from .config import require_int
+from .data import make_batches
 from .engine.parallel import ThreadedDataParallel, auto_workers
 from .errors import UserError
+
+
+def evaluate(model, batches):
+    """Mean loss in nats per target over every batch of ``batches`` (no dropout).
+
+    model : a CharRNN, or anything with its ``loss`` (a ThreadedDataParallel)
+
+    Stream batches carry the state from chunk to chunk, as in training.
+    """
+    total, count, state = 0.0, 0, None
+    for k in range(batches.batches_per_epoch):
+        inputs, targets = batches.batch(0, k)
+        loss, state = model.loss(inputs, targets, state if batches.mode == "stream" else None)
+        total += loss * targets.size
+        count += targets.size
+    return total / count
+
+
+def validation_batches(val_ids, config):
+    """Batches over the held-out text (its first ``config.eval_chars`` chars), or None
+    when there is none (val_frac = 0)."""
+    if config.val_frac == 0:
+        return None
+    if config.eval_chars:               # each evaluation bounded, however big the split
+        val_ids = val_ids[:config.eval_chars]
+    need = config.seq_len + 1 if config.mode == "window" else 2
+    if len(val_ids) < need:
+        raise UserError(f"the validation part (last {config.val_frac:g} of the text) has "
+                        f"{len(val_ids)} chars, need at least {need}: "
+                        f"raise --val-frac, or --val-frac 0 for none")
+    batch_size = min(config.batch_size, len(val_ids) - 1)
+    return make_batches(val_ids, config.mode, config.seq_len, batch_size, config.step,
+                        config.seed, shuffle=False)
 
 
 def evaluate_windows(model, val_ids, window=256, batch_size=64):

@@ -22,12 +22,12 @@ import time
 
 import numpy as np
 
-from .checkpoint import atomic_write, load_checkpoint, save_checkpoint
-from .config import TrainConfig
+from .checkpoint import load_checkpoint
 from .backend import use_gpu
 from .data import Vocab, make_batches, split_train_val
 from .distributed import DistributedDataParallel, current_world
 from .errors import UserError, naming_file, stream_name
+from .evaluation import evaluate, validation_batches  # noqa: F401  (also train.evaluate, as before)
 from .model import CELLS, make_model
 from .ema import EMA
 from .finetune import start_from
@@ -37,6 +37,7 @@ from .prepared import open_corpus
 from .engine.fused import describe as describe_cell
 from .engine.parallel import ThreadedDataParallel, auto_workers
 from .progress import Progress
+from .run_state import prepare_out_dir, restore_run, save_run, saved_config  # noqa: F401
 from .sampling import generate
 
 NATS_PER_BIT = math.log(2.0)
@@ -53,39 +54,6 @@ def describe_engine(model):
     if model.cell != "lstm":
         return f"the engine's {model.cell.upper()} layer (lstm_scratch/engine/{model.cell}.py)"
     return describe_cell(model.backend.xp, model.dtype)
-
-
-def evaluate(model, batches):
-    """Mean loss in nats per target over every batch of ``batches`` (no dropout).
-
-    model : a CharRNN, or anything with its ``loss`` (a ThreadedDataParallel)
-
-    Stream batches carry the state from chunk to chunk, as in training.
-    """
-    total, count, state = 0.0, 0, None
-    for k in range(batches.batches_per_epoch):
-        inputs, targets = batches.batch(0, k)
-        loss, state = model.loss(inputs, targets, state if batches.mode == "stream" else None)
-        total += loss * targets.size
-        count += targets.size
-    return total / count
-
-
-def validation_batches(val_ids, config):
-    """Batches over the held-out text (its first ``config.eval_chars`` chars), or None
-    when there is none (val_frac = 0)."""
-    if config.val_frac == 0:
-        return None
-    if config.eval_chars:               # each evaluation bounded, however big the split
-        val_ids = val_ids[:config.eval_chars]
-    need = config.seq_len + 1 if config.mode == "window" else 2
-    if len(val_ids) < need:
-        raise UserError(f"the validation part (last {config.val_frac:g} of the text) has "
-                        f"{len(val_ids)} chars, need at least {need}: "
-                        f"raise --val-frac, or --val-frac 0 for none")
-    batch_size = min(config.batch_size, len(val_ids) - 1)
-    return make_batches(val_ids, config.mode, config.seq_len, batch_size, config.step,
-                        config.seed, shuffle=False)
 
 
 class Trainer:
@@ -365,104 +333,13 @@ class Trainer:
         return os.path.join(self.config.out_dir, "latest.npz")
 
     def _save(self):
-        if not self.config.out_dir:
-            return
-        carry = self.world.gather_rows(self.carry)      # every process's rows, on rank 0
-        last = self.history[-1] if self.history else {}
-        meta = dict(model=self.model.config, train=self.config.to_dict(),
-                    progress=dict(step=self.step, epoch=self.epoch, batch_index=self.batch_index,
-                                  best_val=None if math.isinf(self.best_val) else self.best_val,
-                                  elapsed_s=self.elapsed, val_loss=last.get("val_loss"),
-                                  stale_evals=self.stale_evals,
-                                  plateau_best=None if math.isinf(self.lowest_val)
-                                  else self.lowest_val,
-                                  ema_updates=None if self.ema is None else self.ema.updates),
-                    rng=dict(dropout=self.model.dropout_rng.bit_generator.state))
-        latest = self._latest_path()
-        if self.world.rank == 0:
-            save_checkpoint(latest, params=self.model.params, vocab=self.vocab, meta=meta,
-                            optim_state=self.optimizer.state_dict(), carry=carry,
-                            ema=None if self.ema is None else self.ema.state_dict())
-        val = last.get("val_loss")
-        if val is not None and val < self.best_val and last.get("step") == self.step:
-            self.best_val = val
-            if self.world.rank != 0:
-                return
-            with open(latest, "rb") as src:
-                data = src.read()
-            atomic_write(os.path.join(self.config.out_dir, "best.npz"), lambda f: f.write(data))
+        save_run(self)
 
     def _restore(self, saved, checkpoint):
-        """Continue where the checkpoint stopped (loaded and shape-checked already)."""
-        if not saved["optim"]:
-            raise UserError(f"{checkpoint}: holds no optimizer state, so a run cannot "
-                            "continue from it (it can still be sampled and evaluated)")
-        m = self.model
-        m.load_params(saved["params"], source=checkpoint)
-        try:
-            self.optimizer.load_state_dict(saved["optim"])
-        except UserError as exc:
-            raise UserError(f"{checkpoint}: {exc}") from None
-        if self.config.lr != saved["meta"]["train"].get("lr"):
-            self.optimizer.lr = self.config.lr                  # --lr given on resume wins
-        self.optimizer.clip_norm = self.config.clip_norm
-        self.optimizer.weight_decay = self.config.weight_decay  # --weight-decay on resume wins
-        if self.ema is not None:
-            if saved.get("ema") is None:
-                raise UserError(f"{checkpoint}: holds no weight average, but its run keeps "
-                                "one (--ema); the file is damaged")
-            try:
-                self.ema.load_state_dict(saved["ema"],
-                                         _count(saved["meta"]["progress"]["ema_updates"],
-                                                "ema_updates"))
-            except (KeyError, TypeError, ValueError) as exc:
-                raise UserError(f"{checkpoint}: damaged metadata, cannot resume "
-                                f"({type(exc).__name__}: {exc})") from None
-        try:                                                    # the progress part of meta
-            progress = saved["meta"]["progress"]
-            self.step, self.epoch, self.batch_index = (
-                _count(progress[k], k) for k in ("step", "epoch", "batch_index"))
-            if self.batch_index >= self.batches.batches_per_epoch:
-                raise ValueError(f"batch_index {self.batch_index} is past the epoch's end")
-            self.elapsed = float(progress["elapsed_s"])
-            self.best_val = math.inf if progress["best_val"] is None else float(progress["best_val"])
-            # The best of the scheduled evaluations, this step's included: best_val is
-            # written before this step's evaluation counts, and counts one at Ctrl-C.
-            # Checkpoints older than plateau_best have best_val alone.
-            plateau_best = progress.get("plateau_best", self.best_val)
-            self.lowest_val = math.inf if plateau_best is None else float(plateau_best)
-            self.stale_evals = _count(progress.get("stale_evals", 0), "stale_evals")
-            m.dropout_rng.bit_generator.state = saved["meta"]["rng"]["dropout"]
-        except (KeyError, TypeError, ValueError, OverflowError) as exc:
-            raise UserError(f"{checkpoint}: damaged metadata, cannot resume "
-                            f"({type(exc).__name__}: {exc})") from None
-        if saved["carry"] is not None:                  # this process's rows of it
-            lo, hi = self.world.rows(self.config.batch_size)
-            self.carry = [tuple(m.backend.asarray(a[lo:hi], m.dtype) for a in layer)
-                          for layer in saved["carry"]]
+        restore_run(self, saved, checkpoint)
 
     def _print(self, line):
         print(line, file=self.out, flush=True)
-
-
-def prepare_out_dir(out_dir, resuming):
-    """Create the run folder; refuse to train over another run's checkpoint."""
-    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
-        raise UserError(f"{out_dir}: exists and is not a directory; choose another --out")
-    latest = os.path.join(out_dir, "latest.npz")
-    if not resuming and os.path.exists(latest):
-        raise UserError(f"{out_dir}: already holds a run ({latest}); continue it with "
-                        f"--resume {latest}, or choose another --out")
-    try:
-        os.makedirs(out_dir, exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"{out_dir}: cannot create the output directory: {exc.strerror}") from None
-
-
-def _count(value, name):
-    if type(value) is not int or not 0 <= value < 2**53:
-        raise ValueError(f"{name} is {value!r}, expected a count")
-    return value
 
 
 def make_optimizer(config, params, map_fn=None):
@@ -472,22 +349,6 @@ def make_optimizer(config, params, map_fn=None):
                        weight_decay=config.weight_decay)
     return OPTIMIZERS[config.optimizer](params, config.lr, config.betas, 1e-8,
                                         config.weight_decay, config.clip_norm, map_fn)
-
-
-def saved_config(saved, source="checkpoint"):
-    """The TrainConfig stored in a checkpoint already read by ``load_checkpoint``
-    (``source`` names it in errors)."""
-    train = dict(saved["meta"]["train"])
-    if train.get("clip_norm", 0) is None:
-        train["clip_norm"] = 0.0        # older files saved "off" as null, here the mode's default
-    model = saved["meta"]["model"]                          # checked by load_checkpoint
-    for name in ("hidden_size", "num_layers", "dropout", "dtype", *REGULARISERS):
-        if name in model and train.get(name, model[name]) != model[name]:
-            raise UserError(f"{source}: damaged metadata: the training config's {name} is "
-                            f"{train.get(name)!r}, the model's {model[name]!r}")
-    if train.get("output_dropout") is None:     # older files: the top layer had --dropout
-        train["output_dropout"] = model.get("output_dropout", model["dropout"])
-    return TrainConfig.from_dict(train)
 
 
 class _StopOnSigint:
