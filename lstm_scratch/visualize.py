@@ -10,11 +10,12 @@ self-contained page (no network) from it.
 """
 import base64
 import html
-import json
+import re
 
 import numpy as np
 
 from .nn import affine_forward, log_softmax
+from .webpage import script_json
 
 FEATURES = {
     "inside quotes": "1 between an opening and a closing double quote",
@@ -96,10 +97,14 @@ def page_data(model, vocab, text):
 
 
 def render_html(data, title="lstm-scratch: inside the cells"):
-    """One self-contained HTML page (inline CSS, JS and data) for ``page_data``."""
-    return (_PAGE.replace("__TITLE__", html.escape(title))
-                 .replace("__SHOWN__", html.escape(data.get("shown", "tanh(c)")))
-                 .replace("__DATA__", json.dumps(data).replace("</", "<\\/")))
+    """One self-contained HTML page (inline CSS, JS and data) for ``page_data``.
+
+    The data goes in as JSON with <, > and & escaped (webpage.script_json), so no text of
+    the model's can close the script element; the page fills in all three parts in one
+    pass, so a title that holds "__DATA__" is not replaced again."""
+    parts = dict(TITLE=html.escape(title), SHOWN=html.escape(data.get("shown", "tanh(c)")),
+                 DATA=script_json(data))
+    return re.sub(r"__(TITLE|SHOWN|DATA)__", lambda m: parts[m.group(1)], _PAGE)
 
 
 _PAGE = r"""<!DOCTYPE html>

@@ -73,6 +73,19 @@ def test_page_is_self_contained(model_vocab):
     assert set(embedded["correlated"]) == {"inside quotes", "position in line", "indentation"}
 
 
+def test_no_text_of_the_model_becomes_markup(model_vocab):
+    """A title holding a placeholder and a text holding markup stay text: the data block
+    escapes <, > and &, and the page is filled in one pass."""
+    model, vocab = model_vocab
+    data = page_data(model, vocab, TEXT)
+    data["chars"] = list("</script><img src=x onerror=alert(1)>")
+    page = render_html(data, title="__DATA__ <b>__SHOWN__</b>")
+    assert "<img" not in page and page.count("</script>") == page.count("<script")
+    assert "<title>__DATA__ &lt;b&gt;__SHOWN__&lt;/b&gt;</title>" in page
+    block = re.search(r'<script id="data" type="application/json">(.*?)</script>', page, re.S)
+    assert json.loads(block.group(1))["chars"] == data["chars"]
+
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 
 
