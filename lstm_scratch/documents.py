@@ -65,6 +65,15 @@ def _unreadable(exc):
     raise UserError(f"{exc.filename}: cannot read: {exc.strerror}")
 
 
+def shown_path(path):
+    """``path`` relative to the current folder, to print; as given where it has no
+    relative form (another drive, on Windows)."""
+    try:
+        return os.path.relpath(path)
+    except ValueError:
+        return os.fspath(path)
+
+
 def corpus_name(corpus):
     """A short name for ``corpus`` in messages: a.txt, or a.txt, b.txt and 3 more."""
     if not is_list(corpus):

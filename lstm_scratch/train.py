@@ -25,6 +25,7 @@ import numpy as np
 from .checkpoint import load_checkpoint
 from .backend import use_gpu
 from .data import Vocab, make_batches, split_train_val
+from .documents import corpus_files, is_list, shown_path
 from .distributed import DistributedDataParallel, current_world
 from .errors import UserError, naming_file, stream_name
 from .evaluation import evaluate, validation_batches  # noqa: F401  (also train.evaluate, as before)
@@ -33,7 +34,7 @@ from .ema import EMA
 from .finetune import start_from
 from .optim import OPTIMIZERS, RMSprop
 from .regularisers import REGULARISERS
-from .prepared import open_corpus
+from .prepared import open_corpus, prepared_val_frac
 from .engine.fused import describe as describe_cell
 from .engine.parallel import ThreadedDataParallel, auto_workers
 from .progress import Progress
@@ -99,6 +100,7 @@ class Trainer:
             vocab = vocab.grown(text) if grow else vocab or Vocab.from_text(text)
             train_ids, val_ids = split_train_val(vocab.encode(text, what="text"), config.val_frac)
         self.vocab, self.train_ids = vocab, train_ids
+        self.val_chars = len(val_ids)
         self.batches = make_batches(train_ids, config.mode, config.seq_len, config.batch_size,
                                     config.step, config.seed)
         self.val_batches = validation_batches(val_ids, config)
@@ -181,6 +183,13 @@ class Trainer:
                      if self.new_chars else "no new chars")
             self._print(f"fine-tuning {cfg.init_from}: its weights, a fresh optimizer from "
                         f"step 0; {added}")
+        if is_list(cfg.data) or (cfg.data and os.path.isdir(cfg.data)
+                                 and prepared_val_frac(cfg.data) is None):
+            files = [shown_path(f) for f in corpus_files(cfg.data)]     # say which, in order
+            shown = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
+            self._print(f"text: {len(files)} file(s), {shown}, joined by "
+                        f"{cfg.doc_sep!r}: {len(self.train_ids):,} chars to train on, "
+                        f"{self.val_chars:,} held out")
         self._print("config: " + json.dumps(cfg.to_dict()))
         progress = Progress(self.out, self.total_steps(), start_step=self.step)
         try:

@@ -72,8 +72,13 @@ def test_documents_are_joined_by_the_separator(docs):
 
 def test_training_on_a_list_is_training_on_the_joined_text(docs):
     options = dict(OPTIONS, max_steps=4, doc_sep="\n---\n")
-    _, vocab, listed = ls.train(docs, out=io.StringIO(), **options)
+    log = io.StringIO()
+    _, vocab, listed = ls.train(docs, out=log, **options)
     joined = read_corpus(docs, "\n---\n")
+    files = [os.path.relpath(p) for p in corpus_files(docs)]
+    n_train, n_val = len(joined) - int(len(joined) * 0.1), int(len(joined) * 0.1)
+    assert (f"text: 5 file(s), {', '.join(files[:3])} and 2 more, joined by '\\n---\\n': "
+            f"{n_train:,} chars to train on, {n_val:,} held out\n") in log.getvalue()
     _, vocab_text, given = ls.train(joined, out=io.StringIO(), **options)
     assert vocab == vocab_text and "-" in vocab.chars
     assert [r["val_loss"] for r in listed] == [r["val_loss"] for r in given]
