@@ -17,6 +17,7 @@ from .errors import UserError
 from .model import CELLS, make_model
 from .prepared import prepared_val_frac
 from .sampling import generate
+from .starter import is_shipped
 from .train import Trainer, saved_config
 
 __all__ = ["train", "load", "generate"]
@@ -80,7 +81,8 @@ def make_trainer(path_or_text=None, out_dir=None, *, resume=None, out=None, **op
     saved = load_checkpoint(resume) if resume else None        # read once, used twice
     init = load_checkpoint(init_from) if init_from is not None else None
     if init:
-        options["init_from"] = os.path.abspath(os.fspath(init_from))
+        init_from = os.fspath(init_from)                # a shipped model keeps its name
+        options["init_from"] = init_from if is_shipped(init_from) else os.path.abspath(init_from)
         config = TrainConfig.for_finetune(init["meta"]["model"],
                                           dict(options, data=data, out_dir=out_dir), init_from)
     elif saved:

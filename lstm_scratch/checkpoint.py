@@ -37,6 +37,7 @@ from .nn import GATE_ORDER
 from .optim import OPTIMIZERS
 from .regularisers import REGULARISERS, resolve_regularisers
 from .safe_npz import SafeNpz
+from .starter import checkpoint_path
 
 MAGIC = "lstm-scratch checkpoint"
 FORMAT_VERSION = 1
@@ -96,12 +97,12 @@ def save_checkpoint(path, *, params, vocab, meta, optim_state=None, carry=None, 
 
 def load_checkpoint(path):
     """Read a checkpoint into plain host data; every failure is a one-line UserError.
+    ``path`` is a file, or the name of a model shipped in the package (starter.py).
 
     Returns dict with meta (dict), vocab_codes, params, optim, carry, ema (as saved;
     ema None when the run kept no average).
     """
-    if not os.path.exists(path):
-        raise UserError(f"{path}: no such checkpoint")
+    path = checkpoint_path(path)            # a file, or a shipped model's name (starter.py)
     if os.path.isdir(path):
         raise UserError(f"{path}: is a directory, expected a checkpoint file "
                         f"(e.g. {os.path.join(path, 'latest.npz')})")

@@ -48,7 +48,8 @@ def restore_run(trainer, saved, checkpoint):
     """Continue where the checkpoint stopped (loaded and shape-checked already)."""
     if not saved["optim"]:
         raise UserError(f"{checkpoint}: holds no optimizer state, so a run cannot "
-                        "continue from it (it can still be sampled and evaluated)")
+                        "continue from it (sample or evaluate it, or start a run from its "
+                        "weights with --init-from)")
     m = trainer.model
     m.load_params(saved["params"], source=checkpoint)
     try:

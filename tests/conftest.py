@@ -3,6 +3,8 @@
     HYPOTHESIS_PROFILE=thorough python -m pytest
 """
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -13,6 +15,18 @@ settings.register_profile("ci", max_examples=20, deadline=None,
 settings.register_profile("thorough", max_examples=300, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_cli(*args, cwd=None, env=None):
+    """``python -m lstm_scratch ARGS`` as a user types it (this tree's package first on the
+    path), from ``cwd`` (default the repository root): the finished process."""
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
+               **(env or {}))
+    return subprocess.run([sys.executable, "-m", "lstm_scratch", *map(str, args)],
+                          capture_output=True, text=True, env=env, cwd=cwd or ROOT, timeout=300)
 
 
 WORDS = ["the", "king", "queen", "of", "and", "to", "my", "lord", "thou", "art", "good",
