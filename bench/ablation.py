@@ -55,7 +55,7 @@ def run_row(name, minutes, runs_dir):
     shutil.rmtree(out_dir, ignore_errors=True)          # a row stopped half-way starts over
     train = [sys.executable, "-m", "lstm_scratch", "train", "--out", out_dir,
              "--max-minutes", str(minutes)] + NETWORK + flags(ROWS[name])
-    print("$ " + " ".join(train[1:]), flush=True)
+    print("$ lstm-scratch " + " ".join(train[3:]), flush=True)
     t0 = time.time()
     with open(os.path.join(runs_dir, f"{name}.log"), "w") as log:
         subprocess.run(train, check=True, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
