@@ -97,23 +97,39 @@ def test_a_missing_shipped_file_says_how_to_make_it(monkeypatch, tmp_path):
         checkpoint_path(STARTER)
 
 
-def test_the_wheel_ships_the_model_the_page_script_and_the_corpus(tmp_path):
-    """Built from a copy of the sources (no stale build/ folder can stand in for them),
-    without build isolation (no network): setup.cfg's package data, as pip sees it."""
+def can_build_without_isolation():
+    """setuptools that can write a wheel by itself (>= 70.1), or with the wheel package."""
     try:
-        import setuptools  # noqa: F401
+        import setuptools.command.bdist_wheel  # noqa: F401
+        return True
     except ImportError:
-        pytest.skip("setuptools is not installed in this environment (pip install setuptools)")
+        try:
+            import setuptools  # noqa: F401
+            import wheel  # noqa: F401
+            return True
+        except ImportError:
+            return False
+
+
+def test_the_wheel_ships_the_model_the_page_script_and_the_corpus(tmp_path):
+    """Built from a copy of the sources (no stale build/ folder can stand in for them), with
+    this environment's setuptools where it can write a wheel, else in pip's isolated build
+    (which fetches setuptools: skipped only where no index can be reached)."""
     src = tmp_path / "src"
     src.mkdir()
     for name in ("setup.cfg", "pyproject.toml", "README.md"):
         shutil.copy(os.path.join(ROOT, name), src / name)
     shutil.copytree(os.path.join(ROOT, "lstm_scratch"), src / "lstm_scratch",
                     ignore=shutil.ignore_patterns("__pycache__"))
+    isolation = [] if can_build_without_isolation() else ["--use-pep517"]
+    flags = ["--no-build-isolation"] if not isolation else isolation
     done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet",
-                           "--no-build-isolation", "--disable-pip-version-check",
+                           "--disable-pip-version-check", *flags,
                            "-w", str(tmp_path / "dist"), str(src)],
                           capture_output=True, text=True, timeout=300)
+    if done.returncode != 0 and isolation and ("No matching distribution" in done.stderr
+                                               or "Could not find a version" in done.stderr):
+        pytest.skip("no setuptools here that writes wheels, and no package index to fetch one")
     assert done.returncode == 0, done.stderr
     wheel, = (tmp_path / "dist").glob("lstm_scratch-*.whl")
     with zipfile.ZipFile(wheel) as z:
