@@ -18,7 +18,8 @@ Loading never unpickles, and checks before it reads, as safetensors does
 meta, at most 1 MiB), and from the model config in meta the dtype and shape
 of every other member, each compared with its .npy header and the zip
 directory's size before its data is read. So memory is what the model needs,
-whatever the file claims; a member the format does not name is never read.
+whatever the file claims (and a compressed file cannot claim a model more than
+deflate's 1032:1 bigger than itself); a member the format does not name is never read.
 
 Saving writes a temporary file in the same folder, fsyncs it, then renames
 it over the target: a crash mid-write leaves the previous checkpoint whole.

@@ -10,7 +10,10 @@ inflates members it is never asked for. Here, for a member we ask for:
 2. its dtype and shape are checked against what the caller expects (never an
    object dtype: that would mean pickle);
 3. the zip directory's uncompressed size must equal header + shape × itemsize,
-   so the data is exactly what the header says, before anything is inflated;
+   so the data is exactly what the header says, before anything is inflated; and
+   a deflated member may not claim more than deflate can expand its compressed
+   bytes to (1032:1), so a small file cannot make us allocate for a big model
+   that is not in it (a real bomb is still bounded: about 1,000 x the file);
 4. the data is read into one array of that size, in bounded chunks.
 
 Members nobody asks for are never opened. Every failure is a one-line
@@ -28,6 +31,8 @@ from .errors import UserError
 
 HEADER_LIMIT = 10_000           # bytes of a .npy header dict, as np.load's default (NumPy 1.24+)
 CHUNK = 1 << 20                 # bytes read at a time
+# Deflate's most: a 258-byte match in 2 bits. Anything above is a lying zip directory.
+DEFLATE_MAX_RATIO, DEFLATE_SLACK = 1032, 1024
 # What zipfile and numpy raise on a damaged member: a bad header or CRC (ValueError,
 # BadZipFile), a cut stream (EOFError, zlib.error), encryption (RuntimeError), a
 # compression method this Python lacks (NotImplementedError).
@@ -118,6 +123,11 @@ class SafeNpz:
             raise self.error(key, f"its header says {header.dtype.str} {header.shape} "
                              f"({header.nbytes:,} bytes of data) but the archive holds "
                              f"{size - header.offset:,}; the file is damaged")
+        if info.compress_type == zipfile.ZIP_DEFLATED and \
+                size > DEFLATE_MAX_RATIO * info.compress_size + DEFLATE_SLACK:
+            raise self.error(key, f"claims {size:,} bytes inflated from {info.compress_size:,}, "
+                             f"more than deflate can expand (at most {DEFLATE_MAX_RATIO}:1); "
+                             "the file is damaged")
 
     def read(self, key, header):
         """The member's data, as ``header`` (from :meth:`header`) describes it."""

@@ -279,6 +279,46 @@ def test_an_unsupported_compression_method_is_a_one_line_error(good):
         load_checkpoint(good)
 
 
+def test_a_deflated_member_claiming_more_than_deflate_can_expand_is_refused(tmp_path):
+    # A consistent .npy header for 128 MiB of floats, a directory that agrees, and a
+    # deflated stream of a few hundred bytes: without the bound we would allocate 128 MiB.
+    from lstm_scratch.safe_npz import SafeNpz
+    claimed = 2**25
+    member = npy_bytes(header={"descr": "<f4", "fortran_order": False, "shape": (claimed,)},
+                       data=bytes(4096))
+    path = str(tmp_path / "bomb.npz")
+    write_zip(path, {"a.npy": member}, zipfile.ZIP_DEFLATED)
+    with zipfile.ZipFile(path) as z:
+        info = z.getinfo("a.npy")
+    header_len = len(member) - 4096
+    real, lie = len(member), header_len + 4 * claimed
+    data = bytearray(open(path, "rb").read())
+    local = info.header_offset
+    assert data[local + 22:local + 26] == real.to_bytes(4, "little")
+    data[local + 22:local + 26] = lie.to_bytes(4, "little")               # local header
+    central = data.index(b"PK\1\2")
+    assert data[central + 24:central + 28] == real.to_bytes(4, "little")
+    data[central + 24:central + 28] = lie.to_bytes(4, "little")           # central directory
+    open(path, "wb").write(bytes(data))
+    with SafeNpz(path) as npz:
+        header = npz.header("a")
+        assert header.shape == (claimed,) and npz.size("a") == lie      # everything else agrees
+        with pytest.raises(UserError, match=r"member 'a': claims 134,217,856 bytes inflated "
+                                            r"from \d+, more than deflate can expand"):
+            npz.read("a", header)
+
+
+def test_zeros_deflated_near_the_bound_still_load(tmp_path):
+    # deflate's best case, a long run of zeros (about 1030:1), is inside the bound
+    from lstm_scratch.safe_npz import SafeNpz
+    path = str(tmp_path / "zeros.npz")
+    np.savez_compressed(path, a=np.zeros(2**22, np.float32))
+    with SafeNpz(path) as npz:
+        info = npz._members["a"]
+        assert info.file_size > 1000 * info.compress_size
+        assert not npz.read("a", npz.header("a")).any()
+
+
 def test_a_model_too_big_for_this_machine_is_a_one_line_error(good, monkeypatch):
     # a config in meta may claim a huge model, with members whose sizes agree
     def no_memory(*args, **kwargs):
