@@ -41,13 +41,13 @@ def checkpoint_path(path):
     that lists the shipped names. Only a file hides a shipped model: a run folder
     called shakespeare/ does not."""
     path = os.fspath(path)
-    if not is_shipped(path):
-        if not os.path.exists(path):
-            raise UserError(f"{path}: no such checkpoint file, nor a shipped model "
-                            f"(shipped: {', '.join(SHIPPED)})")
-        return path
-    found = shipped_path(path)
-    if not os.path.exists(found):       # a source tree where train_starter.py has not run
-        raise UserError(f"{path}: the shipped model is missing from this installation "
-                        f"({found}); make it with: python scripts/train_starter.py")
-    return found
+    if is_shipped(path):
+        found = shipped_path(path)
+        if not os.path.exists(found):   # a source tree where train_starter.py has not run
+            raise UserError(f"{path}: the shipped model is missing from this installation "
+                            f"({found}); make it with: python scripts/train_starter.py")
+        return found
+    if not os.path.exists(path):
+        raise UserError(f"{path}: no such checkpoint file, nor a shipped model "
+                        f"(shipped: {', '.join(SHIPPED)})")
+    return path

@@ -34,7 +34,7 @@ from .ema import EMA
 from .finetune import start_from
 from .optim import OPTIMIZERS, RMSprop
 from .regularisers import REGULARISERS
-from .prepared import open_corpus, prepared_val_frac
+from .prepared import is_prepared, open_corpus
 from .engine.fused import describe as describe_cell
 from .engine.parallel import ThreadedDataParallel, auto_workers
 from .progress import Progress
@@ -184,7 +184,7 @@ class Trainer:
             self._print(f"fine-tuning {cfg.init_from}: its weights, a fresh optimizer from "
                         f"step 0; {added}")
         if is_list(cfg.data) or (cfg.data and os.path.isdir(cfg.data)
-                                 and prepared_val_frac(cfg.data) is None):
+                                 and not is_prepared(cfg.data)):
             files = [shown_path(f) for f in corpus_files(cfg.data)]     # say which, in order
             shown = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
             self._print(f"text: {len(files)} file(s), {shown}, joined by "

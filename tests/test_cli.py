@@ -10,15 +10,14 @@ import time
 import numpy as np
 import pytest
 
+from conftest import run_cli
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMALL = ["--hidden-size", "12", "--seq-len", "16", "--batch-size", "8", "--backend", "numpy"]
 
 
 def cli(*args, check_rc=None, env=None):
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
-               **(env or {}))
-    proc = subprocess.run([sys.executable, "-m", "lstm_scratch", *map(str, args)],
-                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+    proc = run_cli(*args, env=env)
     if check_rc is not None:
         assert proc.returncode == check_rc, proc.stderr
     return proc
