@@ -29,6 +29,8 @@ import numpy as np
 from .backend import to_host
 from .beam import beam_search
 from .config import require_int
+from .engine import device_sampling
+from .engine.device_sampling import DeviceSampler
 from .errors import UserError
 from .stepping import (PRIME_CHUNK, ModelStepper, check_length, make_stepper,  # noqa: F401
                        prime_model, repeat_state, resolve_prime)               # (sampling's names)
@@ -135,6 +137,8 @@ def generate_rows(model, vocab, prime="", length=500, temperature=1.0, greedy=Fa
     the single stream. Row k's text depends on N (at step t it takes the uniform
     number t·N + k). An empty prime with no newline in the vocabulary first draws
     one start character for all rows. ``greedy`` draws nothing.
+    On CuPy (the fast engine) the draws run on the GPU (engine/device_sampling.py),
+    from the same Generator's numbers, each row taking its own as here.
     ``stop`` : a row ends after the first ``stop`` lying wholly in its generated text
     (kept; the prime never counts, even where it ends with part of ``stop``).
     """
@@ -144,14 +148,13 @@ def generate_rows(model, vocab, prime="", length=500, temperature=1.0, greedy=Fa
     rng = np.random.default_rng(seed)
     z, state = prime_model(model, vocab, prime, rng, what)              # z (1, V)
     N = int(num_samples)
-    step = make_stepper(model, repeat_state(model, state, N))           # (N, H): all rows = prime
-    z_host = np.repeat(to_host(z), N, axis=0)                           # (N, V)
+    state = repeat_state(model, state, N)                               # (N, H): all rows = prime
+    if device_sampling.applies(model) is None:                          # drawn on the GPU
+        rows = device_rows(model, state, z, length, temperature, greedy, top_k, top_p, rng)
+    else:
+        rows = host_rows(model, state, z, length, temperature, greedy, top_k, top_p, rng)
     live, tails = np.ones(N, bool), [""] * N                # tails: each row's last chars
-    for t in range(length):
-        if greedy:
-            ids = np.argmax(z_host, axis=-1)
-        else:
-            ids = draw_rows(next_char_weights(z_host, temperature, top_k, top_p), rng.random(N))
+    for ids in rows:
         chars = [vocab.chars[k] if alive else "" for k, alive in zip(ids, live)]
         yield chars
         if stop is not None:
@@ -160,9 +163,33 @@ def generate_rows(model, vocab, prime="", length=500, temperature=1.0, greedy=Fa
                 live[b] &= tails[b] != stop
             if not live.any():
                 return
+
+
+def host_rows(model, state, z, length, temperature, greedy, top_k, top_p, rng):
+    """Yield ``length`` id arrays (N,), drawn on the host from the stepper's logits."""
+    N = state[0][0].shape[0]
+    step = make_stepper(model, state)
+    z_host = np.repeat(to_host(z), N, axis=0)                           # (N, V)
+    for t in range(length):
+        if greedy:
+            ids = np.argmax(z_host, axis=-1)
+        else:
+            ids = draw_rows(next_char_weights(z_host, temperature, top_k, top_p), rng.random(N))
+        yield ids
         if t + 1 < length:
             z_host = to_host(step(ids))                                 # (N, V)
 
+
+def device_rows(model, state, z, length, temperature, greedy, top_k, top_p, rng):
+    """Yield ``length`` id arrays (N,), drawn on the GPU, a chunk of chars per copy
+    (engine/device_sampling.py)."""
+    if length == 0:
+        return
+    N = state[0][0].shape[0]
+    z = model.backend.xp.repeat(z, N, axis=0)                           # (N, V)
+    sampler = DeviceSampler(model, state, z, length, temperature, greedy, top_k, top_p, rng)
+    for chunk in sampler.chunks():                                      # (N, k) on the host
+        yield from chunk.T
 
 def generate_iter(model, vocab, prime="", length=500, temperature=1.0, greedy=False,
                   top_k=None, seed=None, what="prime text", *, top_p=None, stop=None):

@@ -15,6 +15,15 @@ named ``cupy`` in sys.modules), on a machine without a GPU:
 - ``ElementwiseKernel`` compiles the CUDA body for the host with the C++
   compiler (as tests/test_fused.py does) and runs it over every index i,
   raw arrays indexed in C order like CuPy's CArray; one compile per source;
+- ``RawModule`` compiles a whole CUDA source for the host (``__global__`` and
+  ``__device__`` erased, blockIdx/threadIdx zero, blockDim/gridDim one, so a
+  grid-stride loop runs every index in turn); its kernels take contiguous device
+  arrays and NumPy scalars only (the C type of a Python number is a guess);
+- ``cuda.Stream`` with ``begin_capture``/``end_capture``: while a stream
+  captures, kernel launches are recorded (their pointers, as a CUDA graph holds
+  them), any other array operation raises (it would allocate, or copy to the
+  host), and ``Graph.launch`` replays them, refusing if an array they point
+  into has been freed since (cupy #9655's trap);
 - ``cuda.Device().synchronize``, ``cuda.runtime.getDeviceCount`` and
   ``getDeviceProperties``, ``cuda.cublas``'s sgemm and dgemm on host
   pointers (``ndarray.data.ptr``), ufuncs' ``at`` (``cupy.add.at``), and ``cupyx.scatter_add``
@@ -31,6 +40,7 @@ import shutil
 import subprocess
 import tempfile
 import types
+import weakref
 
 import numpy as np
 
@@ -74,6 +84,7 @@ def _outs(kwargs):
 
 
 def _call(fn, args, kwargs, strict=False):
+    _refuse_while_capturing(getattr(fn, "__name__", "an array operation"))
     result = fn(*_unwrap(args, strict), **_unwrap(kwargs, strict))
     return _wrap(result, _outs(kwargs))
 
@@ -91,6 +102,7 @@ class ndarray:
                         "Please use `.get()` to construct a NumPy array explicitly.")
 
     def get(self):
+        _refuse_while_capturing("get (a copy to the host)")
         return self.a.copy()
 
     @property
@@ -251,6 +263,113 @@ class ElementwiseKernel:
             a[...] = buf
 
 
+# -- RawModule: a whole CUDA source compiled for the host ---------------------------
+HOST_PRELUDE = """#include <cmath>
+#include <cstddef>
+using namespace std;
+#define __global__
+#define __device__
+struct fakecupy_dim3 { unsigned x, y, z; };
+static const fakecupy_dim3 blockIdx = {0, 0, 0}, threadIdx = {0, 0, 0};
+static const fakecupy_dim3 blockDim = {1, 1, 1}, gridDim = {1, 1, 1};
+"""
+SCALARS = {np.dtype(t): c for t, c in ((np.int32, ctypes.c_int32), (np.int64, ctypes.c_int64),
+                                       (np.uint64, ctypes.c_uint64), (np.float32, ctypes.c_float),
+                                       (np.float64, ctypes.c_double))}
+
+
+def _root(a):
+    """The array that owns a view's memory."""
+    while a.base is not None and isinstance(a.base, np.ndarray):
+        a = a.base
+    return a
+
+
+class _RawKernel:
+    def __init__(self, lib, name):
+        self.fn, self.name = getattr(lib, name), name
+
+    def __call__(self, grid, block, args, shared_mem=0):
+        c_args, owners = [], []
+        for k, a in enumerate(args):
+            if isinstance(a, ndarray):
+                if not a.a.flags.c_contiguous:
+                    raise TypeError(f"{self.name}: argument {k} is not contiguous (a raw "
+                                    "kernel reads its pointer as a flat C-order array)")
+                c_args.append(ctypes.c_void_p(a.a.ctypes.data))
+                owners.append(weakref.ref(_root(a.a)))
+            elif isinstance(a, np.generic) and a.dtype in SCALARS:
+                c_args.append(SCALARS[a.dtype](a.item()))
+            else:
+                raise TypeError(f"{self.name}: argument {k} is {type(a).__name__}: pass a "
+                                "device array or a NumPy scalar of the parameter's type")
+        stream = _Stream.current
+        if stream is not None and stream.recorded is not None:
+            stream.recorded.append((self.fn, c_args, owners, self.name))
+        else:
+            self.fn(*c_args)
+
+
+class RawModule:
+    """``cupy.RawModule(code=...)``: the source compiled for the host, once."""
+
+    def __init__(self, code, options=(), **kwargs):
+        self.lib = _COMPILER.load(HOST_PRELUDE + code)
+
+    def get_function(self, name):
+        return _RawKernel(self.lib, name)
+
+
+class _Graph:
+    def __init__(self, recorded):
+        self.recorded = recorded
+
+    def launch(self, stream=None):
+        for fn, c_args, owners, name in self.recorded:
+            if any(owner() is None for owner in owners):
+                raise RuntimeError(f"fakecupy: graph replay of {name} reads an array freed "
+                                   "after capture (the graph holds its address, not the array)")
+            fn(*c_args)
+
+
+class _Stream:
+    """``cupy.cuda.Stream``: work runs at once, except what a capture records."""
+    current = None
+
+    def __init__(self, non_blocking=False, null=False):
+        self.recorded, self._outer, self.ptr = None, [], 0
+
+    def __enter__(self):
+        self._outer.append(_Stream.current)
+        _Stream.current = self
+        return self
+
+    def __exit__(self, *exc):
+        _Stream.current = self._outer.pop()
+        return False
+
+    def begin_capture(self, mode=None):
+        if self.recorded is not None:
+            raise RuntimeError("fakecupy: this stream is already capturing")
+        self.recorded = []
+
+    def end_capture(self):
+        if self.recorded is None:
+            raise RuntimeError("fakecupy: end_capture without begin_capture")
+        graph, self.recorded = _Graph(self.recorded), None
+        return graph
+
+    def synchronize(self):
+        _refuse_while_capturing("synchronize")
+
+
+def _refuse_while_capturing(what):
+    stream = _Stream.current
+    if stream is not None and stream.recorded is not None:
+        raise RuntimeError(f"fakecupy: {what} during graph capture (only kernel launches "
+                           "on preallocated arrays may be captured)")
+
+
 # -- the modules --------------------------------------------------------------------
 def asarray(a, dtype=None, order=None):
     if isinstance(a, ndarray):
@@ -266,6 +385,7 @@ def array(a, dtype=None, copy=True, order="K"):
 
 
 def asnumpy(a):
+    _refuse_while_capturing("asnumpy (a copy to the host)")
     return a.a.copy() if isinstance(a, ndarray) else np.asarray(a)
 
 
@@ -336,12 +456,12 @@ def modules():
     caches keyed by the module, like backend.elementwise_kernel's, stay valid)."""
     cupy = types.ModuleType("cupy", "fakecupy: NumPy in CuPy's clothes, for tests")
     cupy.__version__ = "0.0-fake"
-    cupy.ndarray, cupy.ElementwiseKernel = ndarray, ElementwiseKernel
+    cupy.ndarray, cupy.ElementwiseKernel, cupy.RawModule = ndarray, ElementwiseKernel, RawModule
     cupy.asarray, cupy.array, cupy.asnumpy = asarray, array, asnumpy
     cupy.random = types.SimpleNamespace(default_rng=_Generator)
     runtime = types.SimpleNamespace(getDeviceCount=lambda: 1,
                                     getDeviceProperties=lambda k: {"name": b"fakecupy (host)"})
-    cupy.cuda = types.SimpleNamespace(Device=_Device, runtime=runtime, cublas=_cublas,
+    cupy.cuda = types.SimpleNamespace(Device=_Device, Stream=_Stream, runtime=runtime, cublas=_cublas,
                                       device=types.SimpleNamespace(get_cublas_handle=lambda: 0))
     cupy.get_array_module = lambda *arrays: cupy
 
