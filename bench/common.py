@@ -264,6 +264,34 @@ def torch_device(torch, device):
     return "cpu"
 
 
+GPU_SUMMARY = "bench/results/gpu_summary.json"
+
+
+def tree_commit():
+    """The commit of the tree that runs: ``git rev-parse HEAD`` (+ "-dirty" with uncommitted
+    changes), or $LSTM_SCRATCH_COMMIT where there is no .git (the GPU machine's copy)."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                              check=True, timeout=20).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=20).stdout.strip()
+        return head + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return os.environ.get("LSTM_SCRATCH_COMMIT", "unknown")
+
+
+def update_gpu_summary(section, value, path=GPU_SUMMARY):
+    """Set ``section`` of gpu_summary.json (issues 24 and 25) to ``value``, keeping the
+    others, with the commit of this tree."""
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        data = {}
+    data.update({"commit": tree_commit(), section: value})
+    write_json(path, data)
+
+
 def write_json(path, data):
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     with open(path, "w") as f:

@@ -21,6 +21,7 @@ from .evaluation import evaluate_windows_threaded
 from .beam import beam_search
 from .sampling import (BEAM_WHY_CLI, GREEDY_WHY, check_sampling_options, generate, generate_iter,
                        greedy_conflicts, refuse, resolve_prime)
+from .sampling_backend import sampling_model
 from .prepared import open_corpus, prepare, prepared_val_frac
 from .train import (NATS_PER_BIT, TrainingDiverged, evaluate, saved_config,
                     validation_batches)
@@ -64,6 +65,12 @@ def write_samples(texts, separator, out=None):
     return 0
 
 
+def say(line):
+    """A line for the user on stderr (None: nothing)."""
+    if line is not None:
+        print(line, file=sys.stderr, flush=True)
+
+
 def cmd_sample(args):
     if args.beam_width is not None:
         return sample_beam(args)
@@ -79,16 +86,19 @@ def cmd_sample(args):
                            args.num_samples, args.stop)
     prime, what = resolve_prime(args.prime, args.prime_file)
     check_out_file(args.out)
-    model, vocab = load(args.checkpoint, backend=args.backend)
+    model, vocab, chosen = sampling_model(load_checkpoint(args.checkpoint), args.backend,
+                                          args.checkpoint, args.num_samples)
     if args.num_samples is not None or args.out is not None:       # one batch, then written
         texts = generate(model, vocab, args.prime, args.length, temperature, args.greedy,
                          args.top_k, args.seed, prime_file=args.prime_file, top_p=args.top_p,
                          num_samples=args.num_samples or 1, stop=args.stop)
+        say(chosen)
         separator = "----" if args.separator is None else args.separator
         return write_samples(texts, separator, args.out)
     chars = generate_iter(model, vocab, prime, args.length, temperature, args.greedy,
                           args.top_k, args.seed, what, top_p=args.top_p, stop=args.stop)
     first = next(chars, "")                             # a bad prime fails before any output
+    say(chosen)                                         # auto: which backend, on stderr
     out = sys.stdout
     every = 1 if out.isatty() else 64                   # a terminal sees each char as it comes
     with naming_file("standard output"):

@@ -143,6 +143,7 @@ class ndarray:
         return _wrap(self.a[_unwrap(key)])
 
     def __setitem__(self, key, value):
+        _refuse_while_capturing("a copy into an array")
         self.a[_unwrap(key)] = _unwrap(value)
 
     def __float__(self):
@@ -160,6 +161,7 @@ class ndarray:
 
 def _operator(name):
     def op(self, *args):
+        _refuse_while_capturing(name)
         result = getattr(self.a, name)(*_unwrap(args, strict=True))
         if result is NotImplemented:
             return result
@@ -258,9 +260,13 @@ class ElementwiseKernel:
             if buf is not a and k >= len(self.inputs):
                 write_back.append((a, buf))
             c_args.append(buf.ctypes.data_as(ctypes.c_void_p))
-        fn(*c_args, ctypes.c_ssize_t(size))
-        for a, buf in write_back:
-            a[...] = buf
+        owners = [weakref.ref(_root(a)) for a, (raw, _, _) in zip(arrays, params) if raw]
+
+        def run():
+            fn(*c_args, ctypes.c_ssize_t(size))
+            for a, buf in write_back:
+                a[...] = buf
+        _launch(run, owners, self.name)
 
 
 # -- RawModule: a whole CUDA source compiled for the host ---------------------------
@@ -303,11 +309,16 @@ class _RawKernel:
             else:
                 raise TypeError(f"{self.name}: argument {k} is {type(a).__name__}: pass a "
                                 "device array or a NumPy scalar of the parameter's type")
-        stream = _Stream.current
-        if stream is not None and stream.recorded is not None:
-            stream.recorded.append((self.fn, c_args, owners, self.name))
-        else:
-            self.fn(*c_args)
+        _launch(lambda: self.fn(*c_args), owners, self.name)
+
+
+def _launch(run, owners, name):
+    """Run a launch now, or record it where the current stream captures."""
+    stream = _Stream.current
+    if stream is not None and stream.recorded is not None:
+        stream.recorded.append((run, owners, name))
+    else:
+        run()
 
 
 class RawModule:
@@ -325,11 +336,12 @@ class _Graph:
         self.recorded = recorded
 
     def launch(self, stream=None):
-        for fn, c_args, owners, name in self.recorded:
+        self.launches = getattr(self, "launches", 0) + 1
+        for run, owners, name in self.recorded:
             if any(owner() is None for owner in owners):
                 raise RuntimeError(f"fakecupy: graph replay of {name} reads an array freed "
                                    "after capture (the graph holds its address, not the array)")
-            fn(*c_args)
+            run()
 
 
 class _Stream:
@@ -433,8 +445,11 @@ def _gemm(dtype):
         opB = _column_major(B, *((k, n) if transb == 0 else (n, k)), ldb, dtype)
         opA, opB = (opA if transa == 0 else opA.T), (opB if transb == 0 else opB.T)
         c = _column_major(C, m, n, ldc, dtype)
-        product = alpha * (opA @ opB)
-        c[...] = product if beta == 0 else product + beta * c
+
+        def run():                        # the scalars are read now, as cuBLAS reads host ones
+            product = alpha * (opA @ opB)
+            c[...] = product if beta == 0 else product + beta * c
+        _launch(run, (), gemm.__name__)
     gemm.__name__ = np.dtype(dtype).char.replace("f", "s") + "gemm"
     return gemm
 
@@ -443,6 +458,21 @@ _cublas = types.SimpleNamespace(CUBLAS_OP_N=0, CUBLAS_OP_T=1, CUBLAS_POINTER_MOD
                                 CUBLAS_POINTER_MODE_DEVICE=1, mode=0,
                                 sgemm=_gemm(np.float32), dgemm=_gemm(np.float64))
 _cublas.setPointerMode = lambda handle, mode: setattr(_cublas, "mode", mode)
+
+
+def _set_stream(handle, stream_ptr):
+    """cuBLAS's stream, set as CuPy's wrapper does: refused while a stream captures."""
+    stream = _Stream.current
+    if stream is not None and stream.recorded is not None:
+        raise NotImplementedError("cuBLAS is not supported during stream capture (cupy #6290)")
+
+
+def _get_cublas_handle():
+    _set_stream(0, 0)                     # CuPy puts the handle on the current stream
+    return 0
+
+
+_cublas.setStream = _set_stream
 _cublas.getPointerMode = lambda handle: _cublas.mode
 
 
@@ -462,7 +492,7 @@ def modules():
     runtime = types.SimpleNamespace(getDeviceCount=lambda: 1,
                                     getDeviceProperties=lambda k: {"name": b"fakecupy (host)"})
     cupy.cuda = types.SimpleNamespace(Device=_Device, Stream=_Stream, runtime=runtime, cublas=_cublas,
-                                      device=types.SimpleNamespace(get_cublas_handle=lambda: 0))
+                                      device=types.SimpleNamespace(get_cublas_handle=_get_cublas_handle))
     cupy.get_array_module = lambda *arrays: cupy
 
     def __getattr__(name):                # everything else: NumPy's, on wrapped arrays

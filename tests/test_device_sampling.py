@@ -23,7 +23,7 @@ import fakecupy
 import nvrtc
 from lstm_scratch import CharRNN, Vocab, generate
 from lstm_scratch.backend import Backend, cupy_available, get_backend, to_host
-from lstm_scratch.engine import device_sampling
+from lstm_scratch.engine import device_sampling, graphs
 from lstm_scratch.engine.device_sampling import DeviceSampler, kernels, row_states, split128
 from lstm_scratch.sampling import draw_rows, next_char_distribution, next_char_weights
 
@@ -215,7 +215,7 @@ def test_without_a_graph_the_kernels_run_one_by_one(dev, monkeypatch, capsys):
     def refuse(self, mode=None):
         raise RuntimeError("capture is not supported here")
     monkeypatch.setattr(type(dev.xp.cuda.Stream()), "begin_capture", refuse)
-    monkeypatch.setattr(device_sampling, "_SAID", set())
+    monkeypatch.setattr(graphs, "_SAID", set())
     assert generate(gpu, VOCAB, "ab", 130, seed=6, num_samples=2) == want
     generate(gpu, VOCAB, "ab", 10, seed=6)
     err = capsys.readouterr().err
@@ -261,3 +261,23 @@ def test_the_fake_graph_refuses_what_a_real_capture_cannot_do(dev):
         graph.launch(stream)
     with pytest.raises(TypeError, match="NumPy scalar"):
         k["pcg64_uniforms"]((1,), (1,), (state, 1, 1, 1, 1, 2, state))
+
+
+def test_sample_auto_says_which_backend_and_why(dev, monkeypatch):
+    """``sample --backend auto``: the GPU where the device sampler runs; where it cannot,
+    whichever of the two a short run measures faster; CuPy without a GPU: the CPU, and why."""
+    from lstm_scratch import sampling_backend
+    from lstm_scratch.checkpoint import load_checkpoint
+    saved = load_checkpoint("shakespeare")
+    model, _, line = sampling_backend.sampling_model(saved, "auto", "shakespeare")
+    assert model.backend.name == "cupy"
+    assert line == "sample: on the GPU (cupy), every char drawn on the device"
+    monkeypatch.setenv("LSTM_SCRATCH_DEVICE_SAMPLING", "0")
+    model, _, line = sampling_backend.sampling_model(saved, "auto", "shakespeare", 2)
+    assert line.startswith(f"sample: on {model.backend.name}, measured faster for this request")
+    assert line.count("chars/s") == 1 and "LSTM_SCRATCH_DEVICE_SAMPLING=0" in line
+    monkeypatch.setattr(sampling_backend, "cupy_available", lambda: (False, "no CUDA device found"))
+    model, _, line = sampling_backend.sampling_model(saved, "auto", "shakespeare")
+    assert model.backend.name == "numpy"
+    assert line == "sample: on the CPU (numpy): no CUDA device found"
+    assert sampling_backend.sampling_model(saved, "numpy", "shakespeare")[2] is None

@@ -30,12 +30,12 @@ runs through the training layers first (stepping.prime_model).
 """
 import functools
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
 
 from ..nn.gates import GATE_ORDER
+from .graphs import first_line, notice
 from ..nn.gru import GRU_GATE_ORDER
 
 SOURCE = Path(__file__).with_name("device_sampling.cu")
@@ -81,16 +81,6 @@ def applies(model):
     if not hasattr(model.backend.xp, "RawModule"):
         return "this CuPy has no RawModule"
     return None
-
-
-_SAID = set()
-
-
-def notice(message):
-    """Print ``message`` on stderr, once per process."""
-    if message not in _SAID:
-        _SAID.add(message)
-        print(f"lstm-scratch: {message}", file=sys.stderr)
 
 
 MASK64, MASK128 = (1 << 64) - 1, (1 << 128) - 1
@@ -246,8 +236,3 @@ class DeviceSampler:
                 stream.synchronize()
                 stop = min(start + self.chunk, self.length)
                 yield xp.asnumpy(self.out[:, start:stop])
-
-
-def first_line(exc):
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -37,6 +37,7 @@ from ..backend import array_module, empty_aligned
 from ..nn.gates import gate_slice, split_gates
 from .fused import backward_kernel, forward_kernel
 from .gemm import step_gemm
+from .graphs import direct, run_loop, stable
 from .layers import affine_backward, affine_forward, onehot_affine_backward, onehot_affine_forward
 from .workspace import FRESH
 
@@ -138,10 +139,13 @@ def lstm_forward(x, h0, c0, Wx, Wh, b, fused=True, ws=FRESH):
     hs[0], cs[0] = h0, c0
     add_hWh = step_gemm(hs[:-1], Wh, gates, accumulate=True, scratch=hWh, ws=ws.tmp)
     t0 = starts_at_zero(hs[0])                              # from h_0 = 0, a_0 = x_0 Wx + b
-    for t in range(T):
+
+    def step(t):
         if t >= t0:
             add_hWh(t)                                      # a_t = x_t Wx + b + h_{t-1} Wh
         lstm_cell_forward(gates[t], cs[t], scale, shift, cs[t + 1], tanh_c[t], hs[t + 1], ig, fused)
+    capturable, products = direct([add_hWh], forward_kernel(xp, dtype) if fused else None)
+    run_loop(ws, "forward", xp, range(T), step, (gates, hs, cs, tanh_c) + products, capturable)
     cache = LSTMCache(x_cache, Wh, gates, hs, cs, tanh_c)
     return hs[1:], (hs[T], cs[T]), cache
 
@@ -228,19 +232,25 @@ def lstm_backward(dh, cache, dhT=None, dcT=None, fused=True, ws=FRESH, want_dh0=
     xp = array_module(Wh)
     T, N, H = tanh_c.shape
     dtype = Wh.dtype
-    dh = xp.ascontiguousarray(dh)
+    dh = stable(ws, "dh_in", dh)                            # contiguous (a graph: one array)
     da = ws.tmp.empty(xp, "da", gates.shape, dtype)         # (T, N, 4H) ∂L/∂a_t
     # Our own buffers, updated in place every step: ∂L/∂h_t via step t+1 and
     # ∂L/∂c_t via c_{t+1} (both zero after the last step, unless a next chunk says otherwise).
-    dh_next = xp.zeros((N, H), dtype) if dhT is None else xp.array(dhT, dtype=dtype)
-    dc_next = xp.zeros((N, H), dtype) if dcT is None else xp.array(dcT, dtype=dtype)
+    # (In the layer's workspace: the same arrays every call, which a CUDA graph needs.)
+    dh_next, dc_next = (ws.empty(xp, name, (N, H), dtype) for name in ("dh_next", "dc_next"))
+    dh_next[...] = 0 if dhT is None else dhT
+    dc_next[...] = 0 if dcT is None else dcT
     scratch = tuple(ws.tmp.empty(xp, f"scratch{k}", (N, H), dtype) for k in range(3))
     dh_prev = step_gemm(da, Wh.T, dh_next, ws=ws.tmp)       # dh_next = da[t] Whᵀ
-    for t in reversed(range(T)):
+
+    def step(t):
         lstm_cell_backward(dh[t], gates[t], cs[t], tanh_c[t], da[t], dh_next, dc_next,
                            scratch, fused)
         if t or want_dh0:
             dh_prev(t)                                      # a_t = ... + h_{t-1} Wh
+    capturable, products = direct([dh_prev], backward_kernel(xp, dtype) if fused else None)
+    run_loop(ws, "backward", xp, reversed(range(T)), step,
+             (dh, gates, cs, tanh_c, da, dh_next, dc_next) + products, capturable)
     dWh = recurrent_weight_grad(hs, da, Wh)                 # a_t = ... + h_{t-1} Wh for all t
     # a_t = x_t Wx + b for all t
     if is_ids(x_cache.x):

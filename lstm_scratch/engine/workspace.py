@@ -36,6 +36,7 @@ class Workspace:
         self._buffers = {}
         self._children = {}
         self.tmp = self if tmp is None else tmp     # for arrays dead when a call returns
+        self.graphs = {}                            # CUDA graphs of this layer's loops (graphs.py)
 
     def empty(self, xp, name, shape, dtype, order="C"):
         """An uninitialised array ``shape``/``dtype``/``order`` on ``xp``: the same one

@@ -1,0 +1,135 @@
+"""A layer's time loop on CuPy as one CUDA graph: one launch for T steps.
+
+Each step of a recurrent layer on the GPU is two launches, a cuBLAS product
+(gemm.py's direct call, its pointers worked out once) and a fused cell kernel,
+and each costs the host 13-24 us: at a 2x512 model's batch of 64 the device is
+done first and waits (bench/README.md). The loop launches the same kernels on
+the same buffers every training step, so it can be recorded once as a CUDA graph
+(``Stream.begin_capture``) and replayed as one launch: the host's cost of a layer
+no longer grows with T.
+
+What makes a replay equal to the loop it recorded: a graph holds addresses and the
+scalars of its launches, nothing else, so it is keyed by the address, shape, strides
+and dtype of every array the loop touches, and by its steps. The same key means the
+same kernels on the same memory: a replay computes what the loop would. A layer's
+buffers come from its workspace, which hands out the same arrays every step, so
+from the second step on the key is the same. Where it is not (the arrays move every
+step: weight drop's W̃h, a fresh workspace), the loop runs launch by launch, as it
+always did: a key is captured the second time it is seen, never the first.
+
+Only loops of the direct cuBLAS products and the fused kernels are captured: CuPy's
+own matmul refuses capture (its cuBLAS wrapper sets the stream, cupy #6290), as does
+anything that allocates (cupy #9655: memory allocated during capture may be freed
+under the graph). Where capture fails, the reason is said once and the loop runs
+launch by launch. ``LSTM_SCRATCH_GRAPHS=0`` turns graphs off (to compare, or rule
+them out); float64 loops are captured too (the graph changes no arithmetic).
+"""
+import os
+import sys
+
+import numpy as np
+
+SEEN, EAGER = "seen", "eager"       # a key met once; a key whose capture failed
+MAX_GRAPHS = 8                      # per workspace (one layer): the latest keys
+
+
+def enabled(xp):
+    return xp is not np and os.environ.get("LSTM_SCRATCH_GRAPHS", "1") != "0"
+
+
+def run_loop(ws, name, xp, steps, body, arrays, capturable=True):
+    """``body(t)`` for t in ``steps``: as a replay of a CUDA graph of the whole loop
+    where one applies (above), else one step after another.
+
+    ws : the layer's Workspace (it keeps the graphs: none in a fresh one)
+    name : which loop of the layer ("forward", "backward");  xp : numpy or cupy
+    arrays : every device array ``body`` reads or writes
+    capturable : False where the body makes calls a capture refuses (:func:`direct`)
+    """
+    steps = list(steps)
+    graphs = getattr(ws, "graphs", None) if ws.keep else None
+    if not (capturable and enabled(xp)) or graphs is None:
+        for t in steps:
+            body(t)
+        return
+    key = (name, steps[0] if steps else 0, len(steps),
+           tuple((a.data.ptr, a.shape, a.strides, a.dtype.str) for a in arrays))
+    entry = graphs.get(key)
+    if entry is None or entry == EAGER:
+        if entry is None:
+            remember(graphs, key, SEEN)
+        for t in steps:
+            body(t)
+        return
+    if entry == SEEN:
+        entry = capture(xp, steps, body)
+        remember(graphs, key, EAGER if entry is None else entry)
+        if entry is None:
+            for t in steps:
+                body(t)
+            return
+    entry.launch()                       # on the current stream, after what came before
+
+
+def stable(ws, name, a):
+    """``a`` as a C-contiguous array; where graphs run, a copy in the workspace ``ws``
+    (the same array every call), so that a loop reading it keeps its key although
+    the caller hands in a new array every step (the head's gradient, a dropout's)."""
+    xp = sys.modules[type(a).__module__.split(".")[0]]
+    if not (enabled(xp) and ws.keep):
+        return xp.ascontiguousarray(a)
+    buf = ws.empty(xp, name, a.shape, a.dtype)
+    buf[...] = a
+    return buf
+
+
+def direct(products, kernel):
+    """(capturable, arrays) of a loop whose steps run ``products`` (gemm.step_gemm's
+    functions) and a fused ``kernel``: capturable where every product is one direct
+    cuBLAS call and the kernel exists; arrays, the device arrays the products use."""
+    ok = kernel is not None and all(getattr(f, "path", None) == "cublas" for f in products)
+    arrays = tuple(a for f in products for a in getattr(f, "arrays", ())[:3])
+    return ok, arrays
+
+
+def remember(graphs, key, value):
+    graphs.pop(key, None)
+    graphs[key] = value
+    while len(graphs) > MAX_GRAPHS:      # the oldest first
+        graphs.pop(next(iter(graphs)))
+
+
+def capture(xp, steps, body):
+    """A CUDA graph of ``body(t)`` for t in steps, or None (the reason said once)."""
+    stream = xp.cuda.Stream(non_blocking=True)
+    graph = None
+    try:
+        with stream:
+            xp.cuda.device.get_cublas_handle()      # CuPy puts its cuBLAS handle on this stream
+            stream.begin_capture()
+            try:
+                for t in steps:
+                    body(t)
+            finally:
+                graph = stream.end_capture()
+    except Exception as exc:                          # a refusal of capture, or no capture here
+        notice(f"a time loop runs launch by launch, not as a CUDA graph: {first_line(exc)}")
+        graph = None
+    finally:
+        xp.cuda.device.get_cublas_handle()          # and back on the current stream
+    return graph
+
+
+_SAID = set()
+
+
+def notice(message):
+    """Print ``message`` on stderr, once per process."""
+    if message not in _SAID:
+        _SAID.add(message)
+        print(f"lstm-scratch: {message}", file=sys.stderr)
+
+
+def first_line(exc):
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__

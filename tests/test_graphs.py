@@ -1,0 +1,148 @@
+"""The time loops as CUDA graphs (lstm_scratch/engine/graphs.py).
+
+Without a GPU these run on the fake CuPy (tests/fakecupy.py), whose streams record
+kernel launches and cuBLAS calls while they capture, refuse anything else (an
+allocation, CuPy's own matmul), and replay the record, refusing an array freed
+since. On a GPU machine the same tests run on the real CuPy (bench/gpu_check.py):
+
+    LSTM_SCRATCH_CUPY_BRANCHES=gpu python -m pytest tests/test_graphs.py
+
+What is held: training with graphs equals training without them and the NumPy
+model (float64, 1e-10), graphs are captured from the second step and replayed
+after, a loop whose arrays move never is, and a capture that fails says so once
+and runs the loop as before.
+"""
+import os
+import sys
+
+import numpy as np
+import pytest
+
+import fakecupy
+from lstm_scratch import CharRNN
+from lstm_scratch.backend import Backend, cupy_available, get_backend, to_host
+from lstm_scratch.engine import graphs
+from lstm_scratch.engine.workspace import FRESH, Workspace
+
+ON_GPU = os.environ.get("LSTM_SCRATCH_CUPY_BRANCHES") == "gpu"
+if ON_GPU:
+    pytestmark = pytest.mark.skipif(not cupy_available()[0], reason=f"{cupy_available()[1]}")
+else:
+    pytestmark = pytest.mark.skipif(fakecupy.CXX is None,
+                                    reason="no C++ compiler to build the CUDA kernels on the host")
+fake_only = pytest.mark.skipif(ON_GPU, reason="counts the fake's replays")
+
+
+@pytest.fixture
+def dev(monkeypatch):
+    if ON_GPU:
+        return get_backend("cupy")
+    cupy, cupyx = fakecupy.modules()
+    monkeypatch.setitem(sys.modules, "cupy", cupy)
+    monkeypatch.setitem(sys.modules, "cupyx", cupyx)
+    return Backend("cupy", cupy)
+
+
+def batch(V=9, B=3, T=6, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, V, (B, T)), rng.integers(0, V, (B, T))
+
+
+def loop_graphs(model):
+    """The graphs (not the keys met once) in the model's layer workspaces."""
+    found = []
+    for child in model.workspace._children.values():
+        found += [g for g in child.graphs.values() if g not in (graphs.SEEN, graphs.EAGER)]
+    return found
+
+
+def train_steps(model, steps=3, **options):
+    inputs, targets = batch(model.vocab_size)
+    out = []
+    state = None
+    for _ in range(steps):
+        loss, grads, state = model.loss_and_grads(inputs, targets, state, **options)[:3]
+        out.append((float(loss), {k: to_host(v) for k, v in grads.items()}))
+    return out
+
+
+@pytest.mark.parametrize("regularised", [False, True])
+def test_training_with_graphs_equals_without_and_numpy(dev, monkeypatch, regularised):
+    """Three steps with the state carried: losses and gradients with graphs equal those
+    without (1e-12), and the NumPy model's (1e-10; not with dropout, whose masks the
+    device draws from its own stream), weight drop and locked dropout included."""
+    kwargs = dict(vocab_size=9, hidden_size=10, num_layers=2, dtype="float64", seed=1,
+                  dropout=0.0)
+    if regularised:
+        kwargs.update(weight_drop=0.3, dropout=0.2, locked_dropout=True)
+    rng = lambda: dict(dropout_rng=np.random.default_rng(5)) if regularised else {}
+    model = CharRNN(backend=dev, **kwargs)
+    with_graphs = train_steps(model, **rng())
+    assert len(loop_graphs(model)) == 4              # 2 layers x (forward, backward)
+    monkeypatch.setenv("LSTM_SCRATCH_GRAPHS", "0")
+    without = train_steps(CharRNN(backend=dev, **kwargs), **rng())
+    cpu = train_steps(CharRNN(backend="numpy", **kwargs), **rng())
+    for a, b, c in zip(with_graphs, without, cpu):
+        assert a[0] == pytest.approx(b[0], rel=1e-12)
+        assert regularised or a[0] == pytest.approx(c[0], rel=1e-10)
+        for name in a[1]:
+            np.testing.assert_allclose(a[1][name], b[1][name], rtol=1e-12, atol=1e-14)
+            if not regularised:
+                np.testing.assert_allclose(a[1][name], c[1][name], rtol=1e-10, atol=1e-12)
+
+
+@fake_only
+def test_captured_the_second_time_replayed_after(dev):
+    model = CharRNN(9, hidden_size=8, num_layers=1, dtype="float64", backend=dev, dropout=0.0)
+    train_steps(model, steps=1)
+    assert loop_graphs(model) == []                  # met once: run as before
+    train_steps(model, steps=1)
+    captured = loop_graphs(model)
+    assert len(captured) == 2 and all(g.launches == 1 for g in captured)
+    train_steps(model, steps=2)
+    assert all(g.launches == 3 for g in loop_graphs(model))
+
+
+def test_arrays_that_move_are_never_captured(dev):
+    """A fresh workspace (new arrays every call) has no graphs; nor does NumPy."""
+    calls = []
+    xp = dev.xp
+    a = xp.zeros(3)
+    for _ in range(3):
+        graphs.run_loop(FRESH, "forward", xp, range(2), calls.append, (a,))
+        graphs.run_loop(Workspace(), "forward", np, range(2), calls.append, (np.zeros(3),))
+    assert calls == [0, 1] * 6
+
+
+def test_a_failed_capture_is_said_once_and_the_loop_still_runs(dev, monkeypatch, capsys):
+    model = CharRNN(9, hidden_size=8, num_layers=1, dtype="float64", backend=dev, dropout=0.0)
+    want = train_steps(CharRNN(9, hidden_size=8, num_layers=1, dtype="float64", dropout=0.0))
+
+    def refuse(self, mode=None):
+        raise RuntimeError("operation not permitted when stream is capturing")
+    monkeypatch.setattr(type(dev.xp.cuda.Stream()), "begin_capture", refuse)
+    monkeypatch.setattr(graphs, "_SAID", set())
+    got = train_steps(model)
+    assert loop_graphs(model) == []
+    err = capsys.readouterr().err
+    assert err.count("a time loop runs launch by launch, not as a CUDA graph") == 1
+    for (la, ga), (lb, gb) in zip(got, want):
+        assert la == pytest.approx(lb, rel=1e-10)
+
+
+def test_cupys_matmul_is_not_captured(dev, monkeypatch):
+    """LSTM_SCRATCH_CUBLAS=0: the products go through cupy.matmul, which refuses
+    capture, so the loop is not offered for it."""
+    monkeypatch.setenv("LSTM_SCRATCH_CUBLAS", "0")
+    model = CharRNN(9, hidden_size=8, num_layers=1, dtype="float64", backend=dev, dropout=0.0)
+    train_steps(model)
+    assert loop_graphs(model) == []
+
+
+def test_only_the_latest_keys_are_kept(dev):
+    ws, xp = Workspace(), dev.xp
+    arrays = [xp.zeros(k + 1) for k in range(graphs.MAX_GRAPHS + 3)]
+    for a in arrays:
+        graphs.run_loop(ws, "forward", xp, range(1), lambda t: None, (a,))
+    assert len(ws.graphs) == graphs.MAX_GRAPHS
+    assert [key[3][0][1] for key in ws.graphs] == [a.shape for a in arrays[3:]]
