@@ -15,14 +15,18 @@ Stages:
   tests         tests/test_cupy.py (float64 gradient checks on the GPU, fused vs
                 plain, CuPy vs NumPy on the same weights, checkpoints GPU -> CPU
                 -> GPU, sampling step), tests/test_cupy_branches.py on the real
-                CuPy (every CuPy branch, each engine), tests/test_fused.py
+                CuPy (every CuPy branch, each engine), tests/test_fused.py,
+                tests/test_graphs.py (the loops as CUDA graphs equal to the loops
+                and to NumPy), tests/test_device_sampling.py (the device sampler's
+                kernels, draws and texts against the host's)
   demo          demo.py --backend cupy --max-steps 300, and the same with
                 --backend numpy at the same time: both val losses
-  train_speed   bench/train_speed.py --device gpu, C1, C2, C4 (2x1024, batch 256,
-                seq_len 100): ours on CuPy against torch.nn.LSTM with cuDNN,
-                each side in its own process
-  tf32          C2 and C4 again with TF32 off on both sides (--tf32 off), then on
-                (cuDNN's LSTM uses TF32 by default, CuPy's matmul does not)
+  train_speed   bench/train_speed.py --device gpu --tf32 off, C1, C2, C4 (2x1024,
+                batch 256, seq_len 100): ours on CuPy against torch.nn.LSTM with
+                cuDNN, each side in its own process, both in full float32
+  tf32          the same with TF32 on on both sides (--tf32 on: cuDNN's default;
+                ours, train's --tf32); then bench/results/gpu_summary.json gets
+                the commit and ours/cuDNN per config in each precision
   host_profile  cProfile of ours on C2 and C4: how long the host takes to launch a
                 step against how long the step takes, and where the host's time goes
   sample_speed  bench/sample_speed.py --device gpu
@@ -246,8 +250,8 @@ def markdown(rep):
         if name == "demo" and "val_loss_cpu" in s:
             summary = f"val loss: device {s['val_loss_device']}, CPU {s['val_loss_cpu']}"
         lines.append(f"| {name} | {s['status']} | {s.get('seconds', '')} | {summary} |")
-    for stage, title in (("train_speed", "each side its default TF32 setting (cuDNN on, CuPy off)"),
-                         ("tf32", "TF32 off on both sides"), ("tf32_on", "TF32 on on both sides")):
+    for stage, title in (("train_speed", "TF32 off on both sides"),
+                         ("tf32", "TF32 on on both sides")):
         train = rep["stages"].get(stage, {}).get("results")
         if not train:
             continue
@@ -303,7 +307,8 @@ def main():
     torch_gpu = dry or info.get("torch_cuda")
 
     # tests: the CuPy suite (on the fake in a dry run), every CuPy branch, the CUDA kernel bodies
-    tests = ["tests/test_cupy.py", "tests/test_cupy_branches.py", "tests/test_fused.py"]
+    tests = ["tests/test_cupy.py", "tests/test_cupy_branches.py", "tests/test_fused.py",
+             "tests/test_graphs.py", "tests/test_device_sampling.py"]
     cmd = [PY, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", *tests]
     test_env = dict(check.env)
     if dry:
@@ -325,27 +330,21 @@ def main():
     check.stage("demo", 150, 40, ["bash", "-c", both], needs=[cupy_ok], parse=parse_demo,
                 env=dict(check.env, PYTHONPATH=check.env["PYTHONPATH"] + os.pathsep + os.path.join(ROOT, "tests")))
 
-    # speed: each side in its own process (bench/common.py), within the stage's time
+    # speed: each side in its own process (bench/common.py), within the stage's time;
+    # TF32 off on both sides, then on on both (cuDNN's LSTM defaults to TF32, ours not)
     device = "cpu" if dry else "gpu"
-    train_json = check.result_path("train_speed")
-    budget = min(170, max(0, check.left() - 100))   # leaves time for sampling and mpi
-    check.stage("train_speed", budget + 40, 40,
-                [PY, "bench/train_speed.py", "--device", device, "--configs", "C3" if dry else "C1,C2,C4",
-                 "--rounds", "1" if dry else "2", "--steps", "2" if dry else "5", "--warmup", "1" if dry else "3",
-                 "--no-single", "--budget", str(budget), "--timeout", "120", "--json", train_json]
-                + ([] if torch_gpu else ["--no-torch"]),
-                needs=[cupy_ok], parse=parse_bench(train_json))
-    # tf32: cuDNN's LSTM multiplies float32 in TF32 by default, CuPy's matmul does not:
-    # the same configs with both sides in full float32, then both in TF32
     for mode in ("off", "on"):
-        tf32_json = check.result_path(f"train_speed_tf32_{mode}")
-        budget = min(70, max(0, check.left() - 90))
-        check.stage("tf32" if mode == "off" else "tf32_on", budget + 30, 30,
-                    [PY, "bench/train_speed.py", "--device", device, "--configs", "C3" if dry else "C2,C4",
-                     "--rounds", "1" if dry else "2", "--steps", "2" if dry else "5", "--warmup", "1" if dry else "3",
-                     "--no-single", "--tf32", mode, "--budget", str(budget), "--timeout", "90",
-                     "--json", tf32_json] + ([] if torch_gpu else ["--no-torch"]),
-                    needs=[cupy_ok], parse=parse_bench(tf32_json), select="tf32")
+        train_json = check.result_path("train_speed" if mode == "off" else "train_speed_tf32_on")
+        budget = min(150 if mode == "off" else 110, max(0, check.left() - (200 if mode == "off" else 90)))
+        check.stage("train_speed" if mode == "off" else "tf32", budget + 40, 40,
+                    [PY, "bench/train_speed.py", "--device", device, "--configs", "C3" if dry else "C1,C2,C4",
+                     "--rounds", "1" if dry else "2", "--steps", "2" if dry else "5",
+                     "--warmup", "1" if dry else "3", "--no-single", "--tf32", mode,
+                     "--budget", str(budget), "--timeout", "120", "--json", train_json]
+                    + ([] if torch_gpu else ["--no-torch"]),
+                    needs=[cupy_ok], parse=parse_bench(train_json))
+    summary = os.path.join(check.out_dir, "gpu_summary_dry_run.json" if dry else "gpu_summary.json")
+    write_train_summary(check.report["stages"], summary)
     check.stage("host_profile", 60, 20, [PY, "-c", HOST_PROFILE, "C3" if dry else "C2,C4"]
                 + (["--fake"] if dry else []),
                 needs=[cupy_ok])
@@ -354,7 +353,7 @@ def main():
     check.stage("sample_speed", budget + 30, 30,
                 [PY, "bench/sample_speed.py", "--device", device, "--rounds", "1", "--steps", "2",
                  "--chars", "50" if dry else "200", "--budget", str(budget), "--timeout", "60",
-                 "--json", sample_json] + ([] if torch_gpu else ["--no-torch"]),
+                 "--json", sample_json, "--summary", summary] + ([] if torch_gpu else ["--no-torch"]),
                 needs=[cupy_ok], parse=parse_bench(sample_json))
 
     # mpi: 2 processes train as one (NCCL, or the host where they share a GPU)
@@ -369,6 +368,26 @@ def main():
     print(markdown(check.report))
     bad = [n for n, s in check.report["stages"].items() if s["status"] in ("failed", "timeout")]
     return 1 if bad else 0
+
+
+def write_train_summary(stages, path):
+    """gpu_summary.json's ``train`` entry (issue 24): per config, ours/cuDNN in chars/s with
+    TF32 off on both sides and on on both, and host against device ms per step, ours."""
+    train = {}
+    for stage, mode in (("train_speed", "tf32_off"), ("tf32", "tf32_on")):
+        for cfg, rows in (stages.get(stage, {}).get("results") or {}).items():
+            ours = next((r for side, r in rows.items() if side.startswith("ours") and r), None)
+            torch = rows.get("torch")
+            entry = train.setdefault(cfg, {})
+            entry[mode] = (round(ours["chars_per_s"] / torch["chars_per_s"], 3)
+                           if ours and torch else None)
+            if ours and "median_host_s" in ours:
+                entry[f"{mode}_host_ms"] = round(ours["median_host_s"] * 1e3, 2)
+                entry[f"{mode}_step_ms"] = round(ours["median_step_s"] * 1e3, 2)
+    if train:
+        sys.path[:0] = [os.path.join(ROOT, "bench")]
+        from common import update_gpu_summary
+        update_gpu_summary("train", train, path)
 
 
 def _quote(s):

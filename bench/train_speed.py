@@ -97,13 +97,16 @@ def build(spec):
 
 def set_tf32(spec, torch=None):
     """TF32 for float32 products on the GPU: "on", "off", or None (each side's own
-    default: cuDNN's LSTM uses TF32, CuPy's matmul does not)."""
+    default: cuDNN's LSTM uses TF32, ours does not). Ours: train's --tf32, the math
+    mode of CuPy's cuBLAS handle (lstm_scratch.backend.set_tf32), which the direct
+    cuBLAS calls and the loops' CUDA graphs keep using."""
     if spec.get("tf32") is None or spec["device"] != "gpu":
         return
     if spec["side"] == "torch":
         torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = spec["tf32"] == "on"
     else:
-        os.environ["CUPY_TF32"] = "1" if spec["tf32"] == "on" else "0"  # read at the first matmul
+        from lstm_scratch.backend import get_backend, set_tf32 as use_tf32
+        use_tf32(get_backend("cupy"), spec["tf32"] == "on")
 
 
 def tf32_seen(spec, torch=None):
@@ -112,7 +115,11 @@ def tf32_seen(spec, torch=None):
     if spec["side"] == "torch":
         return dict(tf32=dict(cudnn=torch.backends.cudnn.allow_tf32,
                               matmul=torch.backends.cuda.matmul.allow_tf32))
-    return dict(tf32=dict(CUPY_TF32=os.environ.get("CUPY_TF32", "unset (off)")))
+    from lstm_scratch.backend import get_backend
+    xp = get_backend("cupy").xp
+    mode = xp.cuda.cublas.getMathMode(xp.cuda.device.get_cublas_handle())
+    return dict(tf32=dict(cublas_math_mode=int(mode),
+                          tf32_on=int(mode) == int(xp.cuda.cublas.CUBLAS_TF32_TENSOR_OP_MATH)))
 
 
 def child(spec):

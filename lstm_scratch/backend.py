@@ -221,6 +221,17 @@ def get_backend(name="auto"):
     return Backend("cupy", cupy)
 
 
+def set_tf32(backend, on):
+    """Float32 products of ``backend`` in TF32 (``on``) or in full float32, where it is
+    CuPy: the math mode of CuPy's cuBLAS handle on the current device, which its
+    matmul and our direct calls (engine/gemm.py) both use. On NumPy, nothing."""
+    if backend.name != "cupy":
+        return
+    cublas = backend.xp.cuda.cublas
+    mode = cublas.CUBLAS_TF32_TENSOR_OP_MATH if on else cublas.CUBLAS_DEFAULT_MATH
+    cublas.setMathMode(backend.xp.cuda.device.get_cublas_handle(), mode)
+
+
 def gpu_count():
     """CUDA devices CuPy sees here (0 without CuPy or a GPU)."""
     try:

@@ -106,6 +106,10 @@ def build_parser():
                    help="adam/adamw: decays of the means of g and g² (default 0.9,0.999)")
     t.add_argument("--weight-decay", type=float, metavar="L", help="adamw: decoupled, p -= lr·L·p "
                    "(default 0.01); rmsprop/adam: L2, g += L·p (default 0)")
+    t.add_argument("--tf32", action=argparse.BooleanOptionalAction, default=None,
+                   help="on the GPU, multiply float32 in TF32 on the tensor cores (as cuDNN "
+                   "does by default): faster, about 3 significant digits per product "
+                   "(default off; --no-tf32 turns a resumed run's off)")
     t.add_argument("--ema", type=float, metavar="DECAY", help="keep an average of the weights "
                    "(e.g. 0.999), evaluated, sampled and kept in best.npz (default 0: off)")
     t.add_argument("--clip-norm", type=float, help="global gradient-norm clip; 0 = off "

@@ -96,6 +96,7 @@ class TrainConfig:
     dtype: str = "float32"
     threads: Optional[int] = None       # CPU worker threads splitting each batch; None = auto
     engine: str = "fast"                # "fast" (lstm_scratch.engine) or "reference" (the textbook, nn/)
+    tf32: bool = False                  # float32 products in TF32 on the GPU's tensor cores
     # The regularisers (regularisers.py), all off by default:
     embedding_size: int = 0             # D > 0: a learnt embedding E (V, D) instead of one-hot
     tie_weights: bool = False           # the head's weights are Eᵀ (needs D = hidden_size)
@@ -171,6 +172,10 @@ class TrainConfig:
         need(self.dtype in DTYPES, "dtype", "one of " + ", ".join(DTYPES), self.dtype)
         need(self.cell in CELLS, "cell", "one of " + ", ".join(CELLS), self.cell)
         need(self.engine in ENGINES, "engine", "one of " + ", ".join(ENGINES), self.engine)
+        need(isinstance(self.tf32, bool), "tf32", "True or False", self.tf32)
+        need(not (self.tf32 and self.backend == "numpy"), "tf32",
+             "off with backend numpy (TF32 is the GPU's: the CPU multiplies float32 in float32)",
+             self.tf32)
         need(self.optimizer in OPTIMIZERS, "optimizer", "one of " + ", ".join(OPTIMIZERS),
              self.optimizer)
         need(self.max_minutes is None or (_is_number(self.max_minutes) and self.max_minutes > 0),

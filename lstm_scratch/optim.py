@@ -31,6 +31,7 @@ import numpy as np
 
 from .backend import array_module, to_host
 from .errors import UserError
+from .engine import device_optim
 from .engine.fused_cpu import adam_kernel, rmsprop_kernel
 
 
@@ -47,6 +48,7 @@ class _Optimizer:
     SCALARS : names of the numbers in :meth:`state_dict`
     OPTIONAL : the scalars that older states lack -> the value they meant then
     DECOUPLED : weight decay shrinks p (AdamW) rather than adding λ p to g
+    DEVICE_KERNEL : the kernel of engine/device_optim.cu doing the update on CuPy
     """
     KIND, SLOTS, SCALARS, OPTIONAL, DECOUPLED = None, (), (), {}, False
 
@@ -62,6 +64,7 @@ class _Optimizer:
         for slot in self.SLOTS:
             setattr(self, slot, {name: array_module(p).zeros_like(p) for name, p in params.items()})
         self._scratch = {}          # per parameter, made when the NumPy update first needs it
+        self._tables = None         # on CuPy: the address tables of the one-launch update
         self.steps = 0
 
     def step(self, grads):
@@ -73,12 +76,27 @@ class _Optimizer:
         """
         xp = array_module(next(iter(self.params.values())))
         flat_g = [g.ravel(order="K") for g in grads.values()]  # views, whatever the layout
-        norm = float(np.sqrt(sum(float(xp.vdot(g, g)) for g in flat_g)))
+        if xp is np:
+            norm = float(np.sqrt(sum(float(xp.vdot(g, g)) for g in flat_g)))
+        else:                                   # summed on the device: one wait, not K
+            norm = float(xp.sqrt(sum(xp.vdot(g, g).astype(np.float64) for g in flat_g)))
         if not np.isfinite(norm):
             raise FloatingPointError(f"gradient norm is {norm}")
         scale = 1.0
         if self.clip_norm and norm > self.clip_norm:
             scale = self.clip_norm / norm
+        names = list(self.params)
+        arrays = [self.params[n] for n in names] + [grads[n] for n in names] + \
+            [getattr(self, slot)[n] for slot in self.SLOTS for n in names]
+        if device_optim.applies(xp, arrays):     # every parameter in one launch
+            if self._tables is None:
+                self._tables = device_optim.AddressTables(xp)
+            device_optim.update(xp, self._tables, self.DEVICE_KERNEL,
+                                [self.params[n] for n in names],
+                                [[getattr(self, slot)[n] for n in names] for slot in self.SLOTS],
+                                [grads[n] for n in names], self._device_scalars(scale))
+            self.steps += 1
+            return norm
         work = []
         for name, p in self.params.items():
             whole = (p, *(getattr(self, slot)[name] for slot in self.SLOTS), grads[name])
@@ -119,6 +137,10 @@ class _Optimizer:
     def _kernel_scalars(self, scale):
         """The numbers the compiled update takes after its arrays."""
         raise NotImplementedError
+
+    def _device_scalars(self, scale):
+        """The numbers device_optim.cu's update takes after its tables."""
+        return self._kernel_scalars(scale)
 
     def _numpy_update(self, xp, p, *state_g_tmp):
         """The update of p and its state in place, from the clipped (and, unless
@@ -170,7 +192,7 @@ class RMSprop(_Optimizer):
     Defaults are Keras's (lr 1e-3, rho 0.9, eps 1e-7); with ``alpha=rho`` they
     match ``torch.optim.RMSprop`` exactly.
     """
-    KIND, SLOTS = "rmsprop", ("v",)
+    KIND, SLOTS, DEVICE_KERNEL = "rmsprop", ("v",), "rmsprop_update"
     SCALARS = ("lr", "rho", "eps", "steps", "clip_norm", "weight_decay")
     OPTIONAL = {"weight_decay": 0.0}                # states saved before it: no decay
 
@@ -184,6 +206,9 @@ class RMSprop(_Optimizer):
 
     def _kernel_scalars(self, scale):
         return scale, self.lr, self.rho, 1.0 - self.rho, self.eps
+
+    def _device_scalars(self, scale):
+        return scale, self.weight_decay, self.lr, self.rho, 1.0 - self.rho, self.eps
 
     def _numpy_update(self, xp, p, v, g, tmp):
         # In place, into buffers made once: these arrays are as big as the model.
@@ -206,7 +231,7 @@ class Adam(_Optimizer):
     eps : added to √v / √(1 - β2^t)
     weight_decay : λ of g ← g + λ p (after clipping, as torch's step after clip_grad_norm_)
     """
-    KIND, SLOTS = "adam", ("m", "v")
+    KIND, SLOTS, DEVICE_KERNEL = "adam", ("m", "v"), "adam_update"
     SCALARS = ("lr", "beta1", "beta2", "eps", "weight_decay", "steps", "clip_norm")
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,

@@ -23,7 +23,7 @@ import time
 import numpy as np
 
 from .checkpoint import load_checkpoint
-from .backend import use_gpu
+from .backend import set_tf32, use_gpu
 from .data import Vocab, make_batches, split_train_val
 from .documents import corpus_files, is_list, shown_path
 from .distributed import DistributedDataParallel, current_world
@@ -190,8 +190,13 @@ class Trainer:
             self._print(f"text: {len(files)} file(s), {shown}, joined by "
                         f"{cfg.doc_sep!r}: {len(self.train_ids):,} chars to train on, "
                         f"{self.val_chars:,} held out")
+        if cfg.tf32:
+            self._print("tf32: float32 products in TF32 on the GPU's tensor cores"
+                        if model.backend.name == "cupy" else
+                        "tf32: no GPU here, so full float32 (TF32 is the GPU's)")
         self._print("config: " + json.dumps(cfg.to_dict()))
         progress = Progress(self.out, self.total_steps(), start_step=self.step)
+        set_tf32(model.backend, cfg.tf32)           # CuPy's cuBLAS handle, for this run
         try:
             with _StopOnSigint() as sigint:
                 self._loop(sigint, progress)
@@ -200,6 +205,7 @@ class Trainer:
                 world.stop_all(exc)             # the others wait in a collective: stop them
             raise
         finally:
+            set_tf32(model.backend, False)     # the handle as CuPy keeps it by default
             progress.close()           # leave the terminal on a fresh line, even on an error
             self.runner.close()        # a notebook calling ls.train() again keeps no idle threads
         if self.interrupted:

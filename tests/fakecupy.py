@@ -375,6 +375,9 @@ class _Stream:
         _refuse_while_capturing("synchronize")
 
 
+_NULL_STREAM = _Stream(null=True)
+
+
 def _refuse_while_capturing(what):
     stream = _Stream.current
     if stream is not None and stream.recorded is not None:
@@ -455,7 +458,8 @@ def _gemm(dtype):
 
 
 _cublas = types.SimpleNamespace(CUBLAS_OP_N=0, CUBLAS_OP_T=1, CUBLAS_POINTER_MODE_HOST=0,
-                                CUBLAS_POINTER_MODE_DEVICE=1, mode=0,
+                                CUBLAS_POINTER_MODE_DEVICE=1, mode=0, CUBLAS_DEFAULT_MATH=0,
+                                CUBLAS_TF32_TENSOR_OP_MATH=3, math_mode=0,
                                 sgemm=_gemm(np.float32), dgemm=_gemm(np.float64))
 _cublas.setPointerMode = lambda handle, mode: setattr(_cublas, "mode", mode)
 
@@ -474,6 +478,8 @@ def _get_cublas_handle():
 
 _cublas.setStream = _set_stream
 _cublas.getPointerMode = lambda handle: _cublas.mode
+_cublas.setMathMode = lambda handle, mode: setattr(_cublas, "math_mode", mode)   # the host
+_cublas.getMathMode = lambda handle: _cublas.math_mode    # multiplies in float32 either way
 
 
 def _scatter_add(a, slices, value):
@@ -492,6 +498,7 @@ def modules():
     runtime = types.SimpleNamespace(getDeviceCount=lambda: 1,
                                     getDeviceProperties=lambda k: {"name": b"fakecupy (host)"})
     cupy.cuda = types.SimpleNamespace(Device=_Device, Stream=_Stream, runtime=runtime, cublas=_cublas,
+                                      get_current_stream=lambda: _Stream.current or _NULL_STREAM,
                                       device=types.SimpleNamespace(get_cublas_handle=_get_cublas_handle))
     cupy.get_array_module = lambda *arrays: cupy
 

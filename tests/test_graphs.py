@@ -146,3 +146,38 @@ def test_only_the_latest_keys_are_kept(dev):
         graphs.run_loop(ws, "forward", xp, range(1), lambda t: None, (a,))
     assert len(ws.graphs) == graphs.MAX_GRAPHS
     assert [key[3][0][1] for key in ws.graphs] == [a.shape for a in arrays[3:]]
+
+
+@fake_only
+def test_tf32_is_the_handles_math_mode_for_the_run(dev, monkeypatch, tmp_path):
+    """train(tf32=True) on CuPy: TF32 math on CuPy's cuBLAS handle while it trains, the
+    default after; the banner says so. The graphs are captured in TF32 too."""
+    import io
+    import lstm_scratch as ls
+    from conftest import make_text
+    modes = []
+    cublas = dev.xp.cuda.cublas
+    monkeypatch.setattr(cublas, "setMathMode", lambda handle, mode: modes.append(mode))
+    out = io.StringIO()
+    ls.train(make_text(40), str(tmp_path / "run"), backend="cupy", tf32=True, hidden_size=8,
+             seq_len=10, batch_size=4, max_steps=3, dropout=0.0, sample_temperatures=(), out=out)
+    assert modes == [cublas.CUBLAS_TF32_TENSOR_OP_MATH, cublas.CUBLAS_DEFAULT_MATH]
+    assert "tf32: float32 products in TF32 on the GPU's tensor cores" in out.getvalue()
+    saved = ls.load(str(tmp_path / "run" / "latest.npz"))
+    assert saved[0].backend.name in ("numpy", "cupy")
+
+
+def test_tf32_on_the_cpu(tmp_path):
+    """backend numpy: refused in one line; auto without a GPU: full float32, said."""
+    import io
+    import lstm_scratch as ls
+    from conftest import make_text
+    from lstm_scratch.errors import UserError
+    with pytest.raises(UserError, match="tf32.*off with backend numpy"):
+        ls.train(make_text(20), backend="numpy", tf32=True, max_steps=1)
+    if cupy_available()[0]:
+        return
+    out = io.StringIO()
+    ls.train(make_text(40), str(tmp_path / "run"), backend="auto", tf32=True, hidden_size=8,
+             seq_len=10, batch_size=4, max_steps=2, dropout=0.0, sample_temperatures=(), out=out)
+    assert "tf32: no GPU here, so full float32" in out.getvalue()

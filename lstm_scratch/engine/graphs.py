@@ -102,10 +102,11 @@ def remember(graphs, key, value):
 def capture(xp, steps, body):
     """A CUDA graph of ``body(t)`` for t in steps, or None (the reason said once)."""
     stream = xp.cuda.Stream(non_blocking=True)
+    cublas, handle = xp.cuda.cublas, xp.cuda.device.get_cublas_handle()
     graph = None
     try:
         with stream:
-            xp.cuda.device.get_cublas_handle()      # CuPy puts its cuBLAS handle on this stream
+            cublas.setStream(handle, stream.ptr)    # the products' calls: on this stream
             stream.begin_capture()
             try:
                 for t in steps:
@@ -116,7 +117,7 @@ def capture(xp, steps, body):
         notice(f"a time loop runs launch by launch, not as a CUDA graph: {first_line(exc)}")
         graph = None
     finally:
-        xp.cuda.device.get_cublas_handle()          # and back on the current stream
+        cublas.setStream(handle, xp.cuda.get_current_stream().ptr)     # and back
     return graph
 
 
