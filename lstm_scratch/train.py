@@ -24,6 +24,7 @@ import numpy as np
 
 from .checkpoint import load_checkpoint
 from .backend import set_tf32, use_gpu
+from .engine import graphs
 from .data import Vocab, make_batches, split_train_val
 from .documents import corpus_files, is_list, shown_path
 from .distributed import DistributedDataParallel, current_world
@@ -54,7 +55,8 @@ def describe_engine(model):
         return "the textbook cell (--engine reference: lstm_scratch/nn, as written)"
     if model.cell != "lstm":
         return f"the engine's {model.cell.upper()} layer (lstm_scratch/engine/{model.cell}.py)"
-    return describe_cell(model.backend.xp, model.dtype)
+    cell = describe_cell(model.backend.xp, model.dtype)
+    return cell + (", each time loop a CUDA graph" if graphs.enabled(model.backend.xp) else "")
 
 
 class Trainer:

@@ -181,3 +181,20 @@ def test_tf32_on_the_cpu(tmp_path):
     ls.train(make_text(40), str(tmp_path / "run"), backend="auto", tf32=True, hidden_size=8,
              seq_len=10, batch_size=4, max_steps=2, dropout=0.0, sample_temperatures=(), out=out)
     assert "tf32: no GPU here, so full float32" in out.getvalue()
+
+
+def test_arrays_that_move_every_step_are_said_once(dev, monkeypatch, capsys):
+    monkeypatch.setattr(graphs, "_SAID", set())
+    ws, xp = Workspace(), dev.xp
+    for k in range(2 * graphs.MAX_GRAPHS):
+        graphs.run_loop(ws, "forward", xp, range(1), lambda t: None, (xp.zeros(k + 1),))
+    assert capsys.readouterr().err.count("its arrays move from step to step") == 1
+
+
+def test_the_banner_names_the_graphs(dev, monkeypatch):
+    from lstm_scratch.train import describe_engine
+    model = CharRNN(9, hidden_size=8, num_layers=1, backend=dev)
+    assert describe_engine(model).endswith(", each time loop a CUDA graph")
+    monkeypatch.setenv("LSTM_SCRATCH_GRAPHS", "0")
+    assert "CUDA graph" not in describe_engine(model)
+    assert "CUDA graph" not in describe_engine(CharRNN(9, hidden_size=8, num_layers=1))

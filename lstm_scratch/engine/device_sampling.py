@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from ..nn.gates import GATE_ORDER
+from . import graphs
 from .graphs import first_line, notice
 from ..nn.gru import GRU_GATE_ORDER
 
@@ -226,7 +227,7 @@ class DeviceSampler:
         xp.cuda.Device().synchronize()           # the prime's work, on the default stream
         stream = xp.cuda.Stream(non_blocking=True)
         with stream:
-            self.graph = self._capture(stream)
+            self.graph = self._capture(stream) if graphs.enabled(xp) else None
             for start in range(0, self.length, self.chunk):
                 if self.graph is not None:
                     self.graph.launch(stream)

@@ -14,8 +14,9 @@ and dtype of every array the loop touches, and by its steps. The same key means 
 same kernels on the same memory: a replay computes what the loop would. A layer's
 buffers come from its workspace, which hands out the same arrays every step, so
 from the second step on the key is the same. Where it is not (the arrays move every
-step: weight drop's W̃h, a fresh workspace), the loop runs launch by launch, as it
-always did: a key is captured the second time it is seen, never the first.
+step: a fresh workspace, a caller's new array), the loop runs launch by launch, as it
+always did: a key is captured the second time it is seen, never the first (and
+where MAX_GRAPHS keys in a row were each seen once, that is said once).
 
 Only loops of the direct cuBLAS products and the fused kernels are captured: CuPy's
 own matmul refuses capture (its cuBLAS wrapper sets the stream, cupy #6290), as does
@@ -58,6 +59,9 @@ def run_loop(ws, name, xp, steps, body, arrays, capturable=True):
     if entry is None or entry == EAGER:
         if entry is None:
             remember(graphs, key, SEEN)
+            if all(value == SEEN for value in graphs.values()) and len(graphs) == MAX_GRAPHS:
+                notice("a time loop runs launch by launch: its arrays move from step to "
+                       "step, so no CUDA graph of it would be replayed")
         for t in steps:
             body(t)
         return

@@ -47,11 +47,12 @@ def onehot_affine_forward(ids, W, b, out=None):
     return y, AffineCache(ids, W)
 
 
-def onehot_affine_backward(dy, cache):
+def onehot_affine_backward(dy, cache, want_db=True):
     """dW (V, M), db (M,) of y = W[ids] + b: dW[ids[k]] += dy[k] for every k.
 
     On NumPy with Numba, one compiled pass over dy does both sums
-    (:func:`.fused_cpu.onehot_backward`); elsewhere ``scatter_add_rows`` and a sum.
+    (:func:`.fused_cpu.onehot_backward`); elsewhere ``scatter_add_rows`` and a sum,
+    which ``want_db=False`` skips (db is then None: an embedding has no bias).
     """
     ids, W = cache
     xp = array_module(W)
@@ -67,7 +68,7 @@ def onehot_affine_backward(dy, cache):
         kernel(ids.reshape(-1), dy2, dW, db)
         return dW, db
     scatter_add_rows(dW, ids.reshape(-1), dy2)
-    return dW, dy2.sum(axis=0)
+    return dW, (dy2.sum(axis=0) if want_db else None)
 
 
 def dropout_forward(x, mask, out=None):

@@ -83,11 +83,11 @@ def embedding_backward(dx, cache):
     """dE (V, D) of x = (E ⊙ m)[ids]: dẼ[ids[k]] += dx[k] for every k, then dE = dẼ ⊙ m.
 
     The scatter-add is the one-hot layer's (:func:`.layers.onehot_affine_backward`: one
-    compiled pass on NumPy with Numba, else ``scatter_add_rows``); its bias sum,
-    which an embedding does not have, costs one pass over dx and is dropped.
+    compiled pass on NumPy with Numba, else ``scatter_add_rows``), without its bias
+    sum, which an embedding does not have.
     """
     ids, E, row_mask = cache
-    dE, _ = onehot_affine_backward(dx, AffineCache(ids, E))    # x = onehot(ids) Ẽ -> dẼ = onehotᵀ dx
+    dE, _ = onehot_affine_backward(dx, AffineCache(ids, E), want_db=False)   # dẼ = onehotᵀ dx
     if row_mask is not None:
         dE *= row_mask                                          # Ẽ = E ⊙ m  ->  dE = dẼ ⊙ m
     return dE
