@@ -53,10 +53,11 @@ def describe_engine(model):
     """Which cell runs, in words, for the banner."""
     if model.engine == "reference":
         return "the textbook cell (--engine reference: lstm_scratch/nn, as written)"
+    graphed = ", each time loop a CUDA graph" if graphs.enabled(model.backend.xp) else ""
     if model.cell != "lstm":
-        return f"the engine's {model.cell.upper()} layer (lstm_scratch/engine/{model.cell}.py)"
-    cell = describe_cell(model.backend.xp, model.dtype)
-    return cell + (", each time loop a CUDA graph" if graphs.enabled(model.backend.xp) else "")
+        return (f"the engine's {model.cell.upper()} layer (lstm_scratch/engine/{model.cell}.py)"
+                + graphed)
+    return describe_cell(model.backend.xp, model.dtype) + graphed
 
 
 class Trainer:

@@ -193,12 +193,12 @@ def test_step_gemm_falls_back_where_cublas_would_differ(fake, monkeypatch):
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("cell, want", [("lstm", ["cublas"] * 4), ("gru", ["cublas"] * 4),
-                                         ("rnn", ["matmul", "matmul", "cublas", "cublas"])])
+                                         ("rnn", ["cublas"] * 4)])
 def test_the_engines_multiply_through_cublas(fake, cell, want, dtype, monkeypatch):
-    """The per-step products of the LSTM and GRU layers take the one-call path on CuPy,
+    """The per-step products of every cell's layer take the one-call path on CuPy,
     forward and backward (a silent fallback would only be slower, so nothing else would
-    see it); the RNN's backward does, and its forward (out = hs[1:] over A = hs[:-1],
-    which cuBLAS's call may not overlap) runs cupy.matmul. Loss and gradients as on the host."""
+    see it; the RNN's forward adds into its own buffer a, apart from hs, for it).
+    Loss and gradients as on the host."""
     import importlib
     layer_module = importlib.import_module(f"lstm_scratch.engine.{cell}")
     monkeypatch.setenv("CUPY_TF32", "0")

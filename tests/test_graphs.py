@@ -66,13 +66,14 @@ def train_steps(model, steps=3, **options):
     return out
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
 @pytest.mark.parametrize("regularised", [False, True])
-def test_training_with_graphs_equals_without_and_numpy(dev, monkeypatch, regularised):
+def test_training_with_graphs_equals_without_and_numpy(dev, monkeypatch, regularised, cell):
     """Three steps with the state carried: losses and gradients with graphs equal those
     without (1e-12), and the NumPy model's (1e-10; not with dropout, whose masks the
     device draws from its own stream), weight drop and locked dropout included."""
     kwargs = dict(vocab_size=9, hidden_size=10, num_layers=2, dtype="float64", seed=1,
-                  dropout=0.0)
+                  dropout=0.0, cell=cell)
     if regularised:
         kwargs.update(weight_drop=0.3, dropout=0.2, locked_dropout=True)
     rng = lambda: dict(dropout_rng=np.random.default_rng(5)) if regularised else {}

@@ -13,6 +13,11 @@ state and reads the four gate columns j, H+j, 2H+j, 3H+j of row n.
 
 The equations are those of :func:`.lstm.lstm_cell_forward` and
 :func:`.lstm.lstm_cell_backward` (read them there); tests check the two agree.
+The GRU's and the RNN's steps have CUDA kernels too (:func:`gru_kernels`,
+:func:`rnn_kernels`: the equations of :func:`.gru.gru_cell_forward` and
+:func:`.gru.gru_cell_backward`, and of the RNN's loop in :mod:`.rnn`), so that on
+CuPy every cell's step is one kernel, and its time loop can be a CUDA graph
+(:mod:`.graphs`): the plain ``xp`` step allocates, which a capture refuses.
 """
 import functools
 from importlib.util import find_spec
@@ -22,6 +27,7 @@ import numpy as np
 from ..backend import array_module, elementwise_kernel
 from . import fused_cpu
 from ..nn.gates import GATE_ORDER
+from ..nn.gru import GRU_GATE_ORDER
 
 _OFFSETS = "".join(f"const ptrdiff_t {name.upper()} = {k} * (ptrdiff_t)H;\n"
                    for k, name in enumerate(GATE_ORDER))
@@ -84,6 +90,83 @@ def describe(xp, dtype):
                 if xp is np and np.dtype(dtype) == np.float32 and find_spec("numba") is None else "")
         return f"plain {xp.__name__} cell{hint}"
     return "fused CUDA cell" if xp is not np else "fused cell compiled by Numba"
+
+
+_GRU_OFFSETS = "".join(f"const ptrdiff_t {name.upper()}_ = {k} * (ptrdiff_t)H;\n"
+                       for k, name in enumerate(GRU_GATE_ORDER))
+_GRU_INDEX = """
+const ptrdiff_t n = i / H, j = i % H;
+const ptrdiff_t row = n * 3 * (ptrdiff_t)H + j;
+""" + _GRU_OFFSETS
+
+_GRU_FORWARD = _GRU_INDEX + """
+const T half = 0.5;
+T ah_r = ah[row + R_] + bh[j + R_], ah_z = ah[row + Z_] + bh[j + Z_];
+T ah_nn = ah[row + N_] + bh[j + N_];        // ah_t = h_{t-1} Wh + bh
+ah_n[i] = ah_nn;
+T r = half * tanh(half * (a[row + R_] + ah_r)) + half;   // r_t = σ(ax_r + ah_r)
+T z = half * tanh(half * (a[row + Z_] + ah_z)) + half;   // z_t = σ(ax_z + ah_z)
+T nt = tanh(a[row + N_] + r * ah_nn);                    // n_t = tanh(ax_n + r_t ⊙ ah_n)
+a[row + R_] = r; a[row + Z_] = z; a[row + N_] = nt;
+h[i] = nt + z * (h_prev[i] - nt);          // h_t = (1 - z_t) n_t + z_t h_{t-1}
+"""
+
+_GRU_BACKWARD = _GRU_INDEX + """
+const T one = 1;
+T r = gates[row + R_], z = gates[row + Z_], nt = gates[row + N_];
+T dh = dh_up[i] + dh_next[i];              // both uses of h_t
+T dan = dh * (one - z) * (one - nt * nt);
+T dar = dan * ah_n[i] * r * (one - r);
+T daz = dh * (h_prev[i] - nt) * z * (one - z);
+dax[row + R_] = dar; dax[row + Z_] = daz; dax[row + N_] = dan;
+dah[row + R_] = dar; dah[row + Z_] = daz; dah[row + N_] = dan * r;
+dh_next[i] = dh * z;                       // now the part of dL/dh_{t-1} through z_t
+"""
+
+_RNN_FORWARD = "h[i] = tanh(a[i]);                         // h_t = tanh(a_t)\n"
+_RNN_BACKWARD = """
+const T one = 1;
+da[i] = (dh_up[i] + dh_next[i]) * (one - h[i] * h[i]);   // (both uses of h_t) tanh'
+"""
+
+
+@functools.lru_cache(maxsize=None)
+def gru_kernels(xp, dtype):
+    """On CuPy, (forward, backward) CUDA kernels of the GRU's step, else None:
+    ``forward(a, ah, bh, h_prev, ah_n, h)`` with ah = h_{t-1} Wh (bh added here) and
+    ``backward(gates, h_prev, ah_n, dh_up, dh_next, dax, dah)``, as engine/gru.py's."""
+    if xp is np:
+        return None
+
+    def forward(a, ah, bh, h_prev, ah_n, h):
+        elementwise_kernel(xp, "raw T ah, raw T bh, raw T h_prev, int64 H",
+                           "raw T a, raw T ah_n, raw T h", _GRU_FORWARD, "gru_cell_forward")(
+            ah, bh, h_prev, h.shape[1], a, ah_n, h, size=h.size)
+
+    def backward(gates, h_prev, ah_n, dh_up, dh_next, dax, dah):
+        elementwise_kernel(xp, "raw T gates, raw T h_prev, raw T ah_n, raw T dh_up, int64 H",
+                           "raw T dh_next, raw T dax, raw T dah", _GRU_BACKWARD,
+                           "gru_cell_backward")(
+            gates, h_prev, ah_n, dh_up, h_prev.shape[1], dh_next, dax, dah, size=dh_next.size)
+    return forward, backward
+
+
+@functools.lru_cache(maxsize=None)
+def rnn_kernels(xp, dtype):
+    """On CuPy, (forward, backward) CUDA kernels of the RNN's step, else None:
+    ``forward(a, h)``: h = tanh(a); ``backward(h, dh_up, dh_next, da)``: da = (dh_up +
+    dh_next) ⊙ (1 - h²)."""
+    if xp is np:
+        return None
+
+    def forward(a, h):
+        elementwise_kernel(xp, "raw T a", "raw T h", _RNN_FORWARD, "rnn_cell_forward")(
+            a, h, size=h.size)
+
+    def backward(h, dh_up, dh_next, da):
+        elementwise_kernel(xp, "raw T h, raw T dh_up, raw T dh_next", "raw T da", _RNN_BACKWARD,
+                           "rnn_cell_backward")(h, dh_up, dh_next, da, size=da.size)
+    return forward, backward
 
 
 def _cuda_forward(a, c_prev, c, tanh_c, h):

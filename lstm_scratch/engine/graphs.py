@@ -43,7 +43,8 @@ def run_loop(ws, name, xp, steps, body, arrays, capturable=True):
     where one applies (above), else one step after another.
 
     ws : the layer's Workspace (it keeps the graphs: none in a fresh one)
-    name : which loop of the layer ("forward", "backward");  xp : numpy or cupy
+    name : which loop of the layer, and whatever else changes what its steps launch
+        (the step it starts its products at, whether it computes dh0);  xp : numpy or cupy
     arrays : every device array ``body`` reads or writes
     capturable : False where the body makes calls a capture refuses (:func:`direct`)
     """

@@ -15,8 +15,9 @@ What is different here, and why:
 - The gates are built in the projection's own buffer, in place, and the loop
   writes into preallocated buffers (a :class:`.workspace.Workspace`).
 - The pointwise part of a step is one compiled loop (:mod:`.cells_cpu`) for
-  float32 with Numba; otherwise plain NumPy/CuPy calls, which float64
-  gradient checks use.
+  float32 with Numba, one CUDA kernel on CuPy (:func:`.fused.gru_kernels`, which
+  adds bh itself); otherwise plain NumPy calls, which float64 gradient checks use.
+  On CuPy the loops then run as CUDA graphs (:mod:`.graphs`), as the LSTM's.
 - Products known to be zero are skipped, as in :mod:`.lstm`: h_0 Wh from
   h_0 = 0, its rows of dWh, and dh_0 when the caller does not want it.
 - The per-step products by Wh and by Whᵀ are :func:`.gemm.step_gemm`, and
@@ -29,7 +30,9 @@ from typing import NamedTuple
 from ..backend import array_module
 from ..nn.gru import split_gru_gates
 from . import cells_cpu
+from . import fused as fused_cuda
 from .gemm import step_gemm
+from .graphs import direct, run_loop, stable
 from .layers import affine_backward, affine_forward, onehot_affine_backward, onehot_affine_forward
 from .lstm import is_ids, recurrent_weight_grad, starts_at_zero
 from .workspace import FRESH
@@ -99,14 +102,22 @@ def gru_forward(x, h0, Wx, Wh, bx, bh, fused=True, ws=FRESH):
     hs[0] = h0
     t0 = starts_at_zero(hs[0])                              # the rule the backward uses
     hWh = step_gemm(hs[:-1], Wh, ah, ws=ws.tmp)             # ah = h_{t-1} Wh
-    for t in range(T):
+    cuda = fused_cuda.gru_kernels(xp, dtype) if fused else None     # CuPy: one kernel a step
+
+    def step(t):
         if t < t0:
             ah.fill(0)                                      # h_0 Wh = 0
         else:
             hWh(t)
-        ah += bh                                            # ah_t = h_{t-1} Wh + bh
+        if cuda is not None:                                # + bh, then the cell, in one kernel
+            cuda[0](gates[t], ah, bh, hs[t], ah_n[t], hs[t + 1])
+            return
+        xp.add(ah, bh, out=ah)                              # ah_t = h_{t-1} Wh + bh
         cell = kernel[0] if kernel is not None else gru_cell_forward
         cell(gates[t], ah, hs[t], ah_n[t], hs[t + 1])
+    capturable, products = direct([hWh], cuda)
+    run_loop(ws, f"forward from {t0}", xp, range(T), step, (gates, ah, bh, ah_n, hs) + products,
+             capturable)
     return hs[1:], hs[T], GRULayerCache(x_cache, Wh, gates, ah_n, hs)
 
 
@@ -145,17 +156,23 @@ def gru_backward(dh, cache, dhT=None, fused=True, ws=FRESH, want_dh0=True):
     T, N, H = ah_n.shape
     dtype = Wh.dtype
     kernel = cells_cpu.step_kernels("gru", xp, dtype, fused)
-    dh = xp.ascontiguousarray(dh)
+    cuda = fused_cuda.gru_kernels(xp, dtype) if fused else None
+    cell = cuda[1] if cuda is not None else kernel[1] if kernel is not None else gru_cell_backward
+    dh = stable(ws, "dh_in", dh)                            # contiguous (a graph: one array)
     dax = ws.tmp.empty(xp, "dax", gates.shape, dtype)       # (T, N, 3H) ∂L/∂ax_t
     dah = ws.tmp.empty(xp, "dah", gates.shape, dtype)       # (T, N, 3H) ∂L/∂ah_t
-    dh_next = xp.zeros((N, H), dtype) if dhT is None else xp.array(dhT, dtype=dtype)
+    dh_next = ws.empty(xp, "dh_next", (N, H), dtype)        # the layer's: the same every call
+    dh_next[...] = 0 if dhT is None else dhT
     dh_Wh = ws.tmp.empty(xp, "dh_Wh", (N, H), dtype)
     add_dh_Wh = step_gemm(dah, Wh.T, dh_next, accumulate=True, scratch=dh_Wh, ws=ws.tmp)
-    for t in reversed(range(T)):
-        cell = kernel[1] if kernel is not None else gru_cell_backward
+
+    def step(t):
         cell(gates[t], hs[t], ah_n[t], dh[t], dh_next, dax[t], dah[t])
         if t or want_dh0:
             add_dh_Wh(t)                                    # ah_t = h_{t-1} Wh + bh
+    capturable, products = direct([add_dh_Wh], cuda)
+    run_loop(ws, f"backward, dh0 {want_dh0}", xp, reversed(range(T)), step,
+             (gates, hs, ah_n, dh, dax, dah, dh_next) + products, capturable)
     # ah_t = h_{t-1} Wh + bh for all t: one GEMM, one sum
     dWh = recurrent_weight_grad(hs, dah, Wh)
     dbh = dah.reshape(-1, 3 * H).sum(axis=0)

@@ -145,7 +145,8 @@ def lstm_forward(x, h0, c0, Wx, Wh, b, fused=True, ws=FRESH):
             add_hWh(t)                                      # a_t = x_t Wx + b + h_{t-1} Wh
         lstm_cell_forward(gates[t], cs[t], scale, shift, cs[t + 1], tanh_c[t], hs[t + 1], ig, fused)
     capturable, products = direct([add_hWh], forward_kernel(xp, dtype) if fused else None)
-    run_loop(ws, "forward", xp, range(T), step, (gates, hs, cs, tanh_c) + products, capturable)
+    run_loop(ws, f"forward from {t0}", xp, range(T), step, (gates, hs, cs, tanh_c) + products,
+             capturable)
     cache = LSTMCache(x_cache, Wh, gates, hs, cs, tanh_c)
     return hs[1:], (hs[T], cs[T]), cache
 
@@ -249,7 +250,7 @@ def lstm_backward(dh, cache, dhT=None, dcT=None, fused=True, ws=FRESH, want_dh0=
         if t or want_dh0:
             dh_prev(t)                                      # a_t = ... + h_{t-1} Wh
     capturable, products = direct([dh_prev], backward_kernel(xp, dtype) if fused else None)
-    run_loop(ws, "backward", xp, reversed(range(T)), step,
+    run_loop(ws, f"backward, dh0 {want_dh0}", xp, reversed(range(T)), step,
              (dh, gates, cs, tanh_c, da, dh_next, dc_next) + products, capturable)
     dWh = recurrent_weight_grad(hs, da, Wh)                 # a_t = ... + h_{t-1} Wh for all t
     # a_t = x_t Wx + b for all t

@@ -13,8 +13,10 @@ What is different here, and why:
 - The loop writes into preallocated buffers (a :class:`.workspace.Workspace`)
   instead of allocating per step.
 - The pointwise part of a step is one compiled loop (:mod:`.cells_cpu`) for
-  float32 with Numba; otherwise plain NumPy/CuPy calls, which float64
-  gradient checks use.
+  float32 with Numba, one CUDA kernel on CuPy (:func:`.fused.rnn_kernels`);
+  otherwise plain NumPy calls, which float64 gradient checks use. On CuPy the
+  forward adds h_{t-1} Wh into the projection's buffer (one cuBLAS call, which may
+  not write over its input hs) and the loops run as CUDA graphs (:mod:`.graphs`).
 - Products known to be zero are skipped, as in :mod:`.lstm`: h_0 Wh from
   h_0 = 0, its rows of dWh, and dh_0 when the caller does not want it.
 - The per-step products by Wh and by Whᵀ are :func:`.gemm.step_gemm`, and
@@ -26,7 +28,9 @@ from typing import NamedTuple
 
 from ..backend import array_module
 from . import cells_cpu
+from . import fused as fused_cuda
 from .gemm import step_gemm
+from .graphs import direct, run_loop, stable
 from .layers import affine_backward, affine_forward, onehot_affine_backward, onehot_affine_forward
 from .lstm import is_ids, recurrent_weight_grad, starts_at_zero
 from .workspace import FRESH
@@ -65,8 +69,21 @@ def rnn_forward(x, h0, Wx, Wh, b, fused=True, ws=FRESH):
     hs = ws.empty(xp, "hs", (T + 1, N, H), Wh.dtype)        # h_0 .. h_T
     hs[0] = h0
     t0 = starts_at_zero(hs[0])                              # the rule the backward uses
+    cuda = fused_cuda.rnn_kernels(xp, Wh.dtype) if fused else None
+    if cuda is not None:
+        # CuPy: a_t += h_{t-1} Wh, one cuBLAS call into a (apart from hs, as that call
+        # needs), then h_t = tanh(a_t), one kernel: a loop a CUDA graph can hold.
+        scratch = ws.tmp.empty(xp, "hWh", (N, H), Wh.dtype)
+        add_hWh = step_gemm(hs[:-1], Wh, a, accumulate=True, scratch=scratch, ws=ws.tmp)
+
+        def step(t):
+            if t >= t0:
+                add_hWh(t)                                  # a_t = x_t Wx + b + h_{t-1} Wh
+            cuda[0](a[t], hs[t + 1])                        # h_t = tanh(a_t)
+        capturable, products = direct([add_hWh], cuda)
+        run_loop(ws, f"forward from {t0}", xp, range(T), step, (a, hs) + products, capturable)
+        return hs[1:], hs[T], RNNLayerCache(x_cache, Wh, hs)
     # hs[t + 1] = hs[t] @ Wh (the pre-activation's recurrent part; tanh applied below).
-    # On CuPy this is cupy.matmul: out overlaps A, which the one-cuBLAS-call path refuses.
     hWh = step_gemm(hs[:-1], Wh, hs[1:], ws=ws.tmp)
     for t in range(T):
         if t < t0:
@@ -95,11 +112,15 @@ def rnn_backward(dh, cache, dhT=None, fused=True, ws=FRESH, want_dh0=True):
     xp = array_module(Wh)
     T, N, H = hs.shape[0] - 1, hs.shape[1], hs.shape[2]
     kernels = cells_cpu.step_kernels("rnn", xp, Wh.dtype, fused)
-    dh = xp.ascontiguousarray(dh)
+    cuda = fused_cuda.rnn_kernels(xp, Wh.dtype) if fused else None
+    kernels = cuda if cuda is not None else kernels
+    dh = stable(ws, "dh_in", dh)                            # contiguous (a graph: one array)
     da = ws.tmp.empty(xp, "da", (T, N, H), Wh.dtype)       # ∂L/∂a_t, a_t = x_t Wx + h_{t-1} Wh + b
-    dh_next = xp.zeros((N, H), Wh.dtype) if dhT is None else xp.array(dhT, dtype=Wh.dtype)
+    dh_next = ws.empty(xp, "dh_next", (N, H), Wh.dtype)     # the layer's: the same every call
+    dh_next[...] = 0 if dhT is None else dhT
     dh_prev = step_gemm(da, Wh.T, dh_next, ws=ws.tmp)       # dh_next = da[t] Whᵀ
-    for t in reversed(range(T)):
+
+    def step(t):
         if kernels is not None:
             kernels[1](hs[t + 1], dh[t], dh_next, da[t])
         else:
@@ -107,6 +128,9 @@ def rnn_backward(dh, cache, dhT=None, fused=True, ws=FRESH, want_dh0=True):
             da[t] *= 1 - hs[t + 1] * hs[t + 1]              # tanh' = 1 - h_t²
         if t or want_dh0:
             dh_prev(t)                                      # a_t = ... + h_{t-1} Wh
+    capturable, products = direct([dh_prev], cuda)
+    run_loop(ws, f"backward, dh0 {want_dh0}", xp, reversed(range(T)), step,
+             (hs, dh, da, dh_next) + products, capturable)
     dWh = recurrent_weight_grad(hs, da, Wh)                 # a_t = ... + h_{t-1} Wh for all t
     if is_ids(x_cache.x):
         dx = None
