@@ -67,3 +67,25 @@ def _checker(lib):
         if result != 0:
             raise RuntimeError(f"NVRTC {what}: {lib.nvrtcGetErrorString(result).decode()}")
     return check
+
+
+C_TYPES = {"int64": "long long", "int32": "int", "float32": "float", "float64": "double",
+           "bool": "bool", "uint64": "unsigned long long"}
+
+
+def elementwise_source(in_params, out_params, operation, name, T):
+    """A CUDA kernel around a ``cupy.ElementwiseKernel`` body of raw arrays and scalars
+    (as the library writes them), T the array type: one thread per index i, as CuPy's."""
+    def params(spec, const):
+        out = []
+        for part in spec.split(","):
+            words = part.split()
+            raw, type_, pname = words[0] == "raw", words[-2], words[-1]
+            ctype = "T" if type_ == "T" else C_TYPES[type_]
+            out.append(f"{'const ' if const and raw else ''}{ctype}{'*' if raw else ''} {pname}")
+        return out
+    args = params(in_params, True) + params(out_params, False)
+    return (f"typedef {C_TYPES[T]} T;\n"
+            f'extern "C" __global__ void {name}({", ".join(args)}, long long _size) {{\n'
+            "  long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;\n"
+            f"  if (i < _size) {{\n{operation}\n  }}\n}}\n")
