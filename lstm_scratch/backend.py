@@ -14,6 +14,7 @@ host generator only seeds the device draw, so resuming is exact on both.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 
@@ -223,13 +224,28 @@ def get_backend(name="auto"):
 
 def set_tf32(backend, on):
     """Float32 products of ``backend`` in TF32 (``on``) or in full float32, where it is
-    CuPy: the math mode of CuPy's cuBLAS handle on the current device, which its
-    matmul and our direct calls (engine/gemm.py) both use. On NumPy, nothing."""
+    CuPy: the math mode of CuPy's cuBLAS handle for this thread and device (CuPy keeps
+    one per thread), which its matmul and our direct calls (engine/gemm.py) both use.
+    Returns the mode it replaced (None on NumPy, where nothing happens)."""
     if backend.name != "cupy":
-        return
+        return None
     cublas = backend.xp.cuda.cublas
-    mode = cublas.CUBLAS_TF32_TENSOR_OP_MATH if on else cublas.CUBLAS_DEFAULT_MATH
-    cublas.setMathMode(backend.xp.cuda.device.get_cublas_handle(), mode)
+    handle = backend.xp.cuda.device.get_cublas_handle()
+    before = cublas.getMathMode(handle)
+    cublas.setMathMode(handle, cublas.CUBLAS_TF32_TENSOR_OP_MATH if on else
+                       cublas.CUBLAS_DEFAULT_MATH)
+    return before
+
+
+@contextlib.contextmanager
+def tf32_products(backend, on):
+    """:func:`set_tf32` for the block, the math mode before it restored after."""
+    before = set_tf32(backend, on)
+    try:
+        yield
+    finally:
+        if before is not None:
+            backend.xp.cuda.cublas.setMathMode(backend.xp.cuda.device.get_cublas_handle(), before)
 
 
 def gpu_count():

@@ -23,7 +23,7 @@ import time
 import numpy as np
 
 from .checkpoint import load_checkpoint
-from .backend import set_tf32, use_gpu
+from .backend import tf32_products, use_gpu
 from .engine import graphs
 from .data import Vocab, make_batches, split_train_val
 from .documents import corpus_files, is_list, shown_path
@@ -199,16 +199,14 @@ class Trainer:
                         "tf32: no GPU here, so full float32 (TF32 is the GPU's)")
         self._print("config: " + json.dumps(cfg.to_dict()))
         progress = Progress(self.out, self.total_steps(), start_step=self.step)
-        set_tf32(model.backend, cfg.tf32)           # CuPy's cuBLAS handle, for this run
         try:
-            with _StopOnSigint() as sigint:
-                self._loop(sigint, progress)
+            with _StopOnSigint() as sigint, tf32_products(model.backend, cfg.tf32):
+                self._loop(sigint, progress)        # (TF32: CuPy's cuBLAS handle, for the run)
         except BaseException as exc:
             if world.size > 1 and not getattr(exc, "everywhere", False):
                 world.stop_all(exc)             # the others wait in a collective: stop them
             raise
         finally:
-            set_tf32(model.backend, False)     # the handle as CuPy keeps it by default
             progress.close()           # leave the terminal on a fresh line, even on an error
             self.runner.close()        # a notebook calling ls.train() again keeps no idle threads
         if self.interrupted:

@@ -24,6 +24,10 @@ named ``cupy`` in sys.modules), on a machine without a GPU:
   them), any other array operation raises (it would allocate, or copy to the
   host), and ``Graph.launch`` replays them, refusing if an array they point
   into has been freed since (cupy #9655's trap);
+- cuBLAS's C API (cublasSgemm_v2, cublasDgemm_v2, cublasSetPointerMode_v2) in a host
+  library named libcublas.so.12, loaded into the process, whose calls run or are
+  recorded like kernels; CuPy's Python wrappers (``cuda.cublas.sgemm``) refuse capture,
+  as CuPy's do (they set the stream first);
 - ``cuda.Device().synchronize``, ``cuda.runtime.getDeviceCount`` and
   ``getDeviceProperties``, ``cuda.cublas``'s sgemm and dgemm on host
   pointers (``ndarray.data.ptr``), ufuncs' ``at`` (``cupy.add.at``), and ``cupyx.scatter_add``
@@ -101,7 +105,7 @@ class ndarray:
         raise TypeError("Implicit conversion to a NumPy array is not allowed. "
                         "Please use `.get()` to construct a NumPy array explicitly.")
 
-    def get(self):
+    def get(self, stream=None, order="C", out=None, blocking=True):
         _refuse_while_capturing("get (a copy to the host)")
         return self.a.copy()
 
@@ -437,24 +441,90 @@ def _column_major(ptr, rows, cols, ld, dtype):
     return np.lib.stride_tricks.as_strided(flat, (rows, cols), (isz, ld * isz))
 
 
+def _gemm_call(dtype, transa, transb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc):
+    """cuBLAS's <t>gemm on host memory: C = alpha op(A) op(B) + beta C, column-major, with
+    the scalars' values (read at the call, as cuBLAS reads host-mode ones); C's old values
+    are not read when beta is 0. Runs now, or is recorded by a capturing stream."""
+    opA = _column_major(A, *((m, k) if transa == 0 else (k, m)), lda, dtype)
+    opB = _column_major(B, *((k, n) if transb == 0 else (n, k)), ldb, dtype)
+    opA, opB = (opA if transa == 0 else opA.T), (opB if transb == 0 else opB.T)
+    c = _column_major(C, m, n, ldc, dtype)
+
+    def run():
+        product = alpha * (opA @ opB)
+        c[...] = product if beta == 0 else product + beta * c
+    _launch(run, (), np.dtype(dtype).char.replace("f", "s") + "gemm")
+
+
 def _gemm(dtype):
-    """cuBLAS's <t>gemm on host memory: C = alpha op(A) op(B) + beta C, column-major,
-    alpha and beta read from host pointers; C's old values are not read when beta is 0."""
+    """CuPy's wrapper of <t>gemm: sets the handle's stream first, which a capture refuses
+    (cupy #6290), then the call, alpha and beta read from host pointers."""
     def gemm(handle, transa, transb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc):
+        _set_stream(handle, 0)
         if _cublas.mode != _cublas.CUBLAS_POINTER_MODE_HOST:
             raise RuntimeError("fakecupy: only host pointer mode is emulated")
         alpha, beta = (_column_major(p, 1, 1, 1, dtype)[0, 0] for p in (alpha, beta))
-        opA = _column_major(A, *((m, k) if transa == 0 else (k, m)), lda, dtype)
-        opB = _column_major(B, *((k, n) if transb == 0 else (n, k)), ldb, dtype)
-        opA, opB = (opA if transa == 0 else opA.T), (opB if transb == 0 else opB.T)
-        c = _column_major(C, m, n, ldc, dtype)
-
-        def run():                        # the scalars are read now, as cuBLAS reads host ones
-            product = alpha * (opA @ opB)
-            c[...] = product if beta == 0 else product + beta * c
-        _launch(run, (), gemm.__name__)
+        _gemm_call(dtype, transa, transb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
     gemm.__name__ = np.dtype(dtype).char.replace("f", "s") + "gemm"
     return gemm
+
+
+# cuBLAS's C API for ctypes callers (lstm_scratch/engine/cublas_c.py): a host library
+# named libcublas.so.12, loaded into the process (so it shows in /proc/self/maps) when
+# the fake is made; its gemms hand their arguments to Python, which runs or records them.
+FAKE_CUBLAS_C = r"""
+typedef int (*gemm_cb)(int dbl, int ta, int tb, int m, int n, int k, double alpha,
+                       const void* A, int lda, const void* B, int ldb, double beta, void* C,
+                       int ldc);
+static gemm_cb callback = 0;
+static int pointer_mode = 0;
+extern "C" void fakecublas_set_callback(gemm_cb f) { callback = f; }
+extern "C" int cublasSetPointerMode_v2(void* handle, int mode) { pointer_mode = mode; return 0; }
+extern "C" int cublasSetWorkspace_v2(void* handle, void* workspace, unsigned long bytes) {
+    return workspace && bytes ? 0 : 7;
+}
+extern "C" int cublasSgemm_v2(void* handle, int ta, int tb, int m, int n, int k,
+                              const float* alpha, const float* A, int lda, const float* B,
+                              int ldb, const float* beta, float* C, int ldc) {
+    if (pointer_mode != 0 || !callback) return 7;    /* only host scalars are emulated */
+    return callback(0, ta, tb, m, n, k, *alpha, A, lda, B, ldb, *beta, C, ldc);
+}
+extern "C" int cublasDgemm_v2(void* handle, int ta, int tb, int m, int n, int k,
+                              const double* alpha, const double* A, int lda, const double* B,
+                              int ldb, const double* beta, double* C, int ldc) {
+    if (pointer_mode != 0 || !callback) return 7;
+    return callback(1, ta, tb, m, n, k, *alpha, A, lda, B, ldb, *beta, C, ldc);
+}
+"""
+_GEMM_CB = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+                            ctypes.c_int, ctypes.c_int, ctypes.c_double, ctypes.c_void_p,
+                            ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_double,
+                            ctypes.c_void_p, ctypes.c_int)
+
+
+@_GEMM_CB
+def _c_gemm(dbl, ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc):
+    try:
+        _gemm_call(np.float64 if dbl else np.float32, ta, tb, m, n, k, alpha, A, lda, B, ldb,
+                   beta, C, ldc)
+        return 0
+    except Exception:                    # a status, as the C function would return one
+        return 14                        # CUBLAS_STATUS_INTERNAL_ERROR
+
+
+@functools.lru_cache(maxsize=None)
+def load_c_cublas():
+    """The fake C cuBLAS, built and loaded once per process (None without a compiler)."""
+    if CXX is None:
+        return None
+    folder = tempfile.mkdtemp(prefix="fakecublas-")
+    cpp, so = f"{folder}/fakecublas.cpp", f"{folder}/libcublas.so.12"
+    with open(cpp, "w") as f:
+        f.write(FAKE_CUBLAS_C)
+    subprocess.run([CXX, "-O1", "-shared", "-fPIC", "-o", so, cpp], check=True, capture_output=True)
+    lib = ctypes.CDLL(so)
+    lib.fakecublas_set_callback(_c_gemm)
+    return lib
 
 
 _cublas = types.SimpleNamespace(CUBLAS_OP_N=0, CUBLAS_OP_T=1, CUBLAS_POINTER_MODE_HOST=0,
@@ -490,6 +560,7 @@ def _scatter_add(a, slices, value):
 def modules():
     """The fake ``cupy`` and ``cupyx`` modules (one pair per process, so that
     caches keyed by the module, like backend.elementwise_kernel's, stay valid)."""
+    load_c_cublas()                       # cuBLAS's C API, for ctypes callers
     cupy = types.ModuleType("cupy", "fakecupy: NumPy in CuPy's clothes, for tests")
     cupy.__version__ = "0.0-fake"
     cupy.ndarray, cupy.ElementwiseKernel, cupy.RawModule = ndarray, ElementwiseKernel, RawModule

@@ -102,6 +102,6 @@ def test_nvrtc_compiles_the_update_kernels(dtype):
     ok, why = nvrtc.available()
     if not ok:
         pytest.skip(why)
-    ptx = nvrtc.compile_ptx(device_optim.source(dtype), "device_optim.cu", options=("--std=c++11",))
+    ptx = nvrtc.compile_ptx(device_optim.source(dtype), "device_optim.cu")
     for name in device_optim.KERNELS:
         assert f".entry {name}(" in ptx

@@ -60,8 +60,7 @@ def test_nvrtc_compiles_the_kernels_as_cuda(dtype):
     ok, why = nvrtc.available()
     if not ok:
         pytest.skip(why)
-    ptx = nvrtc.compile_ptx(device_sampling.source(dtype), "device_sampling.cu",
-                            options=("--std=c++11",))
+    ptx = nvrtc.compile_ptx(device_sampling.source(dtype), "device_sampling.cu")
     for name in device_sampling.KERNELS:
         assert f".entry {name}(" in ptx
 

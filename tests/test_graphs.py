@@ -52,7 +52,7 @@ def loop_graphs(model):
     """The graphs (not the keys met once) in the model's layer workspaces."""
     found = []
     for child in model.workspace._children.values():
-        found += [g for g in child.graphs.values() if g not in (graphs.SEEN, graphs.EAGER)]
+        found += [g[0] for g in child.graphs.values() if g not in (graphs.SEEN, graphs.EAGER)]
     return found
 
 
@@ -146,23 +146,24 @@ def test_only_the_latest_keys_are_kept(dev):
     for a in arrays:
         graphs.run_loop(ws, "forward", xp, range(1), lambda t: None, (a,))
     assert len(ws.graphs) == graphs.MAX_GRAPHS
-    assert [key[3][0][1] for key in ws.graphs] == [a.shape for a in arrays[3:]]
+    assert [key[-1][0][1] for key in ws.graphs] == [a.shape for a in arrays[3:]]
 
 
 @fake_only
 def test_tf32_is_the_handles_math_mode_for_the_run(dev, monkeypatch, tmp_path):
     """train(tf32=True) on CuPy: TF32 math on CuPy's cuBLAS handle while it trains, the
-    default after; the banner says so. The graphs are captured in TF32 too."""
+    caller's mode after; the banner says so."""
     import io
     import lstm_scratch as ls
     from conftest import make_text
     modes = []
     cublas = dev.xp.cuda.cublas
     monkeypatch.setattr(cublas, "setMathMode", lambda handle, mode: modes.append(mode))
+    monkeypatch.setattr(cublas, "getMathMode", lambda handle: 7)     # the caller's, restored
     out = io.StringIO()
     ls.train(make_text(40), str(tmp_path / "run"), backend="cupy", tf32=True, hidden_size=8,
              seq_len=10, batch_size=4, max_steps=3, dropout=0.0, sample_temperatures=(), out=out)
-    assert modes == [cublas.CUBLAS_TF32_TENSOR_OP_MATH, cublas.CUBLAS_DEFAULT_MATH]
+    assert modes == [cublas.CUBLAS_TF32_TENSOR_OP_MATH, 7]
     assert "tf32: float32 products in TF32 on the GPU's tensor cores" in out.getvalue()
     saved = ls.load(str(tmp_path / "run" / "latest.npz"))
     assert saved[0].backend.name in ("numpy", "cupy")
@@ -199,3 +200,70 @@ def test_the_banner_names_the_graphs(dev, monkeypatch):
     monkeypatch.setenv("LSTM_SCRATCH_GRAPHS", "0")
     assert "CUDA graph" not in describe_engine(model)
     assert "CUDA graph" not in describe_engine(CharRNN(9, hidden_size=8, num_layers=1))
+
+
+@fake_only
+def test_the_graph_keeps_what_a_replay_uses(dev):
+    """The capture stream and a cuBLAS workspace of ours stay with the graph."""
+    model = CharRNN(9, hidden_size=8, num_layers=1, dtype="float64", backend=dev, dropout=0.0)
+    train_steps(model, steps=2)
+    entries = [e for child in model.workspace._children.values() for e in child.graphs.values()
+               if e not in (graphs.SEEN, graphs.EAGER)]
+    assert entries and all(len(e) == 3 for e in entries)
+    graph, stream, workspace = entries[0]
+    assert workspace.nbytes == graphs.WORKSPACE_BYTES
+
+
+def test_a_change_of_tf32_is_a_new_graph(dev, monkeypatch):
+    """The key holds cuBLAS's math mode: a graph captured in full float32 is not replayed
+    once TF32 is on (nor the reverse)."""
+    from lstm_scratch.backend import set_tf32
+    model = CharRNN(9, hidden_size=8, num_layers=1, dtype="float32", backend=dev, dropout=0.0)
+    train_steps(model, steps=2)
+    before = len(loop_graphs(model))
+    set_tf32(dev, True)
+    try:
+        train_steps(model, steps=2)
+    finally:
+        set_tf32(dev, False)
+    assert before == 2 and len(loop_graphs(model)) == 4
+
+
+def test_without_cublas_c_api_the_loops_run_as_before(dev, monkeypatch):
+    """Where cuBLAS's C functions cannot be found, the products go through CuPy's wrappers,
+    which refuse capture: the loops are not offered for it, and train as before."""
+    from lstm_scratch.engine import cublas_c
+    monkeypatch.setattr(cublas_c, "c_api", lambda: None)
+    kwargs = dict(vocab_size=9, hidden_size=8, num_layers=2, dtype="float64", dropout=0.0)
+    model = CharRNN(backend=dev, **kwargs)
+    got = train_steps(model)
+    assert loop_graphs(model) == []
+    want = train_steps(CharRNN(**kwargs))
+    for (la, _), (lb, _) in zip(got, want):
+        assert la == pytest.approx(lb, rel=1e-10)
+
+
+@fake_only
+def test_cupys_cublas_wrapper_refuses_capture_as_cupys_does(dev):
+    xp = dev.xp
+    stream = xp.cuda.Stream(non_blocking=True)
+    a = xp.asarray(np.ones((2, 2)))
+    scalars = np.ones(2)
+    with stream:
+        stream.begin_capture()
+        with pytest.raises(NotImplementedError, match="stream capture"):
+            xp.cuda.cublas.dgemm(0, 0, 0, 2, 2, 2, scalars.ctypes.data, a.data.ptr, 2, a.data.ptr,
+                                 2, scalars.ctypes.data, a.data.ptr, 2)
+        stream.end_capture()
+
+
+def test_cublas_c_finds_the_loaded_library_by_its_map(tmp_path):
+    from lstm_scratch.engine import cublas_c
+    maps = tmp_path / "maps"
+    maps.write_text("7f00-7f01 r-xp 00000000 08:01 1 /opt/cuda/lib64/libcublasLt.so.12.9\n"
+                    "7f02-7f03 r-xp 00000000 08:01 2 /site/nvidia/cublas/lib/libcublas.so.12\n"
+                    "7f04-7f05 r-xp 00000000 08:01 3 /usr/lib/libc.so.6\n")
+    assert cublas_c.loaded_library(str(maps)) == "/site/nvidia/cublas/lib/libcublas.so.12"
+    maps.write_text("7f04-7f05 r-xp 00000000 08:01 3 /usr/lib/libc.so.6\n")
+    assert cublas_c.loaded_library(str(maps)) is None
+    assert cublas_c.loaded_library(str(tmp_path / "none")) is None

@@ -27,7 +27,7 @@ def source(dtype):
 
 @functools.lru_cache(maxsize=None)
 def kernels(xp, dtype):
-    module = xp.RawModule(code=source(dtype), options=("--std=c++11",))
+    module = xp.RawModule(code=source(dtype))
     return {name: module.get_function(name) for name in KERNELS}
 
 

@@ -65,7 +65,7 @@ def source(dtype):
 @functools.lru_cache(maxsize=None)
 def kernels(xp, dtype):
     """{name: kernel} of device_sampling.cu compiled for ``dtype`` on CuPy ``xp``."""
-    module = xp.RawModule(code=source(dtype), options=("--std=c++11",))
+    module = xp.RawModule(code=source(dtype))
     return {name: module.get_function(name) for name in KERNELS}
 
 
@@ -209,31 +209,35 @@ class DeviceSampler:
     # -- many characters
     def _capture(self, stream):
         """A CUDA graph of ``chunk`` characters, or None where capture fails (said once)."""
+        graph = None
         try:
-            stream.begin_capture()
-        except Exception as exc:       # no capture on this CuPy or driver
+            with stream:
+                stream.begin_capture()
+                try:
+                    for _ in range(self.chunk):
+                        self.char()
+                finally:
+                    graph = stream.end_capture()
+        except Exception as exc:       # no capture on this CuPy or driver, or a refusal
             notice(f"sampling launches kernel by kernel: no CUDA graph ({first_line(exc)})")
             return None
-        try:
-            for _ in range(self.chunk):
-                self.char()
-        finally:
-            graph = stream.end_capture()
         return graph
 
     def chunks(self):
-        """Yield host arrays (N, k): the next k chars of every row, ``length`` in all."""
+        """Yield host arrays (N, k): the next k chars of every row, ``length`` in all.
+        The work runs on a stream of the sampler's own, entered only around each chunk's
+        launches and copy (never across a yield: the caller's own work stays on its stream)."""
         xp = self.xp
         xp.cuda.Device().synchronize()           # the prime's work, on the default stream
         stream = xp.cuda.Stream(non_blocking=True)
-        with stream:
-            self.graph = self._capture(stream) if graphs.enabled(xp) else None
-            for start in range(0, self.length, self.chunk):
+        self.graph = self._capture(stream) if graphs.enabled(xp) else None
+        for start in range(0, self.length, self.chunk):
+            with stream:
                 if self.graph is not None:
                     self.graph.launch(stream)
                 else:
                     for _ in range(self.chunk):
                         self.char()
-                stream.synchronize()
                 stop = min(start + self.chunk, self.length)
-                yield xp.asnumpy(self.out[:, start:stop])
+                ids = self.out[:, start:stop].get(stream=stream)   # waits for the chunk
+            yield ids

@@ -32,7 +32,7 @@ import os
 import numpy as np
 
 from ..backend import array_module
-from . import blas, fused_cpu
+from . import blas, cublas_c, fused_cpu
 from .workspace import FRESH
 
 
@@ -229,7 +229,6 @@ def _cublas_gemm(xp, A, B, out, per_step, accumulate):
     if xp.may_share_memory(out, A) or xp.may_share_memory(out, B):   # cuBLAS's result: undefined
         return None
     cublas, handle = xp.cuda.cublas, xp.cuda.device.get_cublas_handle()
-    gemm = cublas.sgemm if dtype == np.float32 else cublas.dgemm
     op_n, host = cublas.CUBLAS_OP_N, cublas.CUBLAS_POINTER_MODE_HOST
     scalars = np.array([1.0, 1.0 if accumulate else 0.0], dtype)       # alpha, beta on the host
     alpha, beta = scalars.ctypes.data, scalars.ctypes.data + isz
@@ -237,11 +236,27 @@ def _cublas_gemm(xp, A, B, out, per_step, accumulate):
     b = B.data.ptr
     c0, c_step = out.data.ptr, (out.strides[0] if per_step else 0)
     arrays = (A, B, out, scalars)                # kept alive as long as f is
+    c = cublas_c.c_api()
+    if c is not None:
+        # cuBLAS's C functions (cublas_c.py): no stream set per call, so a CUDA graph can
+        # hold these calls. The stream is set once here: the current one, as CuPy's would.
+        cublas.setStream(handle, xp.cuda.get_current_stream().ptr)
+        gemm = c.sgemm if dtype == np.float32 else c.dgemm
 
-    def f(t):
-        if not 0 <= t < T:                           # no pointer past the arrays' ends
-            raise IndexError(f"step {t} of a loop of {T}")
-        cublas.setPointerMode(handle, host)
-        gemm(handle, op_n, op_n, M, N, K, alpha, b, M, a0 + t * a_step, K, beta, c0 + t * c_step, M)
-    f.arrays, f.path = arrays, "cublas"
+        def f(t):
+            if not 0 <= t < T:                       # no pointer past the arrays' ends
+                raise IndexError(f"step {t} of a loop of {T}")
+            cublas_c.check(c.set_pointer_mode(handle, host), "cublasSetPointerMode")
+            cublas_c.check(gemm(handle, op_n, op_n, M, N, K, alpha, b, M, a0 + t * a_step, K,
+                                beta, c0 + t * c_step, M), "gemm")
+    else:                                        # CuPy's wrappers: each sets the stream
+        gemm = cublas.sgemm if dtype == np.float32 else cublas.dgemm
+
+        def f(t):
+            if not 0 <= t < T:
+                raise IndexError(f"step {t} of a loop of {T}")
+            cublas.setPointerMode(handle, host)
+            gemm(handle, op_n, op_n, M, N, K, alpha, b, M, a0 + t * a_step, K, beta,
+                 c0 + t * c_step, M)
+    f.arrays, f.path, f.capturable = arrays, "cublas", c is not None
     return f

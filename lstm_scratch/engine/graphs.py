@@ -18,9 +18,9 @@ step: a fresh workspace, a caller's new array), the loop runs launch by launch, 
 always did: a key is captured the second time it is seen, never the first (and
 where MAX_GRAPHS keys in a row were each seen once, that is said once).
 
-Only loops of the direct cuBLAS products and the fused kernels are captured: CuPy's
-own matmul refuses capture (its cuBLAS wrapper sets the stream, cupy #6290), as does
-anything that allocates (cupy #9655: memory allocated during capture may be freed
+Only loops of the fused kernels and of products by cuBLAS's own C functions
+(cublas_c.py) are captured: CuPy's matmul and its cuBLAS wrappers refuse capture
+(they set the stream on every call, cupy #6290), as does anything that allocates (cupy #9655: memory allocated during capture may be freed
 under the graph). Where capture fails, the reason is said once and the loop runs
 launch by launch. ``LSTM_SCRATCH_GRAPHS=0`` turns graphs off (to compare, or rule
 them out); float64 loops are captured too (the graph changes no arithmetic).
@@ -29,6 +29,8 @@ import os
 import sys
 
 import numpy as np
+
+from . import cublas_c
 
 SEEN, EAGER = "seen", "eager"       # a key met once; a key whose capture failed
 MAX_GRAPHS = 8                      # per workspace (one layer): the latest keys
@@ -54,7 +56,9 @@ def run_loop(ws, name, xp, steps, body, arrays, capturable=True):
         for t in steps:
             body(t)
         return
-    key = (name, steps[0] if steps else 0, len(steps),
+    cublas = xp.cuda.cublas                 # TF32 or not: the products a graph would hold
+    math_mode = int(cublas.getMathMode(xp.cuda.device.get_cublas_handle()))
+    key = (name, steps[0] if steps else 0, len(steps), math_mode,
            tuple((a.data.ptr, a.shape, a.strides, a.dtype.str) for a in arrays))
     entry = graphs.get(key)
     if entry is None or entry == EAGER:
@@ -67,13 +71,13 @@ def run_loop(ws, name, xp, steps, body, arrays, capturable=True):
             body(t)
         return
     if entry == SEEN:
-        entry = capture(xp, steps, body)
+        entry = capture(xp, steps, body)            # (graph, what it keeps alive) or None
         remember(graphs, key, EAGER if entry is None else entry)
         if entry is None:
             for t in steps:
                 body(t)
             return
-    entry.launch()                       # on the current stream, after what came before
+    entry[0].launch()                    # on the current stream, after what came before
 
 
 def stable(ws, name, a):
@@ -90,9 +94,10 @@ def stable(ws, name, a):
 
 def direct(products, kernel):
     """(capturable, arrays) of a loop whose steps run ``products`` (gemm.step_gemm's
-    functions) and a fused ``kernel``: capturable where every product is one direct
-    cuBLAS call and the kernel exists; arrays, the device arrays the products use."""
-    ok = kernel is not None and all(getattr(f, "path", None) == "cublas" for f in products)
+    functions) and a fused ``kernel``: capturable where every product is one call of
+    cuBLAS's C function (cublas_c.py; CuPy's wrapper refuses capture) and the kernel
+    exists; arrays, the device arrays the products use."""
+    ok = kernel is not None and all(getattr(f, "capturable", False) for f in products)
     arrays = tuple(a for f in products for a in getattr(f, "arrays", ())[:3])
     return ok, arrays
 
@@ -105,13 +110,16 @@ def remember(graphs, key, value):
 
 
 def capture(xp, steps, body):
-    """A CUDA graph of ``body(t)`` for t in steps, or None (the reason said once)."""
+    """(graph, what it needs kept alive) for ``body(t)`` for t in steps, or None (the
+    reason said once). The capture stream and cuBLAS's workspace for the captured
+    products live as long as the graph: a replay may use both."""
     stream = xp.cuda.Stream(non_blocking=True)
     cublas, handle = xp.cuda.cublas, xp.cuda.device.get_cublas_handle()
     graph = None
     try:
         with stream:
             cublas.setStream(handle, stream.ptr)    # the products' calls: on this stream
+            workspace = cublas_workspace(xp, handle)
             stream.begin_capture()
             try:
                 for t in steps:
@@ -122,8 +130,27 @@ def capture(xp, steps, body):
         notice(f"a time loop runs launch by launch, not as a CUDA graph: {first_line(exc)}")
         graph = None
     finally:
-        cublas.setStream(handle, xp.cuda.get_current_stream().ptr)     # and back
-    return graph
+        cublas.setStream(handle, xp.cuda.get_current_stream().ptr)     # and back (cuBLAS's
+    return None if graph is None else (graph, stream, workspace)      # own workspace again)
+
+
+WORKSPACE_BYTES = 32 << 20      # what cuBLAS asks for on Hopper; cuBLAS takes less elsewhere
+_workspaces = {}
+
+
+def cublas_workspace(xp, handle):
+    """Give cuBLAS a workspace of ours for the products about to be captured (its
+    own could be tied to the capture stream), through its C API; None where that
+    is not found (cuBLAS then uses its own)."""
+    c = cublas_c.c_api()
+    if c is None or c.set_workspace is None:
+        return None
+    device = xp.cuda.Device().id
+    if device not in _workspaces:
+        _workspaces[device] = xp.empty(WORKSPACE_BYTES, np.uint8)
+    buf = _workspaces[device]
+    cublas_c.check(c.set_workspace(handle, buf.data.ptr, buf.nbytes), "cublasSetWorkspace")
+    return buf
 
 
 _SAID = set()
