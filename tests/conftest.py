@@ -48,3 +48,37 @@ def corpus_file(tmp_path):
     path = tmp_path / "corpus.txt"
     path.write_text(make_text(), encoding="utf-8")
     return path
+
+
+# -- the GPU tests' device: the fake CuPy here, the real one on a GPU machine -------------
+# LSTM_SCRATCH_CUPY_BRANCHES=gpu (bench/gpu_check.py sets it) runs them on the real CuPy.
+ON_GPU = os.environ.get("LSTM_SCRATCH_CUPY_BRANCHES") == "gpu"
+
+
+def device_tests_mark():
+    """The skip of a file of device tests: no working GPU (on a GPU run), or no C++
+    compiler for the fake CuPy's kernels (elsewhere)."""
+    import fakecupy
+    from lstm_scratch.backend import cupy_available
+    if ON_GPU:
+        ok, why = cupy_available()
+        return pytest.mark.skipif(not ok, reason=why)
+    return pytest.mark.skipif(fakecupy.CXX is None,
+                              reason="no C++ compiler to build the CUDA kernels on the host")
+
+
+fake_only = pytest.mark.skipif(ON_GPU, reason="checks the fake CuPy itself")
+
+
+@pytest.fixture
+def dev(monkeypatch):
+    """The CuPy Backend: the fake ``cupy``/``cupyx`` in sys.modules for one test, or the
+    real one on a GPU run."""
+    import fakecupy
+    from lstm_scratch.backend import Backend, get_backend
+    if ON_GPU:
+        return get_backend("cupy")
+    cupy, cupyx = fakecupy.modules()
+    monkeypatch.setitem(sys.modules, "cupy", cupy)
+    monkeypatch.setitem(sys.modules, "cupyx", cupyx)
+    return Backend("cupy", cupy)

@@ -9,35 +9,17 @@ Held: RMSprop, Adam and AdamW (weight decay, clipping) update every parameter in
 launch to what the NumPy optimizer gives on the same gradients, step after step, and
 arrays the kernel cannot take (a non-contiguous gradient) take the per-parameter path.
 """
-import os
-import sys
-
 import numpy as np
 import pytest
 
-import fakecupy
 import nvrtc
+from conftest import device_tests_mark
 from lstm_scratch import RMSprop
-from lstm_scratch.backend import Backend, cupy_available, get_backend, to_host
+from lstm_scratch.backend import to_host
 from lstm_scratch.engine import device_optim
 from lstm_scratch.optim import Adam, AdamW
 
-ON_GPU = os.environ.get("LSTM_SCRATCH_CUPY_BRANCHES") == "gpu"
-if ON_GPU:
-    pytestmark = pytest.mark.skipif(not cupy_available()[0], reason=f"{cupy_available()[1]}")
-else:
-    pytestmark = pytest.mark.skipif(fakecupy.CXX is None,
-                                    reason="no C++ compiler to build the CUDA kernels on the host")
-
-
-@pytest.fixture
-def dev(monkeypatch):
-    if ON_GPU:
-        return get_backend("cupy")
-    cupy, cupyx = fakecupy.modules()
-    monkeypatch.setitem(sys.modules, "cupy", cupy)
-    monkeypatch.setitem(sys.modules, "cupyx", cupyx)
-    return Backend("cupy", cupy)
+pytestmark = device_tests_mark()
 
 
 SHAPES = {"Wx0": (7, 12), "Wh0": (3, 12), "b0": (12,), "Wy": (3, 7), "by": (7,)}

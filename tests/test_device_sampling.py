@@ -13,39 +13,19 @@ with temperature, top-k and top-p (against sampling.py's functions, exactly, on
 random logits and on ties), the draws' frequencies (chi-square against the
 softmax), and whole texts (greedy, seeded, N rows, stop).
 """
-import os
-import sys
-
 import numpy as np
 import pytest
 
-import fakecupy
 import nvrtc
+from conftest import device_tests_mark, fake_only
 from lstm_scratch import CharRNN, Vocab, generate
-from lstm_scratch.backend import Backend, cupy_available, get_backend, to_host
+from lstm_scratch.backend import to_host
 from lstm_scratch.engine import device_sampling, graphs
 from lstm_scratch.engine.device_sampling import DeviceSampler, kernels, row_states, split128
 from lstm_scratch.sampling import draw_rows, next_char_distribution, next_char_weights
 
-ON_GPU = os.environ.get("LSTM_SCRATCH_CUPY_BRANCHES") == "gpu"
-if ON_GPU:
-    pytestmark = pytest.mark.skipif(not cupy_available()[0], reason=f"{cupy_available()[1]}")
-else:
-    pytestmark = pytest.mark.skipif(fakecupy.CXX is None,
-                                    reason="no C++ compiler to build the CUDA kernels on the host")
-fake_only = pytest.mark.skipif(ON_GPU, reason="checks the fake CuPy itself")
+pytestmark = device_tests_mark()
 VOCAB = Vocab(sorted("abcdefgh \n"))
-
-
-@pytest.fixture
-def dev(monkeypatch):
-    """The CuPy backend: the fake one in sys.modules for one test (the real one on a GPU)."""
-    if ON_GPU:
-        return get_backend("cupy")
-    cupy, cupyx = fakecupy.modules()
-    monkeypatch.setitem(sys.modules, "cupy", cupy)
-    monkeypatch.setitem(sys.modules, "cupyx", cupyx)
-    return Backend("cupy", cupy)
 
 
 def twins(dev, **kwargs):
@@ -213,7 +193,8 @@ def test_without_a_graph_the_kernels_run_one_by_one(dev, monkeypatch, capsys):
 
     def refuse(self, mode=None):
         raise RuntimeError("capture is not supported here")
-    monkeypatch.setattr(type(dev.xp.cuda.Stream()), "begin_capture", refuse)
+    refusing = type("Refusing", (dev.xp.cuda.Stream,), {"begin_capture": refuse})
+    monkeypatch.setattr(dev.xp.cuda, "Stream", refusing)       # a stream that cannot capture
     monkeypatch.setattr(graphs, "_SAID", set())
     assert generate(gpu, VOCAB, "ab", 130, seed=6, num_samples=2) == want
     generate(gpu, VOCAB, "ab", 10, seed=6)

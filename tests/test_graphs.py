@@ -12,35 +12,16 @@ model (float64, 1e-10), graphs are captured from the second step and replayed
 after, a loop whose arrays move never is, and a capture that fails says so once
 and runs the loop as before.
 """
-import os
-import sys
-
 import numpy as np
 import pytest
 
-import fakecupy
+from conftest import device_tests_mark, fake_only
 from lstm_scratch import CharRNN
-from lstm_scratch.backend import Backend, cupy_available, get_backend, to_host
+from lstm_scratch.backend import cupy_available, to_host
 from lstm_scratch.engine import graphs
 from lstm_scratch.engine.workspace import FRESH, Workspace
 
-ON_GPU = os.environ.get("LSTM_SCRATCH_CUPY_BRANCHES") == "gpu"
-if ON_GPU:
-    pytestmark = pytest.mark.skipif(not cupy_available()[0], reason=f"{cupy_available()[1]}")
-else:
-    pytestmark = pytest.mark.skipif(fakecupy.CXX is None,
-                                    reason="no C++ compiler to build the CUDA kernels on the host")
-fake_only = pytest.mark.skipif(ON_GPU, reason="counts the fake's replays")
-
-
-@pytest.fixture
-def dev(monkeypatch):
-    if ON_GPU:
-        return get_backend("cupy")
-    cupy, cupyx = fakecupy.modules()
-    monkeypatch.setitem(sys.modules, "cupy", cupy)
-    monkeypatch.setitem(sys.modules, "cupyx", cupyx)
-    return Backend("cupy", cupy)
+pytestmark = device_tests_mark()
 
 
 def batch(V=9, B=3, T=6, seed=0):
@@ -121,7 +102,8 @@ def test_a_failed_capture_is_said_once_and_the_loop_still_runs(dev, monkeypatch,
 
     def refuse(self, mode=None):
         raise RuntimeError("operation not permitted when stream is capturing")
-    monkeypatch.setattr(type(dev.xp.cuda.Stream()), "begin_capture", refuse)
+    refusing = type("Refusing", (dev.xp.cuda.Stream,), {"begin_capture": refuse})
+    monkeypatch.setattr(dev.xp.cuda, "Stream", refusing)       # a stream that cannot capture
     monkeypatch.setattr(graphs, "_SAID", set())
     got = train_steps(model)
     assert loop_graphs(model) == []
