@@ -128,6 +128,8 @@ class Trainer:
                                         config.init_from)
         rows = -(-config.batch_size // world.size)
         workers = config.threads or auto_workers(self.model, rows, cores=world.cores())
+        if self.model.backend.name != "numpy":
+            workers = 1                 # one thread drives the GPU (--threads is the CPU's)
         # Its threads start with the first step and end with run().
         self.runner = ThreadedDataParallel(self.model, workers)   # loss_and_grads on N cores
         if world.size > 1:

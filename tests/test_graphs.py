@@ -215,7 +215,7 @@ def test_without_cublas_c_api_the_loops_run_as_before(dev, monkeypatch):
     """Where cuBLAS's C functions cannot be found, the products go through CuPy's wrappers,
     which refuse capture: the loops are not offered for it, and train as before."""
     from lstm_scratch.engine import cublas_c
-    monkeypatch.setattr(cublas_c, "c_api", lambda: None)
+    monkeypatch.setattr(cublas_c, "c_api", lambda *module: None)
     kwargs = dict(vocab_size=9, hidden_size=8, num_layers=2, dtype="float64", dropout=0.0)
     model = CharRNN(backend=dev, **kwargs)
     got = train_steps(model)
@@ -249,3 +249,56 @@ def test_cublas_c_finds_the_loaded_library_by_its_map(tmp_path):
     maps.write_text("7f04-7f05 r-xp 00000000 08:01 3 /usr/lib/libc.so.6\n")
     assert cublas_c.loaded_library(str(maps)) is None
     assert cublas_c.loaded_library(str(tmp_path / "none")) is None
+
+
+def test_a_capture_runs_nothing_until_the_graph_is_launched(dev, monkeypatch):
+    """What a capture records must not also run: the layer's outputs are unchanged after
+    end_capture and before the launch (a product left on another stream would run, and
+    every replay after would be wrong), then the launch computes them."""
+    from lstm_scratch.engine.lstm import lstm_forward
+    xp, rng = dev.xp, np.random.default_rng(0)
+    T, N, H, V = 4, 2, 5, 6
+    Wx, Wh = (xp.asarray(rng.standard_normal(s) * 0.5) for s in ((V, 4 * H), (H, 4 * H)))
+    b = xp.asarray(rng.standard_normal(4 * H))
+    ids = xp.asarray(rng.integers(0, V, (T, N)))
+    ws = Workspace()
+    h0 = xp.asarray(rng.standard_normal((N, H)))
+    lstm_forward(ids, h0, xp.zeros((N, H)), Wx, Wh, b, ws=ws)           # met once: eager
+    seen = {}
+    real = graphs.capture
+
+    def checking(xp_, steps, body):
+        before = to_host(ws.empty(xp, "hs", (T + 1, N, H), np.float64)).copy()
+        entry = real(xp_, steps, body)
+        seen["unchanged"] = np.array_equal(to_host(ws.empty(xp, "hs", (T + 1, N, H),
+                                                           np.float64)), before)
+        return entry
+    monkeypatch.setattr(graphs, "capture", checking)
+    h0b = xp.asarray(rng.standard_normal((N, H)))                        # another start
+    h, _, _ = lstm_forward(ids, h0b, xp.zeros((N, H)), Wx, Wh, b, ws=ws)
+    assert seen == {"unchanged": True}                # captured, and nothing ran then
+    monkeypatch.setenv("LSTM_SCRATCH_GRAPHS", "0")
+    want, _, _ = lstm_forward(ids, h0b, xp.zeros((N, H)), Wx, Wh, b)
+    np.testing.assert_allclose(to_host(h), to_host(want), rtol=1e-12, atol=1e-14)
+
+
+def test_cublas_c_uses_the_library_cupys_module_was_linked_with(tmp_path, monkeypatch):
+    """Given CuPy's cuBLAS module, its own file is where the C functions are looked up
+    (dlsym follows what it was linked with), whatever else is mapped; without one, the
+    single mapped libcublas, and none of several."""
+    import types
+    from lstm_scratch.engine import cublas_c
+    opened = []
+
+    class Lib:
+        def __init__(self, path):
+            opened.append(path)
+            self.cublasSgemm_v2 = self.cublasDgemm_v2 = lambda *a: 0
+            self.cublasSetPointerMode_v2 = lambda *a: 0
+    monkeypatch.setattr(cublas_c.ctypes, "CDLL", Lib)
+    monkeypatch.setattr(cublas_c, "_found", None)
+    module = types.SimpleNamespace(__file__="/site/cupy_backends/cuda/libs/cublas.so")
+    assert cublas_c.c_api(module).path == module.__file__ and opened == [module.__file__]
+    maps = tmp_path / "maps"
+    maps.write_text("1-2 r-xp 0 0 1 /a/libcublas.so.12\n3-4 r-xp 0 0 2 /b/libcublas.so.13\n")
+    assert cublas_c.loaded_library(str(maps)) is None              # which made the handle?

@@ -6,11 +6,14 @@ a time loop that calls them can never be a CUDA graph. The C functions take the
 handle as it is, so the caller sets its stream once (outside any capture) and the
 calls in between are captured like any kernel launch.
 
-Which library: the one CuPy has already loaded, found in the process's own map of
-loaded files (/proc/self/maps), never one found by name, which could be another
-cuBLAS than the one that made CuPy's handle. None where there is no such map
-(not Linux) or no cuBLAS loaded; the callers then use CuPy's wrappers, whose loops
-run launch by launch.
+Which library: the one CuPy's own cuBLAS module is linked to, its functions looked
+up through that module (dlsym searches what a library was linked with), never a
+library found by name, which could be another cuBLAS than the one that made CuPy's
+handle (a process can map two: CuPy 14 finds libraries by name, .so.13 first).
+Where that module has no file (the tests' fake CuPy), the one libcublas.so* in the
+process's map of loaded files (/proc/self/maps), and none if there are several.
+None where neither finds one; the callers then use CuPy's wrappers, whose loops run
+launch by launch.
 """
 import ctypes
 import os
@@ -24,19 +27,21 @@ _found = None
 
 
 def loaded_library(maps="/proc/self/maps"):
-    """The path of the libcublas.so* mapped into this process, or None."""
+    """The path of the one libcublas.so* mapped into this process, or None (none, or
+    several: which one made CuPy's handle is then unknown)."""
     try:
         with open(maps) as f:
             paths = {line.split(None, 5)[-1].strip() for line in f if "libcublas.so" in line}
     except OSError:
         return None
     paths = sorted(p for p in paths if os.path.basename(p).startswith("libcublas.so"))
-    return paths[0] if paths else None
+    return paths[0] if len(paths) == 1 else None
 
 
-def c_api():
+def c_api(cublas_module=None):
     """sgemm, dgemm, set_pointer_mode and set_workspace (None where this cuBLAS has
-    none) of the loaded cuBLAS's C API, or None.
+    none) of the C API of the cuBLAS that ``cublas_module`` (``cupy.cuda.cublas``) was
+    linked with, or None.
 
     ``sgemm(handle, transa, transb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)`` as
     cublasSgemm_v2 (pointers as ints); each returns cuBLAS's status (0: success).
@@ -44,7 +49,7 @@ def c_api():
     """
     global _found
     if _found is None:
-        path = loaded_library()
+        path = getattr(cublas_module, "__file__", None) or loaded_library()
         if path is None:
             return None
         try:

@@ -207,10 +207,23 @@ class DeviceSampler:
         self.advance()
 
     # -- many characters
+    def _warm_up(self, stream):
+        """Launch every kernel once with N = 0 (no work), so that none is loaded for the
+        first time inside the capture (lazy loading, CUDA_MODULE_LOADING=LAZY)."""
+        N, self.N = self.N, 0
+        draw_args, self.draw_args = self.draw_args, (self.draw_args[:2] + (np.int32(0),)
+                                                     + self.draw_args[3:])
+        try:
+            with stream:
+                self.char()
+        finally:
+            self.N, self.draw_args = N, draw_args
+
     def _capture(self, stream):
         """A CUDA graph of ``chunk`` characters, or None where capture fails (said once)."""
         graph = None
         try:
+            self._warm_up(stream)
             with stream:
                 stream.begin_capture()
                 try:

@@ -236,7 +236,7 @@ def _cublas_gemm(xp, A, B, out, per_step, accumulate):
     b = B.data.ptr
     c0, c_step = out.data.ptr, (out.strides[0] if per_step else 0)
     arrays = (A, B, out, scalars)                # kept alive as long as f is
-    c = cublas_c.c_api()
+    c = cublas_c.c_api(cublas)
     if c is not None:
         # cuBLAS's C functions (cublas_c.py): no stream set per call, so a CUDA graph can
         # hold these calls. The stream is set once here: the current one, as CuPy's would.

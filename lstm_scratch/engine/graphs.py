@@ -27,6 +27,7 @@ them out); float64 loops are captured too (the graph changes no arithmetic).
 """
 import os
 import sys
+import threading
 
 import numpy as np
 
@@ -142,13 +143,13 @@ def cublas_workspace(xp, handle):
     """Give cuBLAS a workspace of ours for the products about to be captured (its
     own could be tied to the capture stream), through its C API; None where that
     is not found (cuBLAS then uses its own)."""
-    c = cublas_c.c_api()
+    c = cublas_c.c_api(xp.cuda.cublas)
     if c is None or c.set_workspace is None:
         return None
-    device = xp.cuda.Device().id
-    if device not in _workspaces:
-        _workspaces[device] = xp.empty(WORKSPACE_BYTES, np.uint8)
-    buf = _workspaces[device]
+    owner = (xp.cuda.Device().id, threading.get_ident())   # CuPy's handles: one per thread
+    if owner not in _workspaces:
+        _workspaces[owner] = xp.empty(WORKSPACE_BYTES, np.uint8)
+    buf = _workspaces[owner]
     cublas_c.check(c.set_workspace(handle, buf.data.ptr, buf.nbytes), "cublasSetWorkspace")
     return buf
 
