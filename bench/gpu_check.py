@@ -316,7 +316,7 @@ def main():
         test_env["PYTHONPATH"] += os.pathsep + os.path.join(ROOT, "tests")
     else:
         test_env["LSTM_SCRATCH_CUPY_BRANCHES"] = "gpu"
-    check.stage("tests", 120, 30, cmd, needs=[cupy_ok], parse=parse_pytest, env=test_env)
+    check.stage("tests", 180, 30, cmd, needs=[cupy_ok], parse=parse_pytest, env=test_env)
 
     # demo: the device run and the CPU run side by side (separate cores), val losses compared
     steps = args.demo_steps or (10 if dry else 300)
@@ -345,16 +345,17 @@ def main():
                     needs=[cupy_ok], parse=parse_bench(train_json))
     summary = os.path.join(check.out_dir, "gpu_summary_dry_run.json" if dry else "gpu_summary.json")
     write_train_summary(check.report["stages"], summary)
-    check.stage("host_profile", 60, 20, [PY, "-c", HOST_PROFILE, "C3" if dry else "C2,C4"]
-                + (["--fake"] if dry else []),
-                needs=[cupy_ok])
     sample_json = check.result_path("sample_speed")
-    budget = min(80, max(0, check.left() - 40))
+    budget = min(120, max(0, check.left() - 60))     # ten ways, a process each
     check.stage("sample_speed", budget + 30, 30,
                 [PY, "bench/sample_speed.py", "--device", device, "--rounds", "1", "--steps", "2",
                  "--chars", "50" if dry else "200", "--budget", str(budget), "--timeout", "60",
                  "--json", sample_json, "--summary", summary] + ([] if torch_gpu else ["--no-torch"]),
                 needs=[cupy_ok], parse=parse_bench(sample_json))
+
+    check.stage("host_profile", 60, 20, [PY, "-c", HOST_PROFILE, "C3" if dry else "C2,C4"]
+                + (["--fake"] if dry else []),
+                needs=[cupy_ok])
 
     # mpi: 2 processes train as one (NCCL, or the host where they share a GPU)
     mpi = os.path.join(ROOT, "bench", "mpi_check.py")
