@@ -135,5 +135,7 @@ def test_the_wheel_ships_the_model_the_page_script_and_the_corpus(tmp_path):
     with zipfile.ZipFile(wheel) as z:
         sizes = {info.filename: info.file_size for info in z.infolist()}
     shipped = "lstm_scratch/models/shakespeare.npz"
-    assert {shipped, "lstm_scratch/webpage.js", "lstm_scratch/corpus/tinyshakespeare.txt"} <= set(sizes)
+    assert {shipped, "lstm_scratch/webpage.js", "lstm_scratch/corpus/tinyshakespeare.txt",
+            "lstm_scratch/engine/device_sampling.cu", "lstm_scratch/engine/device_optim.cu"
+            } <= set(sizes)                     # the GPU's kernel sources, read at run time
     assert sizes[shipped] == os.path.getsize(shipped_path(STARTER))
