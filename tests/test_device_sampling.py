@@ -261,3 +261,16 @@ def test_sample_auto_says_which_backend_and_why(dev, monkeypatch):
     assert model.backend.name == "numpy"
     assert line == "sample: on the CPU (numpy): no CUDA device found"
     assert sampling_backend.sampling_model(saved, "numpy", "shakespeare")[2] is None
+
+
+@fake_only
+def test_a_graph_that_fails_to_launch_falls_back_to_launches(dev, monkeypatch, capsys):
+    import fakecupy
+    cpu, gpu = twins(dev)
+
+    def broken(self, stream=None):
+        raise RuntimeError("cudaErrorInvalidValue: invalid argument")
+    monkeypatch.setattr(fakecupy._Graph, "launch", broken)
+    monkeypatch.setattr(graphs, "_SAID", set())
+    assert generate(gpu, VOCAB, "ab", 150, seed=4) == generate(cpu, VOCAB, "ab", 150, seed=4)
+    assert capsys.readouterr().err.count("the CUDA graph failed to launch") == 1

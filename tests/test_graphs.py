@@ -302,3 +302,19 @@ def test_cublas_c_uses_the_library_cupys_module_was_linked_with(tmp_path, monkey
     maps = tmp_path / "maps"
     maps.write_text("1-2 r-xp 0 0 1 /a/libcublas.so.12\n3-4 r-xp 0 0 2 /b/libcublas.so.13\n")
     assert cublas_c.loaded_library(str(maps)) is None              # which made the handle?
+
+
+@fake_only
+def test_a_graph_that_fails_to_launch_falls_back_once(dev, monkeypatch, capsys):
+    model = CharRNN(9, hidden_size=8, num_layers=1, dtype="float64", backend=dev, dropout=0.0)
+    want = train_steps(CharRNN(9, hidden_size=8, num_layers=1, dtype="float64", dropout=0.0))
+    import fakecupy
+
+    def broken(self, stream=None):
+        raise RuntimeError("cudaErrorInvalidValue: invalid argument")
+    monkeypatch.setattr(fakecupy._Graph, "launch", broken)
+    monkeypatch.setattr(graphs, "_SAID", set())
+    got = train_steps(model)
+    assert capsys.readouterr().err.count("failed to launch, so it runs launch by launch") == 1
+    for (la, _), (lb, _) in zip(got, want):
+        assert la == pytest.approx(lb, rel=1e-10)

@@ -247,8 +247,13 @@ class DeviceSampler:
         for start in range(0, self.length, self.chunk):
             with stream:
                 if self.graph is not None:
-                    self.graph.launch(stream)
-                else:
+                    try:
+                        self.graph.launch(stream)
+                    except Exception as exc:      # the driver will not run it: launches
+                        notice(f"sampling launches kernel by kernel: the CUDA graph failed "
+                               f"to launch ({first_line(exc)})")
+                        self.graph = None
+                if self.graph is None:
                     for _ in range(self.chunk):
                         self.char()
                 stop = min(start + self.chunk, self.length)

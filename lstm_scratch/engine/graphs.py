@@ -78,7 +78,14 @@ def run_loop(ws, name, xp, steps, body, arrays, capturable=True):
             for t in steps:
                 body(t)
             return
-    entry[0].launch()                    # on the current stream, after what came before
+    try:
+        entry[0].launch()                # on the current stream, after what came before
+    except Exception as exc:             # a graph the driver will not run: the loop, as before
+        notice(f"a time loop's CUDA graph failed to launch, so it runs launch by launch: "
+               f"{first_line(exc)}")
+        remember(graphs, key, EAGER)
+        for t in steps:
+            body(t)
 
 
 def stable(ws, name, a):
