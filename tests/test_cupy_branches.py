@@ -22,32 +22,21 @@ import sys
 import numpy as np
 import pytest
 
-import fakecupy
+from conftest import ON_GPU, device_tests_mark, fake_only
 from lstm_scratch import CharLSTM, RMSprop, Vocab, generate
-from lstm_scratch.backend import (Backend, array_module, cupy_available, dropout_mask,
-                                  get_backend, scatter_add_rows, take_rows, to_host)
+from lstm_scratch.backend import (array_module, cupy_available, dropout_mask, get_backend,
+                                  scatter_add_rows, take_rows, to_host)
 
-ON_GPU = os.environ.get("LSTM_SCRATCH_CUPY_BRANCHES") == "gpu"
-if ON_GPU:
-    pytestmark = pytest.mark.skipif(not cupy_available()[0], reason=f"{cupy_available()[1]}")
-else:
-    pytestmark = pytest.mark.skipif(fakecupy.CXX is None,
-                                    reason="no C++ compiler to build the CUDA kernel bodies on the host")
-fake_only = pytest.mark.skipif(ON_GPU, reason="checks the fake CuPy itself")
+pytestmark = device_tests_mark()
 HERE = os.path.dirname(os.path.abspath(__file__))
 ENGINES = ("fast", "reference") if "engine" in inspect.signature(CharLSTM).parameters else (None,)
 
 
 @pytest.fixture
-def fake(monkeypatch):
-    """The fake ``cupy``/``cupyx`` in sys.modules for one test (the real CuPy with
-    LSTM_SCRATCH_CUPY_BRANCHES=gpu); its Backend."""
-    if ON_GPU:
-        return get_backend("cupy")
-    cupy, cupyx = fakecupy.modules()
-    monkeypatch.setitem(sys.modules, "cupy", cupy)
-    monkeypatch.setitem(sys.modules, "cupyx", cupyx)
-    return Backend("cupy", cupy)
+def fake(dev):
+    """The fake ``cupy``/``cupyx`` for one test (the real CuPy with
+    LSTM_SCRATCH_CUPY_BRANCHES=gpu); its Backend: conftest's ``dev``."""
+    return dev
 
 
 @pytest.fixture(params=ENGINES, ids=lambda e: f"engine={e}")

@@ -1,7 +1,7 @@
 """The optimizers' one-launch update on CuPy (lstm_scratch/engine/device_optim.py, .cu).
 
-On the fake CuPy (tests/fakecupy.py) the kernels run compiled for the host; NVRTC, where
-it loads, compiles them as CUDA; on a GPU machine the same tests run on the real CuPy:
+On the fake CuPy (tests/fakecupy.py) the kernels run compiled for the host (NVRTC compiles
+them as CUDA in tests/test_nvrtc.py); on a GPU machine the same tests run on the real CuPy:
 
     LSTM_SCRATCH_CUPY_BRANCHES=gpu python -m pytest tests/test_device_optim.py
 
@@ -12,7 +12,6 @@ arrays the kernel cannot take (a non-contiguous gradient) take the per-parameter
 import numpy as np
 import pytest
 
-import nvrtc
 from conftest import device_tests_mark
 from lstm_scratch import RMSprop
 from lstm_scratch.backend import to_host
@@ -77,13 +76,3 @@ def test_tables_are_rebuilt_only_when_an_address_moves(dev):
     c = xp.zeros(4)
     assert to_host(tables("p", [a, c])).tolist() == [a.data.ptr, c.data.ptr]
     assert to_host(tables.starts([a, b])).tolist() == [0, 3, 7]
-
-
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_nvrtc_compiles_the_update_kernels(dtype):
-    ok, why = nvrtc.available()
-    if not ok:
-        pytest.skip(why)
-    ptx = nvrtc.compile_ptx(device_optim.source(dtype), "device_optim.cu")
-    for name in device_optim.KERNELS:
-        assert f".entry {name}(" in ptx

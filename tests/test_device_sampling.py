@@ -1,8 +1,8 @@
 """Sampling drawn on the device (lstm_scratch/engine/device_sampling.py and .cu).
 
 Here, without a GPU, the kernels run on the fake CuPy (tests/fakecupy.py), which
-compiles device_sampling.cu for the host and records and replays CUDA graphs; NVRTC,
-where it loads, compiles the same file as CUDA device code. On a GPU machine the same
+compiles device_sampling.cu for the host and records and replays CUDA graphs
+(tests/test_nvrtc.py compiles the same file as CUDA device code). On a GPU machine the same
 tests run on the real CuPy (bench/gpu_check.py does):
 
     LSTM_SCRATCH_CUPY_BRANCHES=gpu python -m pytest tests/test_device_sampling.py
@@ -16,7 +16,6 @@ softmax), and whole texts (greedy, seeded, N rows, stop).
 import numpy as np
 import pytest
 
-import nvrtc
 from conftest import device_tests_mark, fake_only
 from lstm_scratch import CharRNN, Vocab, generate
 from lstm_scratch.backend import to_host
@@ -33,16 +32,6 @@ def twins(dev, **kwargs):
     kwargs = dict(dict(vocab_size=len(VOCAB.chars), hidden_size=12, num_layers=2, dropout=0.0,
                        dtype="float64", seed=3), **kwargs)
     return CharRNN(backend="numpy", **kwargs), CharRNN(backend=dev, **kwargs)
-
-
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_nvrtc_compiles_the_kernels_as_cuda(dtype):
-    ok, why = nvrtc.available()
-    if not ok:
-        pytest.skip(why)
-    ptx = nvrtc.compile_ptx(device_sampling.source(dtype), "device_sampling.cu")
-    for name in device_sampling.KERNELS:
-        assert f".entry {name}(" in ptx
 
 
 def test_the_kernels_draw_numpys_pcg64_uniforms(dev):

@@ -16,12 +16,13 @@ import fakecupy
 import nvrtc
 from lstm_scratch import CharRNN, RMSprop, Vocab, generate
 from lstm_scratch.backend import Backend
+from lstm_scratch.engine import device_optim, device_sampling
 
 ok, why = nvrtc.available()
-pytestmark = [pytest.mark.skipif(not ok, reason=why),
-              pytest.mark.skipif(fakecupy.CXX is None, reason="no C++ compiler for the fake CuPy")]
+pytestmark = pytest.mark.skipif(not ok, reason=why)
 
 
+@pytest.mark.skipif(fakecupy.CXX is None, reason="no C++ compiler for the fake CuPy")
 def test_every_elementwise_kernel_compiles_as_cuda(monkeypatch):
     cupy, cupyx = fakecupy.modules()
     monkeypatch.setitem(sys.modules, "cupy", cupy)
@@ -58,3 +59,13 @@ def test_every_elementwise_kernel_compiles_as_cuda(monkeypatch):
                                           kernel.operation, name, T)
         ptx = nvrtc.compile_ptx(source, f"{name}.cu")
         assert f".entry {name}(" in ptx
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("module", [device_sampling, device_optim], ids=lambda m: m.__name__)
+def test_the_raw_modules_compile_as_cuda(module, dtype):
+    """device_sampling.cu and device_optim.cu, whole, with their #defines for ``dtype``."""
+    name = module.SOURCE.name
+    ptx = nvrtc.compile_ptx(module.source(dtype), name)
+    for kernel in module.KERNELS:
+        assert f".entry {kernel}(" in ptx

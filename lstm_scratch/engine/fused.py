@@ -29,12 +29,17 @@ from . import fused_cpu
 from ..nn.gates import GATE_ORDER
 from ..nn.gru import GRU_GATE_ORDER
 
-_OFFSETS = "".join(f"const ptrdiff_t {name.upper()} = {k} * (ptrdiff_t)H;\n"
-                   for k, name in enumerate(GATE_ORDER))
-_INDEX = """
-const ptrdiff_t n = i / H, j = i % H;
-const ptrdiff_t row = n * 4 * (ptrdiff_t)H + j;
-""" + _OFFSETS
+def _index(gates, suffix=""):
+    """The lines that open a kernel over the (N, H) state of a cell with these gate
+    blocks: thread i is element (n, j), its row of the (N, G H) gates starts at ``row``,
+    and each block's offset is its name (upper case, + ``suffix``) times H."""
+    offsets = "".join(f"const ptrdiff_t {name.upper()}{suffix} = {k} * (ptrdiff_t)H;\n"
+                      for k, name in enumerate(gates))
+    return ("\nconst ptrdiff_t n = i / H, j = i % H;\n"
+            f"const ptrdiff_t row = n * {len(gates)} * (ptrdiff_t)H + j;\n" + offsets)
+
+
+_INDEX = _index(GATE_ORDER)
 
 _FORWARD = _INDEX + """
 const T half = 0.5;
@@ -92,12 +97,7 @@ def describe(xp, dtype):
     return "fused CUDA cell" if xp is not np else "fused cell compiled by Numba"
 
 
-_GRU_OFFSETS = "".join(f"const ptrdiff_t {name.upper()}_ = {k} * (ptrdiff_t)H;\n"
-                       for k, name in enumerate(GRU_GATE_ORDER))
-_GRU_INDEX = """
-const ptrdiff_t n = i / H, j = i % H;
-const ptrdiff_t row = n * 3 * (ptrdiff_t)H + j;
-""" + _GRU_OFFSETS
+_GRU_INDEX = _index(GRU_GATE_ORDER, "_")       # R_, Z_, N_: n is the row already
 
 _GRU_FORWARD = _GRU_INDEX + """
 const T half = 0.5;
