@@ -85,16 +85,7 @@ class _Optimizer:
         scale = 1.0
         if self.clip_norm and norm > self.clip_norm:
             scale = self.clip_norm / norm
-        names = list(self.params)
-        arrays = [self.params[n] for n in names] + [grads[n] for n in names] + \
-            [getattr(self, slot)[n] for slot in self.SLOTS for n in names]
-        if device_optim.applies(xp, arrays):     # every parameter in one launch
-            if self._tables is None:
-                self._tables = device_optim.AddressTables(xp)
-            device_optim.update(xp, self._tables, self.DEVICE_KERNEL,
-                                [self.params[n] for n in names],
-                                [[getattr(self, slot)[n] for n in names] for slot in self.SLOTS],
-                                [grads[n] for n in names], self._device_scalars(scale))
+        if xp is not np and self._device_step(xp, grads, scale):     # one launch for all
             self.steps += 1
             return norm
         work = []
@@ -106,6 +97,20 @@ class _Optimizer:
         list((self.map_fn or map)(lambda item: self._update(*item, scale), work))
         self.steps += 1
         return norm
+
+    def _device_step(self, xp, grads, scale):
+        """The update of every parameter in one launch (engine/device_optim.cu) where all
+        the arrays allow it; returns whether it ran."""
+        params = list(self.params.values())
+        slots = [[getattr(self, slot)[name] for name in self.params] for slot in self.SLOTS]
+        grads = [grads[name] for name in self.params]
+        if not device_optim.applies(xp, params + grads + [a for s in slots for a in s]):
+            return False
+        if self._tables is None:
+            self._tables = device_optim.AddressTables(xp)
+        device_optim.update(xp, self._tables, self.DEVICE_KERNEL, params, slots, grads,
+                            self._device_scalars(scale))
+        return True
 
     def _update(self, name, arrays, chunk, scale):
         """The update of one chunk of parameter ``name``: ``arrays`` holds 1-D views

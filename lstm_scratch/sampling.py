@@ -191,6 +191,7 @@ def device_rows(model, state, z, length, temperature, greedy, top_k, top_p, rng)
     for chunk in sampler.chunks():                                      # (N, k) on the host
         yield from chunk.T
 
+
 def generate_iter(model, vocab, prime="", length=500, temperature=1.0, greedy=False,
                   top_k=None, seed=None, what="prime text", *, top_p=None, stop=None):
     """Yield ``length`` generated characters one at a time (the prime is not yielded),

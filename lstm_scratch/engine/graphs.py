@@ -20,8 +20,8 @@ where MAX_GRAPHS keys in a row were each seen once, that is said once).
 
 Only loops of the fused kernels and of products by cuBLAS's own C functions
 (cublas_c.py) are captured: CuPy's matmul and its cuBLAS wrappers refuse capture
-(they set the stream on every call, cupy #6290), as does anything that allocates (cupy #9655: memory allocated during capture may be freed
-under the graph). Where capture fails, the reason is said once and the loop runs
+(they set the stream on every call, cupy #6290), as does anything that allocates
+(cupy #9655: memory allocated during capture may be freed under the graph). Where capture fails, the reason is said once and the loop runs
 launch by launch. ``LSTM_SCRATCH_GRAPHS=0`` turns graphs off (to compare, or rule
 them out); float64 loops are captured too (the graph changes no arithmetic).
 """
@@ -52,40 +52,36 @@ def run_loop(ws, name, xp, steps, body, arrays, capturable=True):
     capturable : False where the body makes calls a capture refuses (:func:`direct`)
     """
     steps = list(steps)
-    graphs = getattr(ws, "graphs", None) if ws.keep else None
-    if not (capturable and enabled(xp)) or graphs is None:
+
+    def one_by_one():
         for t in steps:
             body(t)
-        return
+    graphs = getattr(ws, "graphs", None) if ws.keep else None
+    if not (capturable and enabled(xp)) or graphs is None:
+        return one_by_one()
     cublas = xp.cuda.cublas                 # TF32 or not: the products a graph would hold
     math_mode = int(cublas.getMathMode(xp.cuda.device.get_cublas_handle()))
     key = (name, steps[0] if steps else 0, len(steps), math_mode,
            tuple((a.data.ptr, a.shape, a.strides, a.dtype.str) for a in arrays))
     entry = graphs.get(key)
-    if entry is None or entry == EAGER:
-        if entry is None:
-            remember(graphs, key, SEEN)
-            if all(value == SEEN for value in graphs.values()) and len(graphs) == MAX_GRAPHS:
-                notice("a time loop runs launch by launch: its arrays move from step to "
-                       "step, so no CUDA graph of it would be replayed")
-        for t in steps:
-            body(t)
-        return
+    if entry is None:
+        remember(graphs, key, SEEN)
+        if all(value == SEEN for value in graphs.values()) and len(graphs) == MAX_GRAPHS:
+            notice("a time loop runs launch by launch: its arrays move from step to "
+                   "step, so no CUDA graph of it would be replayed")
+        return one_by_one()
     if entry == SEEN:
         entry = capture(xp, steps, body)            # (graph, what it keeps alive) or None
         remember(graphs, key, EAGER if entry is None else entry)
-        if entry is None:
-            for t in steps:
-                body(t)
-            return
+    if entry is None or entry == EAGER:
+        return one_by_one()
     try:
         entry[0].launch()                # on the current stream, after what came before
     except Exception as exc:             # a graph the driver will not run: the loop, as before
         notice(f"a time loop's CUDA graph failed to launch, so it runs launch by launch: "
                f"{first_line(exc)}")
         remember(graphs, key, EAGER)
-        for t in steps:
-            body(t)
+        one_by_one()
 
 
 def stable(ws, name, a):
