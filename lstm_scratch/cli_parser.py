@@ -93,6 +93,10 @@ def build_parser():
     t.add_argument("--tie-weights", action="store_true", default=None, help="the softmax "
                    "weights are the embedding's transpose (needs --embedding-size = --hidden-size)")
     t.add_argument("--seq-len", type=int, help="chars per chunk/window (default 100 stream, 20 window)")
+    t.add_argument("--reset-every", type=int, metavar="K", help="stream mode: every K chunks, "
+                   "each row's carried state starts again from zero, the rows staggered (1/K "
+                   "of them at each step), so that the network also learns the zero state "
+                   "that eval --windows and sampling start from (default 0: never)")
     t.add_argument("--step", type=int, help="window mode: chars between windows (default 3)")
     t.add_argument("--batch-size", type=int, help="default 64 stream, 128 window")
     t.add_argument("--epochs", type=int, help="default 10")

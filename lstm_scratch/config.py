@@ -71,6 +71,7 @@ class TrainConfig:
     dropout: float = 0.2
     seq_len: Optional[int] = None       # None: 100 (stream) or 20 (window)
     step: int = 3                       # window mode: chars between window starts
+    reset_every: int = 0                # stream mode: each row's state from zero every K chunks (0 = never)
     batch_size: Optional[int] = None    # None: 64 (stream) or 128 (window)
     epochs: int = 10
     max_steps: Optional[int] = None     # stop after this many updates, whatever the epoch
@@ -135,6 +136,10 @@ class TrainConfig:
                      "sample_length"):
             require_int(name, getattr(self, name), 0 if name == "sample_length" else 1)
         require_int("seed", self.seed, 0)                      # NumPy's SeedSequence takes >= 0
+        require_int("reset_every", self.reset_every, 0)
+        need(self.reset_every == 0 or self.mode == "stream", "reset-every",
+             "0 in window mode (every window starts from the zero state already)",
+             self.reset_every)
         for name in ("max_steps", "eval_every", "eval_chars", "lr_decay_every", "patience", "threads"):
             if getattr(self, name) is not None:
                 require_int(name, getattr(self, name))

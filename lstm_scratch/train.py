@@ -265,8 +265,10 @@ class Trainer:
 
     def _train_step(self, inputs, targets):
         stream = self.batches.mode == "stream"
-        loss, grads, state = self.runner.loss_and_grads(inputs, targets,
-                                                       self.carry if stream else None)
+        carry = self.carry if stream else None
+        if carry is not None and self.config.reset_every:
+            carry = self._reset_rows(carry, len(inputs))
+        loss, grads, state = self.runner.loss_and_grads(inputs, targets, carry)
         try:
             if not math.isfinite(loss):
                 raise FloatingPointError(f"loss is {loss}")
@@ -286,6 +288,20 @@ class Trainer:
         if self.batch_index == self.batches.batches_per_epoch:
             self.epoch, self.batch_index, self.carry = self.epoch + 1, 0, None
         return loss
+
+    def _reset_rows(self, carry, batch_size):
+        """--reset-every K: row r of the batch starts chunk b from the zero state
+        when (r + b) % K == 0, so every row starts again once every K chunks and
+        1/K of the rows do at each step. It depends only on the row and the chunk,
+        so a resumed run, and any number of processes, reset the same rows.
+        ``carry`` holds this process's rows; a new list, the old one untouched."""
+        lo, hi = self.world.rows(batch_size)
+        keep = (np.arange(lo, hi) + self.batch_index) % self.config.reset_every != 0
+        if keep.all():
+            return carry
+        xp = self.model.backend.xp
+        keep = xp.asarray(keep[:, None], dtype=carry[0][0].dtype)
+        return [tuple(a * keep for a in layer) for layer in carry]
 
     def _epoch_float(self):
         return self.epoch + self.batch_index / self.batches.batches_per_epoch

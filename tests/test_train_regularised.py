@@ -14,7 +14,7 @@ from lstm_scratch.train import evaluate
 from test_train import SMALL, check_resume_is_the_run
 
 AWD = dict(SMALL, embedding_size=12, tie_weights=True, weight_drop=0.3, locked_dropout=True,
-           input_dropout=0.1, embedding_dropout=0.1, output_dropout=0.1)
+           input_dropout=0.1, embedding_dropout=0.1, output_dropout=0.1, reset_every=3)
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
@@ -101,6 +101,9 @@ def test_the_optimizer_is_fixed_on_resume(corpus_file, tmp_path, capsys):
     (dict(tie_weights=True), "--tie-weights needs --embedding-size equal to --hidden-size (12)"),
     (dict(input_dropout=0.1), "--input-dropout needs an embedding (--embedding-size > 0)"),
     (dict(weight_drop=1.5), "--weight-drop must be in"),
+    (dict(reset_every=-1), "--reset-every must be an integer >= 0, got -1"),
+    (dict(reset_every=2.5), "--reset-every must be an integer >= 0, got 2.5"),
+    (dict(mode="window", reset_every=4), "--reset-every must be 0 in window mode"),
 ])
 def test_bad_options(corpus_file, options, match):
     with pytest.raises(UserError, match=match.replace("(", r"\(").replace(")", r"\)")):
@@ -115,19 +118,55 @@ def test_cli_flags(corpus_file, tmp_path):
            "0.001", "--betas", "0.8,0.99", "--weight-drop", "0.2", "--locked-dropout",
            "--embedding-size", "12", "--tie-weights", "--input-dropout", "0.1",
            "--embedding-dropout", "0.1", "--output-dropout", "0.3", "--ema", "0.9",
-           "--backend", "numpy"]
+           "--reset-every", "4", "--backend", "numpy"]
     run = subprocess.run(cmd, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     config = json.loads(run.stdout.split("config: ", 1)[1].splitlines()[0])
     assert (config["optimizer"], config["weight_decay"], config["betas"]) == ("adamw", 0.001,
                                                                             [0.8, 0.99])
     assert config["locked_dropout"] is True and config["tie_weights"] is True
+    assert config["reset_every"] == 4
     saved = load_checkpoint(str(out / "latest.npz"))
     assert saved["optim"]["beta1"] == 0.8
     bad = subprocess.run(cmd[:4] + ["--tie-weights", "--backend", "numpy"], capture_output=True,
                          text=True)
     assert bad.returncode == 2
     assert bad.stderr.count("\n") == 1 and "--tie-weights needs --embedding-size" in bad.stderr
+
+
+@pytest.mark.parametrize("every", [1, 3])
+def test_reset_every_starts_each_row_from_zero_in_turn(corpus_file, every):
+    """Chunk b starts row r from the zero state when (r + b) % K == 0, and carries
+    every other row's state on untouched; the chunk after an epoch's end starts all
+    rows from zero, as without resets."""
+    from lstm_scratch.api import make_trainer
+    trainer = make_trainer(corpus_file, None, **dict(SMALL, reset_every=every, max_steps=12,
+                                                     sample_temperatures=(), eval_every=None))
+    given, real = [], trainer.runner.loss_and_grads
+
+    def spy(inputs, targets, state=None):
+        carried = None if trainer.carry is None else [[a.copy() for a in layer]
+                                                      for layer in trainer.carry]
+        given.append((trainer.batch_index, carried, state and [[a.copy() for a in layer]
+                                                               for layer in state]))
+        return real(inputs, targets, state)
+    trainer.runner.loss_and_grads = spy
+    trainer.run()
+    assert len(given) == 12
+    resets = 0
+    for b, carried, state in given:
+        if carried is None:
+            assert state is None
+            continue
+        for layer_c, layer_s in zip(carried, state):
+            for c, s in zip(layer_c, layer_s):
+                for r in range(SMALL["batch_size"]):
+                    if (r + b) % every == 0:
+                        assert not s[r].any() and c[r].any()
+                        resets += 1
+                    else:
+                        np.testing.assert_array_equal(s[r], c[r])
+    assert resets > 0
 
 
 def test_max_minutes_stops_evaluates_and_saves(corpus_file, tmp_path, capsys):
