@@ -40,9 +40,10 @@ ROWS = {
     "no-embedding": {k: v for k, v in FULL.items() if k not in ("embedding_size", "input_dropout")},
     "rmsprop": {k: v for k, v in FULL.items() if k != "optimizer"},
     "no-ema": {k: v for k, v in FULL.items() if k != "ema"},
-    # added later: the full set, with each row's state started again every 4 (or 2) chunks
+    # added later: the full set, with each row's state started again every 4 (2, 8) chunks
     "full-reset-4": dict(FULL, reset_every="4"),
     "full-reset-2": dict(FULL, reset_every="2"),
+    "full-reset-8": dict(FULL, reset_every="8"),
 }
 
 
