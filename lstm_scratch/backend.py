@@ -148,6 +148,21 @@ def dropout_mask(rng, shape, keep, dtype, xp=np):
     return xp.multiply(u < keep, dtype.type(1.0 / keep), out=u)   # u's memory becomes the mask
 
 
+def bernoulli_mask(rng, shape, p, dtype, xp=np):
+    """A 0/1 mask on ``xp``: 1 with probability ``p``, else 0 (zoneout's d).
+
+    rng : numpy.random.Generator on the host, drawn from as :func:`dropout_mask` does
+    Returns an array of ``shape`` and ``dtype``.
+    """
+    dtype = np.dtype(dtype)
+    if xp is np:
+        u = rng.random(shape, dtype=dtype)
+    else:
+        seed = int(rng.integers(0, 2**63 - 1))
+        u = xp.random.default_rng(seed).random(shape, dtype=dtype)
+    return xp.multiply(u < p, dtype.type(1.0), out=u)
+
+
 @functools.lru_cache(maxsize=None)
 def elementwise_kernel(xp, in_params, out_params, operation, name):
     """A compiled ``cupy.ElementwiseKernel`` (built once per signature), or None

@@ -48,7 +48,8 @@ class LSTMCache(NamedTuple):
     gates: object     # (T, N, 4H) post-activation i|f|g|o
     hs: object        # (T+1, N, H) h_0, h_1, ..., h_T: hs[t] is h_{t-1} of step t
     cs: object        # (T+1, N, H) c_0, c_1, ..., c_T
-    tanh_c: object    # (T, N, H) tanh(c_t)
+    tanh_c: object    # (T, N, H) tanh(c_t) (tanh(c̃_t), before the mix, with zoneout)
+    zoneout: object = None   # (d^c, d^h): masks (T, N, H) or rates, or None (off)
 
     @property
     def h(self):
@@ -108,7 +109,16 @@ def lstm_cell_forward(a, c_prev, scale, shift, c, tanh_c, h, ig, fused=True):
     xp.multiply(o, tanh_c, out=h)                           # h_t = o_t ⊙ tanh(c_t)
 
 
-def lstm_forward(x, h0, c0, Wx, Wh, b, fused=True, ws=FRESH):
+def zoneout_mix(new, prev, d, tmp):
+    """new ← d ⊙ prev + (1 - d) ⊙ new in place (nn/zoneout.py's ``zoneout_forward``, the
+    same two products and one sum), d a 0/1 mask (N, H) or the rate, a float; tmp (N, H)."""
+    xp = array_module(new)
+    xp.multiply(new, 1 - d, out=tmp)                        # (1 - d) ⊙ new
+    xp.multiply(prev, d, out=new)                           # d ⊙ prev
+    new += tmp
+
+
+def lstm_forward(x, h0, c0, Wx, Wh, b, fused=True, ws=FRESH, zoneout=None):
     """Run the layer over T steps from (h0, c0).
 
     x : (T, N, D) float, or (T, N) int ids for one-hot input (Wx is then (V, 4H))
@@ -117,6 +127,9 @@ def lstm_forward(x, h0, c0, Wx, Wh, b, fused=True, ws=FRESH):
     fused : one kernel per cell step where there is one (see :func:`lstm_cell_forward`)
     ws : a :class:`.workspace.Workspace` to build h and the cache in (valid until
         its next use); the default allocates fresh arrays
+    zoneout : (d^c, d^h), each a 0/1 mask (T, N, H) or a rate (a float, as at
+        evaluation), mixed into c_t and h_t after each step as nn/zoneout.py's
+        ``lstm_zoneout_forward`` does; None: off
     Returns h (T, N, H), the final state (h_T, c_T) each (N, H), and the cache.
     """
     xp = array_module(Wh)
@@ -144,10 +157,14 @@ def lstm_forward(x, h0, c0, Wx, Wh, b, fused=True, ws=FRESH):
         if t >= t0:
             add_hWh(t)                                      # a_t = x_t Wx + b + h_{t-1} Wh
         lstm_cell_forward(gates[t], cs[t], scale, shift, cs[t + 1], tanh_c[t], hs[t + 1], ig, fused)
+        if zoneout is not None:                             # c̃_t, h̃_t -> c_t, h_t
+            dc, dh = (d if isinstance(d, float) else d[t] for d in zoneout)
+            zoneout_mix(cs[t + 1], cs[t], dc, ig)           # c_t = d^c ⊙ c_{t-1} + (1 - d^c) ⊙ c̃_t
+            zoneout_mix(hs[t + 1], hs[t], dh, ig)           # h_t = d^h ⊙ h_{t-1} + (1 - d^h) ⊙ h̃_t
     capturable, products = direct([add_hWh], forward_kernel(xp, dtype) if fused else None)
     run_loop(ws, f"forward from {t0}", xp, range(T), step, (gates, hs, cs, tanh_c) + products,
-             capturable)
-    cache = LSTMCache(x_cache, Wh, gates, hs, cs, tanh_c)
+             capturable and zoneout is None)
+    cache = LSTMCache(x_cache, Wh, gates, hs, cs, tanh_c, zoneout)
     return hs[1:], (hs[T], cs[T]), cache
 
 
@@ -229,7 +246,7 @@ def lstm_backward(dh, cache, dhT=None, dcT=None, fused=True, ws=FRESH, want_dh0=
     Returns a dict with dx (T, N, D) (None for int ids), dh0 (N, H; None when not
     wanted), dc0 (N, H), dWx (D, 4H), dWh (H, 4H), db (4H,). Nothing passed in is modified.
     """
-    x_cache, Wh, gates, hs, cs, tanh_c = cache
+    x_cache, Wh, gates, hs, cs, tanh_c, zoneout = cache
     xp = array_module(Wh)
     T, N, H = tanh_c.shape
     dtype = Wh.dtype
@@ -243,15 +260,36 @@ def lstm_backward(dh, cache, dhT=None, dcT=None, fused=True, ws=FRESH, want_dh0=
     dc_next[...] = 0 if dcT is None else dcT
     scratch = tuple(ws.tmp.empty(xp, f"scratch{k}", (N, H), dtype) for k in range(3))
     dh_prev = step_gemm(da, Wh.T, dh_next, ws=ws.tmp)       # dh_next = da[t] Whᵀ
+    if zoneout is not None:
+        dh_t, kept_h, kept_c, no_dh = (ws.tmp.empty(xp, f"zoneout{k}", (N, H), dtype)
+                                       for k in range(4))
+        no_dh[...] = 0
 
     def step(t):
-        lstm_cell_backward(dh[t], gates[t], cs[t], tanh_c[t], da[t], dh_next, dc_next,
+        if zoneout is None:
+            lstm_cell_backward(dh[t], gates[t], cs[t], tanh_c[t], da[t], dh_next, dc_next,
+                               scratch, fused)
+            if t or want_dh0:
+                dh_prev(t)                                  # a_t = ... + h_{t-1} Wh
+            return
+        # h_t = d^h ⊙ h_{t-1} + (1 - d^h) ⊙ h̃_t, and c_t likewise: the kept share of each
+        # gradient goes straight to step t-1, the rest through the cell (nn/zoneout.py)
+        dc, dh_mask = (d if isinstance(d, float) else d[t] for d in zoneout)
+        xp.add(dh[t], dh_next, out=dh_t)                    # both uses of h_t
+        xp.multiply(dh_t, dh_mask, out=kept_h)              # ∂L/∂h_{t-1}, kept share
+        xp.multiply(dh_t, 1 - dh_mask, out=dh_t)            # ∂L/∂h̃_t
+        xp.multiply(dc_next, dc, out=kept_c)                # ∂L/∂c_{t-1}, kept share
+        xp.multiply(dc_next, 1 - dc, out=dc_next)           # ∂L/∂c̃_t
+        lstm_cell_backward(dh_t, gates[t], cs[t], tanh_c[t], da[t], no_dh, dc_next,
                            scratch, fused)
+        xp.add(dc_next, kept_c, out=dc_next)                # c_{t-1} reached both ways
         if t or want_dh0:
             dh_prev(t)                                      # a_t = ... + h_{t-1} Wh
+            xp.add(dh_next, kept_h, out=dh_next)            # h_{t-1} reached both ways
     capturable, products = direct([dh_prev], backward_kernel(xp, dtype) if fused else None)
     run_loop(ws, f"backward, dh0 {want_dh0}", xp, reversed(range(T)), step,
-             (dh, gates, cs, tanh_c, da, dh_next, dc_next) + products, capturable)
+             (dh, gates, cs, tanh_c, da, dh_next, dc_next) + products,
+             capturable and zoneout is None)
     dWh = recurrent_weight_grad(hs, da, Wh)                 # a_t = ... + h_{t-1} Wh for all t
     # a_t = x_t Wx + b for all t
     if is_ids(x_cache.x):
