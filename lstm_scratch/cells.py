@@ -30,6 +30,7 @@ from .engine import gru as fast_gru
 from .engine import lstm as fast_lstm
 from .engine import rnn as fast_rnn
 from .nn import gate_slice
+from .nn.zoneout import ZoneoutCache, lstm_zoneout_backward, lstm_zoneout_forward
 
 
 def glorot_uniform(rng, fan_in, fan_out):
@@ -66,13 +67,27 @@ class Cell(NamedTuple):
 def _fast(forward, backward):
     """An engine layer pair: it builds its arrays in the workspace ``ws``, and
     skips dh0 = da_0 Whᵀ, which the model drops (truncated BPTT)."""
-    return (lambda *args, ws: forward(*args, ws=ws),
+    return (lambda *args, ws, **zoneout: forward(*args, ws=ws, **zoneout),
             lambda dh, cache, ws: backward(dh, cache, ws=ws, want_dh0=False))
 
 
 def _textbook(forward, backward):
     """A textbook layer pair: every array fresh, no workspace."""
-    return (lambda *args, ws: forward(*args), lambda dh, cache, ws: backward(dh, cache))
+    return (lambda *args, ws, **zoneout: forward(*args, **zoneout),
+            lambda dh, cache, ws: backward(dh, cache))
+
+
+def _textbook_lstm_forward(x, h0, c0, Wx, Wh, b, zoneout=None):
+    """nn/lstm.py's layer, or nn/zoneout.py's when zoneout (d^c, d^h) is given."""
+    if zoneout is None:
+        return nn.lstm_forward(x, h0, c0, Wx, Wh, b)
+    return lstm_zoneout_forward(x, h0, c0, Wx, Wh, b, dc=zoneout[0], dh=zoneout[1])
+
+
+def _textbook_lstm_backward(dh, cache):
+    if isinstance(cache, ZoneoutCache):
+        return lstm_zoneout_backward(dh, cache)
+    return nn.lstm_backward(dh, cache)
 
 
 def _cell(name, title, gates, biases, state, shown, layers, init_bias):
@@ -80,8 +95,10 @@ def _cell(name, title, gates, biases, state, shown, layers, init_bias):
     grads = ("dWx", "dWh") + tuple("d" + b for b in biases)
 
     def adapt(forward, backward):
-        def fwd(x, layer_state, weights, ws):
-            h, final, cache = forward(x, *layer_state, *weights, ws=ws)
+        def fwd(x, layer_state, weights, ws, zoneout=None):
+            # zoneout (d^c, d^h), the LSTM's only (CharRNN refuses it for the others)
+            kw = {} if zoneout is None else dict(zoneout=zoneout)
+            h, final, cache = forward(x, *layer_state, *weights, ws=ws, **kw)
             return h, (final if len(state) == 2 else (final,)), cache    # always a tuple
 
         def bwd(dh, cache, ws):
@@ -102,7 +119,7 @@ def _lstm_bias(H):
 CELLS = {
     "lstm": _cell("lstm", "LSTM", 4, ("b",), ("h", "c"), "tanh(c)",
                   {"fast": _fast(fast_lstm.lstm_forward, fast_lstm.lstm_backward),
-                   "reference": _textbook(nn.lstm_forward, nn.lstm_backward)},
+                   "reference": _textbook(_textbook_lstm_forward, _textbook_lstm_backward)},
                   _lstm_bias),
     "gru": _cell("gru", "GRU", 3, ("bx", "bh"), ("h",), "h",
                  {"fast": _fast(fast_gru.gru_forward, fast_gru.gru_backward),

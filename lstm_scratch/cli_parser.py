@@ -92,6 +92,11 @@ def build_parser():
                    "embedding, one mask per batch (needs --embedding-size)")
     t.add_argument("--tie-weights", action="store_true", default=None, help="the softmax "
                    "weights are the embedding's transpose (needs --embedding-size = --hidden-size)")
+    t.add_argument("--zoneout-cell", type=float, metavar="Z", help="zoneout on the LSTM's "
+                   "cell: each unit keeps its previous value with probability Z at each step "
+                   "(Krueger et al. 2016; default 0)")
+    t.add_argument("--zoneout-hidden", type=float, metavar="Z", help="zoneout on the LSTM's "
+                   "hidden state h, as --zoneout-cell (default 0)")
     t.add_argument("--seq-len", type=int, help="chars per chunk/window (default 100 stream, 20 window)")
     t.add_argument("--reset-every", type=int, metavar="K", help="stream mode: every K chunks, "
                    "each row's carried state starts again from zero, the rows staggered (1/K "

@@ -106,6 +106,8 @@ class TrainConfig:
     input_dropout: float = 0.0          # on the embedding's output
     embedding_dropout: float = 0.0      # whole rows of E, one mask per batch
     output_dropout: Optional[float] = None  # after the top layer; None: --dropout
+    zoneout_cell: float = 0.0           # the LSTM's c keeps its value with this probability
+    zoneout_hidden: float = 0.0         # the same for h (nn/zoneout.py)
 
     def resolved(self):
         """A copy with the mode-dependent defaults filled in, checked."""
@@ -201,6 +203,9 @@ class TrainConfig:
         need(0.0 <= self.ema < 1.0, "ema", "a decay in [0, 1) (0 = off; 0.999, say)", self.ema)
         resolve_regularisers({name: getattr(self, name) for name in REGULARISERS},
                              self.hidden_size, self.dropout, spell=flag)
+        if (self.zoneout_cell or self.zoneout_hidden) and self.cell != "lstm":
+            raise UserError(f"--zoneout-cell and --zoneout-hidden are the LSTM's, got --cell "
+                            f"{self.cell}")
 
     def data_path(self, source):
         """The training file, folder or list of them (documents.py; open_corpus and

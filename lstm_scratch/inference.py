@@ -33,10 +33,22 @@ class Inference:
         x = self.embed(ids)                                 # ids, or E[ids] (T, B, D)
         shown, new_state = [], []
         for l in range(self.num_layers):
-            x, final, cache = self._forward_layer(x, state[l], self.layer_params(l), FRESH)
+            x, final, cache = self._forward_layer(x, state[l], self.layer_params(l), FRESH,
+                                                  zoneout=self._zoneout(None, l))
             shown.append(cache.tanh_c if self._cell.shown == "tanh(c)" else x)
             new_state.append(final)
         return x, shown, new_state
+
+    def _zoneout(self, masks, l):
+        """What layer l's zoneout mixes by: the masks (d^c, d^h) of a training batch, or
+        at evaluation (``masks`` None or without zoneout) the rates (z_c, z_h); None when
+        the model has no zoneout."""
+        if not (self.zoneout_cell or self.zoneout_hidden):
+            return None
+        rates = (self.zoneout_cell, self.zoneout_hidden)
+        if masks is None or masks.zoneout is None:
+            return rates
+        return tuple(rate if d is None else d for rate, d in zip(rates, masks.zoneout[l]))
 
     @property
     def shown(self):

@@ -107,6 +107,10 @@ class CharRNN(Inference):
         Drop probability of whole rows of E, one mask per batch (needs an embedding).
     output_dropout : float or None
         Dropout after the top layer, before the head; None: ``dropout``.
+    zoneout_cell, zoneout_hidden : float
+        Zoneout rates z_c, z_h of the LSTM's c and h (nn/zoneout.py): in training each
+        unit keeps its previous value with that probability at each step; at
+        evaluation every step mixes by the rate.
     """
 
     def __init__(self, vocab_size, cell="lstm", hidden_size=512, num_layers=2, dropout=0.2,
@@ -132,6 +136,8 @@ class CharRNN(Inference):
         for name, value in resolve_regularisers(regularisers, self.hidden_size,
                                                 self.dropout).items():
             setattr(self, name, value)
+        if (self.zoneout_cell or self.zoneout_hidden) and cell != "lstm":
+            raise UserError(f"zoneout is built for the LSTM only, got cell {cell!r}")
         # Dropout's two operations: the textbook names them locked when every mask is
         # one per sequence; the engine's multiply broadcasts either way.
         self._drop = LOCKED if self.locked_dropout and engine == "reference" else self._ops
@@ -252,7 +258,8 @@ class CharRNN(Inference):
             if masks.weights is not None:                   # W̃h = Wh ⊙ M
                 Wx, Wh, *biases = weights
                 weights = (Wx, ops.weight_drop_forward(Wh, masks.weights[l], layer_ws), *biases)
-            h, final, cell_cache = self._forward_layer(x, state[l], weights, layer_ws)
+            h, final, cell_cache = self._forward_layer(x, state[l], weights, layer_ws,
+                                                       zoneout=self._zoneout(masks, l))
             top = h[-1:] if (many_to_one and l == self.num_layers - 1) else h   # (T', B, H)
             x, mask = drop.dropout_forward(top, masks.layers[l], layer_ws)
             layer_caches.append((mask, h.shape, top.shape[0], cell_cache))

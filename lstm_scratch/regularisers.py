@@ -13,6 +13,8 @@ thread and every MPI process compute with the same masks::
                 (1, B, D)  (--input-dropout; locked as above)
     weights[l]  (H, G·H)   DropConnect on Whˡ, one mask per batch (--weight-drop)
     embedding   (V, 1)     whole rows of E, one mask per batch (--embedding-dropout)
+    zoneout[l]  (T, B, H)  two 0/1 masks, d^c and d^h of layer l, fresh every step
+                           (--zoneout-cell, --zoneout-hidden; the LSTM's, nn/zoneout.py)
 
 Per-row masks (layers, input) are cut with the batch (:meth:`Masks.rows`);
 per-batch ones (weights, embedding) are shared whole.
@@ -29,12 +31,13 @@ import numbers
 
 import numpy as np
 
-from .backend import dropout_mask
+from .backend import bernoulli_mask, dropout_mask
 from .errors import UserError
 
 # The regularisers a CharRNN takes, with their defaults: all off (see Masks below).
 REGULARISERS = dict(embedding_size=0, tie_weights=False, weight_drop=0.0, locked_dropout=False,
-                    input_dropout=0.0, embedding_dropout=0.0, output_dropout=None)
+                    input_dropout=0.0, embedding_dropout=0.0, output_dropout=None,
+                    zoneout_cell=0.0, zoneout_hidden=0.0)
 
 
 def resolve_regularisers(given, hidden_size, dropout, spell=str):
@@ -53,7 +56,8 @@ def resolve_regularisers(given, hidden_size, dropout, spell=str):
     if not isinstance(D, (int, np.integer)) or isinstance(D, bool) or D < 0:
         raise UserError(f"{n('embedding_size')} must be an integer >= 0 (0 = one-hot input), got {D!r}")
     r["embedding_size"] = int(D)
-    for name in ("weight_drop", "input_dropout", "embedding_dropout", "output_dropout"):
+    for name in ("weight_drop", "input_dropout", "embedding_dropout", "output_dropout",
+                 "zoneout_cell", "zoneout_hidden"):
         p = r[name]
         if isinstance(p, (bool, np.bool_)) or not isinstance(p, numbers.Real) or not 0.0 <= p < 1.0:
             raise UserError(f"{n(name)} must be in [0, 1), got {p!r}")
@@ -79,16 +83,20 @@ class Masks(NamedTuple):
     input: Optional[object] = None     # on the first layer's input (the embedding's output)
     weights: Optional[list] = None     # L masks on Whˡ (weight drop), or None
     embedding: Optional[object] = None  # (V, 1) on the rows of E, or None
+    zoneout: Optional[list] = None     # L pairs (d^c, d^h), each (T, B, H) or None, or None
 
     def rows(self, rows):
         """These masks for rows ``rows`` (a slice) of the batch."""
         cut = lambda m: None if m is None else m[:, rows]   # noqa: E731  (T or 1, b, ·)
-        return self._replace(layers=[cut(m) for m in self.layers], input=cut(self.input))
+        zoneout = None if self.zoneout is None else [tuple(map(cut, pair))
+                                                      for pair in self.zoneout]
+        return self._replace(layers=[cut(m) for m in self.layers], input=cut(self.input),
+                             zoneout=zoneout)
 
 
 def no_masks(num_layers):
     """Masks for evaluation: nothing dropped."""
-    return Masks([None] * num_layers)
+    return Masks([None] * num_layers)     # (zoneout None: the model mixes by its rates)
 
 
 def draw_masks(model, T, B, many_to_one, rng, map_fn=map):
@@ -114,16 +122,28 @@ def draw_masks(model, T, B, many_to_one, rng, map_fn=map):
                  for l in range(L)]
     if model.embedding_dropout:
         jobs.append((("embedding", 0), (model.vocab_size, 1), 1.0 - model.embedding_dropout))
-    if not jobs:
+    zoneout = model.zoneout_cell or model.zoneout_hidden
+    zoned = []                     # (which, shape, rate): 0/1 masks, 1 with probability rate
+    for l in range(L) if zoneout else ():
+        zoned += [(("zoneout_c", l), (T, B, H), model.zoneout_cell),
+                  (("zoneout_h", l), (T, B, H), model.zoneout_hidden)]
+    if not jobs and not zoned:
         return no_masks(L)
-    seeds = rng.integers(0, 2**63 - 1, size=len(jobs))
+    seeds = rng.integers(0, 2**63 - 1, size=len(jobs) + len(zoned))
 
     def draw(k):
+        if k >= len(jobs):                                  # zoneout's d ~ Bernoulli(rate)
+            _, shape, rate = zoned[k - len(jobs)]
+            return None if rate == 0.0 else bernoulli_mask(np.random.default_rng(seeds[k]),
+                                                           shape, rate, dtype, xp)
         _, shape, keep = jobs[k]
         return None if keep == 1.0 else dropout_mask(np.random.default_rng(seeds[k]), shape,
                                                      keep, dtype, xp)
-    drawn = dict(zip((job[0] for job in jobs), map_fn(draw, range(len(jobs)))))
+    jobs_and_zoned = jobs + zoned
+    drawn = dict(zip((job[0] for job in jobs_and_zoned), map_fn(draw, range(len(jobs_and_zoned)))))
     return Masks(layers=[drawn.get(("layer", l)) for l in range(L)],
                  input=drawn.get(("input", 0)),
                  weights=[drawn[("weight", l)] for l in range(L)] if model.weight_drop else None,
-                 embedding=drawn.get(("embedding", 0)))
+                 embedding=drawn.get(("embedding", 0)),
+                 zoneout=[(drawn[("zoneout_c", l)], drawn[("zoneout_h", l)]) for l in range(L)]
+                 if zoneout else None)

@@ -24,7 +24,7 @@ import pytest
 
 from conftest import ON_GPU, device_tests_mark, fake_only
 from lstm_scratch import CharLSTM, RMSprop, Vocab, generate
-from lstm_scratch.backend import (array_module, cupy_available, dropout_mask, get_backend,
+from lstm_scratch.backend import (array_module, bernoulli_mask, cupy_available, dropout_mask, get_backend,
                                   scatter_add_rows, take_rows, to_host)
 
 pytestmark = device_tests_mark()
@@ -221,6 +221,34 @@ def test_dropout_mask_on_the_device(fake):
     np.testing.assert_array_equal(masks[0], masks[1])          # the host seed decides
     assert masks[0].dtype == np.float32
     assert set(np.unique(masks[0])) == {np.float32(0), np.float32(1 / 0.8)}
+
+
+def test_zoneout_mask_on_the_device(fake):
+    masks = [to_host(bernoulli_mask(np.random.default_rng(5), (50, 40), 0.3, "float32", fake.xp))
+             for _ in range(2)]
+    np.testing.assert_array_equal(masks[0], masks[1])          # the host seed decides
+    assert masks[0].dtype == np.float32 and set(np.unique(masks[0])) == {0.0, 1.0}
+
+
+def test_zoneout_trains_on_the_device_as_on_the_host(fake, engine):
+    """The masks drawn on the device from the host's seeds, the mix after each step and its
+    backward: the device's loss and gradients are the host's (the draws differ, so the
+    masks are copied from the host model's)."""
+    cpu, dev = twins(fake, engine, vocab_size=11, hidden_size=6, num_layers=2,
+                     zoneout_cell=0.5, zoneout_hidden=0.2)
+    rng = np.random.default_rng(0)
+    inputs, targets = rng.integers(0, 11, (4, 9)), rng.integers(0, 11, (4, 9))
+    masks = cpu.dropout_masks(9, 4, False, np.random.default_rng(1))
+    dev_masks = masks._replace(zoneout=[tuple(fake.xp.asarray(d) for d in pair)
+                                        for pair in masks.zoneout],
+                               layers=[None if m is None else fake.xp.asarray(m)
+                                       for m in masks.layers])
+    l1, g1, _ = cpu._loss_and_grads(*cpu._check_batch(inputs, targets), None, masks)
+    l2, g2, _ = dev._loss_and_grads(*dev._check_batch(inputs, targets), None, dev_masks)
+    assert l2 == pytest.approx(l1, rel=1e-12)
+    for name in g1:
+        np.testing.assert_allclose(to_host(g2[name]), g1[name], rtol=1e-9, atol=1e-12, err_msg=name)
+    assert dev.loss(inputs, targets)[0] == pytest.approx(cpu.loss(inputs, targets)[0], rel=1e-12)
 
 
 @pytest.mark.parametrize("many_to_one", [False, True])

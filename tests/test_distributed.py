@@ -59,10 +59,10 @@ def params(checkpoint):
 
 # Every regulariser, AdamW and an average: each process draws the same weight-drop
 # and embedding masks (per batch) and its rows of the per-row ones, and resets the
-# same rows of the carried state (--reset-every).
+# same rows of the carried state (--reset-every); zoneout's masks are per row too.
 AWD = dict(embedding_size=16, tie_weights=True, weight_drop=0.3, locked_dropout=True,
            input_dropout=0.1, embedding_dropout=0.1, optimizer="adamw", ema=0.9,
-           reset_every=3)
+           reset_every=3, zoneout_cell=0.3, zoneout_hidden=0.1)
 
 
 @pytest.mark.parametrize("mode, extra", [("stream", {}), ("window", {}), ("stream", AWD)],

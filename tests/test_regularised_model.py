@@ -16,15 +16,18 @@ CELLS = ["lstm", "gru", "rnn"]
 
 
 @st.composite
-def regularisers(draw, H):
-    """A random mix of the regularisers for a model of width H (tying needs D = H)."""
+def regularisers(draw, H, cell="lstm"):
+    """A random mix of the regularisers for a model of width H (tying needs D = H;
+    zoneout is the LSTM's)."""
     tie = draw(st.booleans())
     D = H if tie else draw(st.sampled_from([0, 1, 3]))
     p = st.sampled_from([0.0, 0.3])
+    zoneout = (dict(zoneout_cell=draw(st.sampled_from([0.0, 0.5])),
+                    zoneout_hidden=draw(st.sampled_from([0.0, 0.2]))) if cell == "lstm" else {})
     return dict(embedding_size=D, tie_weights=tie, weight_drop=draw(p),
                 locked_dropout=draw(st.booleans()),
                 input_dropout=draw(p) if D else 0.0, embedding_dropout=draw(p) if D else 0.0,
-                output_dropout=draw(st.sampled_from([None, 0.0, 0.5])))
+                output_dropout=draw(st.sampled_from([None, 0.0, 0.5])), **zoneout)
 
 
 def random_model(dims, seed, options, dropout=0.3, engine="fast", cell="lstm", dtype="float64"):
@@ -45,7 +48,7 @@ def batch(dims, rng, many_to_one=False):
 @settings(max_examples=15, deadline=None)
 @given(st.data(), model_dims(), st.booleans(), st.sampled_from(["fast", "reference"]), seeds)
 def test_gradcheck_with_regularisers(cell, data, dims, many_to_one, engine, seed):
-    options = data.draw(regularisers(dims["H"]))
+    options = data.draw(regularisers(dims["H"], cell))
     model = random_model(dims, seed, options, engine=engine, cell=cell)
     inputs, targets = batch(dims, np.random.default_rng(seed + 1), many_to_one)
     # A fresh Generator with one seed: every call draws the same masks.
@@ -59,7 +62,7 @@ def test_gradcheck_with_regularisers(cell, data, dims, many_to_one, engine, seed
 @settings(max_examples=15, deadline=None)
 @given(st.data(), model_dims(), st.booleans(), seeds)
 def test_engine_equals_textbook(cell, data, dims, many_to_one, seed):
-    options = data.draw(regularisers(dims["H"]))
+    options = data.draw(regularisers(dims["H"], cell))
     fast, ref = (random_model(dims, seed, options, engine=e, cell=cell) for e in ("fast", "reference"))
     inputs, targets = batch(dims, np.random.default_rng(seed + 1), many_to_one)
     a, b = (m.loss_and_grads(inputs, targets, dropout_rng=np.random.default_rng(seed))
@@ -78,6 +81,8 @@ def test_two_workers_equal_one(cell):
     dims = dict(B=6, T=5, V=7, H=4, L=2)
     options = dict(embedding_size=4, tie_weights=True, weight_drop=0.4, locked_dropout=True,
                    input_dropout=0.2, embedding_dropout=0.3)
+    if cell == "lstm":
+        options.update(zoneout_cell=0.5, zoneout_hidden=0.2)     # (T, B, H): cut with the rows
     model = random_model(dims, 1, options, cell=cell)
     inputs, targets = batch(dims, np.random.default_rng(2))
     one = model.loss_and_grads(inputs, targets, dropout_rng=np.random.default_rng(3))
@@ -147,14 +152,16 @@ def test_evaluation_drops_nothing(cell):
     assert train != on.loss(inputs, targets)[0]
 
 
-@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("cell", CELLS + ["lstm-zoneout"])
 @pytest.mark.parametrize("engine", ["fast", "reference"])
 def test_step_with_embedding_matches_sequence(cell, engine):
     """One step at a time (the Stepper for the fast LSTM) equals the sequence forward,
-    through the embedding and a tied head."""
+    through the embedding and a tied head; with zoneout, every step mixes by the rates."""
     dims = dict(B=2, T=5, V=6, H=3, L=2)
-    model = random_model(dims, 0, dict(embedding_size=3, tie_weights=True), cell=cell,
-                         engine=engine)
+    options = dict(embedding_size=3, tie_weights=True)
+    if cell == "lstm-zoneout":
+        cell, options = "lstm", dict(options, zoneout_cell=0.5, zoneout_hidden=0.2)
+    model = random_model(dims, 0, options, cell=cell, engine=engine)
     inputs, targets = batch(dims, np.random.default_rng(1))
     state, total = None, 0.0
     for t in range(5):
@@ -185,8 +192,30 @@ def test_shapes_and_tied_head():
     (dict(embedding_size=-1), "embedding_size must be an integer >= 0"),
     (dict(locked_dropout="yes"), "locked_dropout must be True or False"),
     (dict(zoneout=0.1), "unknown model option(s): zoneout"),
+    (dict(zoneout_cell=1.0), "zoneout_cell must be in [0, 1)"),
+    (dict(zoneout_hidden=-0.1), "zoneout_hidden must be in [0, 1)"),
 ])
 def test_bad_options_are_one_line(options, words):
     with pytest.raises(UserError) as info:
         CharRNN(9, "lstm", 6, 2, **options)
     assert words in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("cell", ["gru", "rnn"])
+def test_zoneout_is_the_lstms(cell):
+    with pytest.raises(UserError, match="zoneout is built for the LSTM only, got cell"):
+        CharRNN(9, cell, 6, 2, zoneout_cell=0.3)
+
+
+def test_zoneout_evaluates_by_its_rates():
+    """At evaluation zoneout is not off: every step mixes by the rates, so the loss
+    differs from the same weights without zoneout; at rate 0 it is the plain model."""
+    dims = dict(B=3, T=6, V=7, H=4, L=2)
+    inputs, targets = batch(dims, np.random.default_rng(1))
+    plain = random_model(dims, 0, {})
+    zoned = random_model(dims, 0, dict(zoneout_cell=0.5, zoneout_hidden=0.1))
+    assert zoned.loss(inputs, targets)[0] != plain.loss(inputs, targets)[0]
+    zero = random_model(dims, 0, dict(zoneout_cell=0.0, zoneout_hidden=0.0))
+    assert zero.loss(inputs, targets)[0] == plain.loss(inputs, targets)[0]
+    masks = zoned.dropout_masks(6, 3, False, np.random.default_rng(0))
+    assert [tuple(d.shape for d in pair) for pair in masks.zoneout] == [((6, 3, 4),) * 2] * 2

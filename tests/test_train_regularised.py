@@ -32,6 +32,17 @@ def test_resume_is_bit_identical_with_everything_on(corpus_file, tmp_path, cell,
     capsys.readouterr()
 
 
+def test_resume_is_bit_identical_with_zoneout(corpus_file, tmp_path, capsys):
+    """Zoneout's masks come from the checkpointed Generator, as dropout's do."""
+    history = check_resume_is_the_run(corpus_file, tmp_path, 5, 10,
+                                      **dict(AWD, optimizer="adamw", zoneout_cell=0.5,
+                                             zoneout_hidden=0.1, sample_temperatures=()))
+    assert history[-1]["step"] == 10
+    model, _ = ls.load(str(tmp_path / "split" / "latest.npz"), backend="numpy")
+    assert (model.zoneout_cell, model.zoneout_hidden) == (0.5, 0.1)
+    capsys.readouterr()
+
+
 def test_checkpoint_holds_the_optimizer_and_average(corpus_file, tmp_path, capsys):
     out = tmp_path / "run"
     ls.train(corpus_file, str(out), max_steps=6, optimizer="adamw", ema=0.99,
@@ -104,6 +115,10 @@ def test_the_optimizer_is_fixed_on_resume(corpus_file, tmp_path, capsys):
     (dict(reset_every=-1), "--reset-every must be an integer >= 0, got -1"),
     (dict(reset_every=2.5), "--reset-every must be an integer >= 0, got 2.5"),
     (dict(mode="window", reset_every=4), "--reset-every must be 0 in window mode"),
+    (dict(zoneout_cell=1.0), "--zoneout-cell must be in"),
+    (dict(zoneout_hidden="x"), "--zoneout-hidden must be in"),
+    (dict(cell="gru", zoneout_hidden=0.1), "--zoneout-cell and --zoneout-hidden are the "
+                                            "LSTM's, got --cell gru"),
 ])
 def test_bad_options(corpus_file, options, match):
     with pytest.raises(UserError, match=match.replace("(", r"\(").replace(")", r"\)")):
@@ -118,7 +133,8 @@ def test_cli_flags(corpus_file, tmp_path):
            "0.001", "--betas", "0.8,0.99", "--weight-drop", "0.2", "--locked-dropout",
            "--embedding-size", "12", "--tie-weights", "--input-dropout", "0.1",
            "--embedding-dropout", "0.1", "--output-dropout", "0.3", "--ema", "0.9",
-           "--reset-every", "4", "--backend", "numpy"]
+           "--reset-every", "4", "--zoneout-cell", "0.4", "--zoneout-hidden", "0.05",
+           "--backend", "numpy"]
     run = subprocess.run(cmd, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     config = json.loads(run.stdout.split("config: ", 1)[1].splitlines()[0])
@@ -126,6 +142,7 @@ def test_cli_flags(corpus_file, tmp_path):
                                                                             [0.8, 0.99])
     assert config["locked_dropout"] is True and config["tie_weights"] is True
     assert config["reset_every"] == 4
+    assert (config["zoneout_cell"], config["zoneout_hidden"]) == (0.4, 0.05)
     saved = load_checkpoint(str(out / "latest.npz"))
     assert saved["optim"]["beta1"] == 0.8
     bad = subprocess.run(cmd[:4] + ["--tie-weights", "--backend", "numpy"], capture_output=True,
