@@ -58,6 +58,9 @@ def to_torch(model, tensors=None):
     tensors : None to export ``model.params``; or a grads dict (keys of
         ``model.params``) to export gradients in PyTorch's layout
     """
+    if model.zoneout_cell or model.zoneout_hidden:
+        raise UserError("a model with zoneout has no PyTorch twin: nn.LSTM cannot mix the "
+                        "previous state into every step by the zoneout rates")
     grads = tensors is not None
     src = {name: to_host(a) for name, a in (tensors if grads else model.params).items()}
     cell, out = model.cell, {}

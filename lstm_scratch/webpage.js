@@ -103,6 +103,7 @@ function lstmScratchCore(data) {
   const cfg = data.config, cell = cfg.cell || "lstm", order = data.gate_order;
   const V = cfg.vocab_size, H = cfg.hidden_size, L = cfg.num_layers, E = cfg.embedding_size || 0;
   const G = {lstm: 4, gru: 3, rnn: 1}[cell], GH = G * H, vocab = data.vocab;
+  const zc = cfg.zoneout_cell || 0, zh = cfg.zoneout_hidden || 0;   // the LSTM's zoneout rates
   if (!G) throw new Error(`unknown cell ${cell}`);
   const P = decodeWeights(data.weights);
   const block = name => order.indexOf(name) * H;            // a gate's first column
@@ -154,8 +155,10 @@ function lstmScratchCore(data) {
       for (let j = 0; j < H; j++) {
         const i = SIGMOID(ax[I + j]), f = SIGMOID(ax[F + j]);
         const g = Math.tanh(ax[Gc + j]), o = SIGMOID(ax[O + j]);
-        cl[j] = f * cl[j] + i * g;                            // c = f ⊙ c + i ⊙ g
-        hl[j] = o * Math.tanh(cl[j]);                         // h = o ⊙ tanh(c)
+        const cNew = f * cl[j] + i * g;                       // c̃ = f ⊙ c + i ⊙ g
+        const hNew = o * Math.tanh(cNew);                     // h̃ = o ⊙ tanh(c̃)
+        cl[j] = zc * cl[j] + (1 - zc) * cNew;                 // zoneout by its rates:
+        hl[j] = zh * hl[j] + (1 - zh) * hNew;                 // c = c̃, h = h̃ when they are 0
       }
     } else if (cell === "gru") {
       affine(WhT, H, hl, bh, ah, GH);                         // ah = h Wh + bh

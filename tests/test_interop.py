@@ -185,3 +185,10 @@ def test_embedding_names_round_trip(tied):
         sd["fc.weight"] = sd["fc.weight"] + 1.0
         with pytest.raises(UserError, match="fc.weight differs from embedding.weight"):
             load_torch(b, sd)
+
+
+def test_zoneout_has_no_torch_twin():
+    from lstm_scratch.interop import to_torch
+    model = CharLSTM(5, hidden_size=4, num_layers=1, zoneout_cell=0.3)
+    with pytest.raises(UserError, match="zoneout has no PyTorch twin"):
+        to_torch(model)

@@ -28,12 +28,13 @@ MODELS = [("lstm", 0, False), ("gru", 0, False), ("rnn", 0, False), ("lstm", 8, 
           ("gru", 5, False), ("rnn", 8, True)]
 
 
-def random_model(cell="lstm", embedding_size=0, tie_weights=False, text=TEXT, H=8, L=2, seed=0):
+def random_model(cell="lstm", embedding_size=0, tie_weights=False, text=TEXT, H=8, L=2, seed=0,
+                 **options):
     """A small float32 model with N(0, 0.6²) weights and biases: gates far from 1/2, biases
     nonzero, so a swapped gate or a missing bias changes the numbers."""
     vocab = Vocab.from_text(text)
     model = CharRNN(len(vocab), cell, H, L, dropout=0.0, seed=seed,
-                    embedding_size=embedding_size, tie_weights=tie_weights)
+                    embedding_size=embedding_size, tie_weights=tie_weights, **options)
     rng = np.random.default_rng(seed + 1)
     for p in model.params.values():
         p[...] = rng.standard_normal(p.shape) * 0.6
@@ -249,6 +250,19 @@ def test_node_forward_pass_equals_model_step(tmp_path, cell, embedding_size, tie
     got_probs = np.array(got["probs"])[:n - len(prime)]
     assert np.abs(got_probs - probs[:n - len(prime)]).max() < 1e-4
     assert got["encoded"] == vocab.encode(prime).tolist()
+    assert np.abs(np.array(got["forcedProbs"]) - forced_probs(model, vocab)).max() < 1e-4
+
+
+@needs_node
+def test_node_steps_zoneout_by_its_rates(tmp_path):
+    """A zoneout LSTM's page mixes the previous state in at every step, as model.step does."""
+    model, vocab = random_model("lstm", 8, False, zoneout_cell=0.5, zoneout_hidden=0.2)
+    got = run_in_node(render_page(model, vocab), tmp_path, "ab c")
+    text, probs = python_greedy(model, vocab, "ab c")
+    plain, _ = random_model("lstm", 8, False)
+    assert python_greedy(plain, vocab, "ab c")[1][:5].tolist() != probs[:5].tolist()
+    n = assert_same_greedy([text, got["text"]], probs, "ab c")
+    assert np.abs(np.array(got["probs"])[:n - 4] - probs[:n - 4]).max() < 1e-4
     assert np.abs(np.array(got["forcedProbs"]) - forced_probs(model, vocab)).max() < 1e-4
 
 

@@ -68,9 +68,11 @@ __device__ inline T sum_slices(const T* part, int s0, int s1, int S, long long G
 }
 
 // The LSTM (nn/lstm.py): a = base + Σ part (N, 4H); i, f, o = σ(a_·), g = tanh(a_g);
-// c = f c + i g; h = o tanh(c). Thread (n, j) reads and writes only its own c, h.
+// c̃ = f c + i g; h̃ = o tanh(c̃); then zoneout by its rates zc, zh (nn/zoneout.py; 0 when
+// off: c = c̃, h = h̃): c = zc c + (1 - zc) c̃, h = zh h + (1 - zh) h̃.
+// Thread (n, j) reads and writes only its own c, h.
 extern "C" __global__ void lstm_cell(const T* part, int S, const T* base, const int* ids,
-                                     int lookup, int H, int N, T* h, T* c) {
+                                     int lookup, int H, int N, T zc, T zh, T* h, T* c) {
     GRID_LOOP(i, (long long)N * H) {
         int n = (int)(i / H), j = (int)(i % H);
         long long GH = 4LL * H;
@@ -80,8 +82,9 @@ extern "C" __global__ void lstm_cell(const T* part, int S, const T* base, const 
                  + sum_slices(part, 0, S, S, GH, n, (long long)g * H + j);
         T ig = sigma(a[GATE_I]), fg = sigma(a[GATE_F]), gg = tanh(a[GATE_G]), og = sigma(a[GATE_O]);
         T ct = fg * c[i] + ig * gg;
-        c[i] = ct;
-        h[i] = og * tanh(ct);
+        T ht = og * tanh(ct);
+        c[i] = zc * c[i] + ((T)1 - zc) * ct;
+        h[i] = zh * h[i] + ((T)1 - zh) * ht;
     }
 }
 

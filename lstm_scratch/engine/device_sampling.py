@@ -150,6 +150,7 @@ class DeviceSampler:
         self.S_h = -(-H // ROWS_PER_SLICE)                  # slices of a product over h
         self.h = [xp.array(layer[0], dtype=dtype) for layer in state]          # (N, H) each
         self.c = [xp.array(layer[1], dtype=dtype) for layer in state] if model.cell == "lstm" else None
+        self.zoneout = tuple(dtype.type(getattr(model, f"zoneout_{s}")) for s in ("cell", "hidden"))
         self.part = xp.empty(N * 2 * self.S_h * max(self.GH, V), dtype)        # the largest use
         self.z = xp.array(z, dtype=dtype)                                      # (N, V)
         self.w = xp.empty((N, V), np.float64)               # the draw's weights
@@ -189,7 +190,7 @@ class DeviceSampler:
             base, lookup = (self.table, 1) if l == 0 else (p["b"], 0)
             if self.cell == "lstm":
                 args = (self.part, np.int32(S), base, self.ids, np.int32(lookup), np.int32(H),
-                        np.int32(N), self.h[l], self.c[l])
+                        np.int32(N), *self.zoneout, self.h[l], self.c[l])
             elif self.cell == "gru":
                 args = (self.part, np.int32(S), np.int32(sx), base, self.ids, np.int32(lookup),
                         p["bh"], np.int32(H), np.int32(N), self.h[l])

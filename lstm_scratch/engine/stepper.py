@@ -13,7 +13,7 @@ model's parameters as they are:
 
 ``CharRNN.step_logits`` builds one per call; ``generate`` one per text.
 """
-from .lstm import lstm_cell_forward, sigmoid_via_tanh
+from .lstm import lstm_cell_forward, sigmoid_via_tanh, zoneout_mix
 
 
 class Stepper:
@@ -42,6 +42,11 @@ class Stepper:
         self.xWx = xp.empty((B, 4 * H), dtype)
         self.tanh_c = xp.empty((B, H), dtype)
         self.ig = xp.empty((B, H), dtype)
+        # zoneout (nn/zoneout.py): each step mixes the previous c and h in by the rates
+        self.zoneout = ((model.zoneout_cell, model.zoneout_hidden)
+                        if model.zoneout_cell or model.zoneout_hidden else None)
+        if self.zoneout:
+            self.c_prev, self.h_prev = xp.empty((B, H), dtype), xp.empty((B, H), dtype)
 
     def state(self):
         """The current state as a list of (h, c) copies."""
@@ -60,8 +65,13 @@ class Stepper:
             else:
                 a += xp.matmul(x, P[f"Wx{l}"], out=self.xWx)    # + x_t Wx
             a += P[f"b{l}"]
+            if self.zoneout:
+                self.c_prev[...], self.h_prev[...] = self.c[l], h
             lstm_cell_forward(a, self.c[l], self.scale, self.shift,  # c, h updated in place
                               self.c[l], self.tanh_c, h, self.ig)
+            if self.zoneout:                                    # c = z_c c_{t-1} + (1 - z_c) c̃
+                zoneout_mix(self.c[l], self.c_prev, self.zoneout[0], self.ig)
+                zoneout_mix(h, self.h_prev, self.zoneout[1], self.ig)
             if l + 1 < self.L:
                 self.xh[l + 1][:, :H] = h                       # x_t of the layer above
         Wy = P["E"].T if self.tied else P["Wy"]                 # tied: the head is Eᵀ
