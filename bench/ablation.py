@@ -44,6 +44,11 @@ ROWS = {
     "full-reset-4": dict(FULL, reset_every="4"),
     "full-reset-2": dict(FULL, reset_every="2"),
     "full-reset-8": dict(FULL, reset_every="8"),
+    # added later: zoneout (Krueger et al. 2016) on top of the resets, at the paper's
+    # character-level rates (c 0.5, h 0.05) and at a lighter cell rate
+    "full-reset-4-zoneout": dict(FULL, reset_every="4", zoneout_cell="0.5", zoneout_hidden="0.05"),
+    "full-reset-4-zoneout-light": dict(FULL, reset_every="4", zoneout_cell="0.2",
+                                       zoneout_hidden="0.05"),
 }
 
 

@@ -82,14 +82,20 @@ def test_layer_engine_equals_textbook_float32(N, T, H, ids, seed):
         assert_same(engine[k], book[k], F32_RTOL, k, F32_ATOL)
 
 
-def test_engine_backward_mutates_nothing():
+@pytest.mark.parametrize("zoneout", [False, True])
+def test_engine_backward_mutates_nothing(zoneout):
     rng = np.random.default_rng(0)
     layer = random_layer(rng, N=2, T=3, D=3, H=2)
     dh, dhT, dcT = rng.standard_normal((3, 2, 2)), rng.standard_normal((2, 2)), rng.standard_normal((2, 2))
-    _, _, cache = engine_lstm.lstm_forward(**layer)
-    before = [a.copy() for a in (dh, dhT, dcT, *layer.values(), *cache[1:])]
+    masks = tuple((rng.random((3, 2, 2)) < 0.5) * 1.0 for _ in "ch") if zoneout else None
+    _, _, cache = engine_lstm.lstm_forward(**layer, zoneout=masks)
+
+    def arrays():                       # everything handed in, and the cache (masks included)
+        kept = [a for a in cache[1:-1]] + list(cache.zoneout or ())
+        return (dh, dhT, dcT, *layer.values(), *kept)
+    before = [a.copy() for a in arrays()]
     engine_lstm.lstm_backward(dh, cache, dhT, dcT)
-    for a, b in zip(before, (dh, dhT, dcT, *layer.values(), *cache[1:])):
+    for a, b in zip(before, arrays()):
         np.testing.assert_array_equal(a, b)
 
 
