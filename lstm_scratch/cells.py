@@ -30,7 +30,8 @@ from .engine import gru as fast_gru
 from .engine import lstm as fast_lstm
 from .engine import rnn as fast_rnn
 from .nn import gate_slice
-from .nn.zoneout import ZoneoutCache, lstm_zoneout_backward, lstm_zoneout_forward
+from .nn.zoneout import (HiddenZoneoutCache, ZoneoutCache, hidden_zoneout_backward,
+                         hidden_zoneout_forward, lstm_zoneout_backward, lstm_zoneout_forward)
 
 
 def glorot_uniform(rng, fan_in, fan_out):
@@ -90,13 +91,28 @@ def _textbook_lstm_backward(dh, cache):
     return nn.lstm_backward(dh, cache)
 
 
+def _textbook_hidden(forward, backward, step_forward, step_backward, grad_names):
+    """The GRU's or RNN's textbook pair, or nn/zoneout.py's around their step when zoneout
+    (d^c, d^h) is given (d^c unused: they have no cell state)."""
+    def fwd(x, h0, *weights, zoneout=None):
+        if zoneout is None:
+            return forward(x, h0, *weights)
+        return hidden_zoneout_forward(step_forward, x, h0, weights, zoneout[1])
+
+    def bwd(dh, cache):
+        if isinstance(cache, HiddenZoneoutCache):
+            return hidden_zoneout_backward(step_backward, grad_names, dh, cache)
+        return backward(dh, cache)
+    return fwd, bwd
+
+
 def _cell(name, title, gates, biases, state, shown, layers, init_bias):
     """A Cell whose forward/backward adapt each engine's layer pair to one signature."""
     grads = ("dWx", "dWh") + tuple("d" + b for b in biases)
 
     def adapt(forward, backward):
         def fwd(x, layer_state, weights, ws, zoneout=None):
-            # zoneout (d^c, d^h), the LSTM's only (CharRNN refuses it for the others)
+            # zoneout (d^c, d^h): the GRU and RNN use d^h (they have no c)
             kw = {} if zoneout is None else dict(zoneout=zoneout)
             h, final, cache = forward(x, *layer_state, *weights, ws=ws, **kw)
             return h, (final if len(state) == 2 else (final,)), cache    # always a tuple
@@ -123,11 +139,15 @@ CELLS = {
                   _lstm_bias),
     "gru": _cell("gru", "GRU", 3, ("bx", "bh"), ("h",), "h",
                  {"fast": _fast(fast_gru.gru_forward, fast_gru.gru_backward),
-                  "reference": _textbook(nn.gru_forward, nn.gru_backward)},
+                  "reference": _textbook(*_textbook_hidden(
+                      nn.gru_forward, nn.gru_backward, nn.gru_step_forward, nn.gru_step_backward,
+                      ("dWx", "dWh", "dbx", "dbh")))},
                  lambda H: (np.zeros(3 * H), np.zeros(3 * H))),
     "rnn": _cell("rnn", "vanilla RNN", 1, ("b",), ("h",), "h",
                  {"fast": _fast(fast_rnn.rnn_forward, fast_rnn.rnn_backward),
-                  "reference": _textbook(nn.rnn_forward, nn.rnn_backward)},
+                  "reference": _textbook(*_textbook_hidden(
+                      nn.rnn_forward, nn.rnn_backward, nn.rnn_step_forward, nn.rnn_step_backward,
+                      ("dWx", "dWh", "db")))},
                  lambda H: (np.zeros(H),)),
 }
 

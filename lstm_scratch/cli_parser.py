@@ -95,8 +95,8 @@ def build_parser():
     t.add_argument("--zoneout-cell", type=float, metavar="Z", help="zoneout on the LSTM's "
                    "cell: each unit keeps its previous value with probability Z at each step "
                    "(Krueger et al. 2016; default 0)")
-    t.add_argument("--zoneout-hidden", type=float, metavar="Z", help="zoneout on the LSTM's "
-                   "hidden state h, as --zoneout-cell (default 0)")
+    t.add_argument("--zoneout-hidden", type=float, metavar="Z", help="zoneout on the hidden "
+                   "state h (every cell), as --zoneout-cell (default 0)")
     t.add_argument("--seq-len", type=int, help="chars per chunk/window (default 100 stream, 20 window)")
     t.add_argument("--reset-every", type=int, metavar="K", help="stream mode: every K chunks, "
                    "each row's carried state starts again from zero, the rows staggered (1/K "

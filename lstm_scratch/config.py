@@ -203,9 +203,9 @@ class TrainConfig:
         need(0.0 <= self.ema < 1.0, "ema", "a decay in [0, 1) (0 = off; 0.999, say)", self.ema)
         resolve_regularisers({name: getattr(self, name) for name in REGULARISERS},
                              self.hidden_size, self.dropout, spell=flag)
-        if (self.zoneout_cell or self.zoneout_hidden) and self.cell != "lstm":
-            raise UserError(f"--zoneout-cell and --zoneout-hidden are the LSTM's, got --cell "
-                            f"{self.cell}")
+        if self.zoneout_cell and self.cell != "lstm":
+            raise UserError(f"--zoneout-cell is the LSTM's: --cell {self.cell} has no cell state "
+                            "(--zoneout-hidden applies to every cell)")
 
     def data_path(self, source):
         """The training file, folder or list of them (documents.py; open_corpus and

@@ -59,8 +59,8 @@ def to_torch(model, tensors=None):
         ``model.params``) to export gradients in PyTorch's layout
     """
     if model.zoneout_cell or model.zoneout_hidden:
-        raise UserError("a model with zoneout has no PyTorch twin: nn.LSTM cannot mix the "
-                        "previous state into every step by the zoneout rates")
+        raise UserError(f"a model with zoneout has no PyTorch twin: nn.{model.cell.upper()} "
+                        "cannot mix the previous state into every step by the zoneout rates")
     grads = tensors is not None
     src = {name: to_host(a) for name, a in (tensors if grads else model.params).items()}
     cell, out = model.cell, {}

@@ -108,9 +108,9 @@ class CharRNN(Inference):
     output_dropout : float or None
         Dropout after the top layer, before the head; None: ``dropout``.
     zoneout_cell, zoneout_hidden : float
-        Zoneout rates z_c, z_h of the LSTM's c and h (nn/zoneout.py): in training each
-        unit keeps its previous value with that probability at each step; at
-        evaluation every step mixes by the rate.
+        Zoneout rates z_c, z_h of the LSTM's c (the LSTM's only) and of h (nn/zoneout.py):
+        in training each unit keeps its previous value with that probability at each
+        step; at evaluation every step mixes by the rate.
     """
 
     def __init__(self, vocab_size, cell="lstm", hidden_size=512, num_layers=2, dropout=0.2,
@@ -136,8 +136,9 @@ class CharRNN(Inference):
         for name, value in resolve_regularisers(regularisers, self.hidden_size,
                                                 self.dropout).items():
             setattr(self, name, value)
-        if (self.zoneout_cell or self.zoneout_hidden) and cell != "lstm":
-            raise UserError(f"zoneout is built for the LSTM only, got cell {cell!r}")
+        if self.zoneout_cell and cell != "lstm":
+            raise UserError(f"zoneout_cell is the LSTM's: the {self._cell.title} has no cell "
+                            "state (zoneout_hidden applies to every cell)")
         # Dropout's two operations: the textbook names them locked when every mask is
         # one per sequence; the engine's multiply broadcasts either way.
         self._drop = LOCKED if self.locked_dropout and engine == "reference" else self._ops

@@ -14,7 +14,7 @@ thread and every MPI process compute with the same masks::
     weights[l]  (H, G·H)   DropConnect on Whˡ, one mask per batch (--weight-drop)
     embedding   (V, 1)     whole rows of E, one mask per batch (--embedding-dropout)
     zoneout[l]  (T, B, H)  two 0/1 masks, d^c and d^h of layer l, fresh every step
-                           (--zoneout-cell, --zoneout-hidden; the LSTM's, nn/zoneout.py)
+                           (--zoneout-cell, the LSTM's; --zoneout-hidden; nn/zoneout.py)
 
 Per-row masks (layers, input) are cut with the batch (:meth:`Masks.rows`);
 per-batch ones (weights, embedding) are shared whole.

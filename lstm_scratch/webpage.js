@@ -103,7 +103,7 @@ function lstmScratchCore(data) {
   const cfg = data.config, cell = cfg.cell || "lstm", order = data.gate_order;
   const V = cfg.vocab_size, H = cfg.hidden_size, L = cfg.num_layers, E = cfg.embedding_size || 0;
   const G = {lstm: 4, gru: 3, rnn: 1}[cell], GH = G * H, vocab = data.vocab;
-  const zc = cfg.zoneout_cell || 0, zh = cfg.zoneout_hidden || 0;   // the LSTM's zoneout rates
+  const zc = cfg.zoneout_cell || 0, zh = cfg.zoneout_hidden || 0;   // zoneout's rates (c: the LSTM's)
   if (!G) throw new Error(`unknown cell ${cell}`);
   const P = decodeWeights(data.weights);
   const block = name => order.indexOf(name) * H;            // a gate's first column
@@ -165,10 +165,13 @@ function lstmScratchCore(data) {
       for (let j = 0; j < H; j++) {
         const r = SIGMOID(ax[R + j] + ah[R + j]), u = SIGMOID(ax[Z + j] + ah[Z + j]);
         const n = Math.tanh(ax[N + j] + r * ah[N + j]);       // bh_n inside r ⊙ (...)
-        hl[j] = (1 - u) * n + u * hl[j];                      // h = (1 - z) ⊙ n + z ⊙ h
+        const hNew = (1 - u) * n + u * hl[j];                 // h̃ = (1 - z) ⊙ n + z ⊙ h
+        hl[j] = zh * hl[j] + (1 - zh) * hNew;                 // zoneout by its rate
       }
     } else {
-      for (let j = 0; j < H; j++) hl[j] = Math.tanh(ax[j]);  // h = tanh(x Wx + h Wh + b)
+      for (let j = 0; j < H; j++) {                           // h̃ = tanh(x Wx + h Wh + b)
+        hl[j] = zh * hl[j] + (1 - zh) * Math.tanh(ax[j]);     // zoneout by its rate
+      }
     }
     return hl;
   }

@@ -230,17 +230,21 @@ def test_zoneout_mask_on_the_device(fake):
     assert masks[0].dtype == np.float32 and set(np.unique(masks[0])) == {0.0, 1.0}
 
 
-def test_zoneout_trains_on_the_device_as_on_the_host(fake, engine):
-    """The masks drawn on the device from the host's seeds, the mix after each step and its
-    backward: the device's loss and gradients are the host's (the draws differ, so the
-    masks are copied from the host model's)."""
-    cpu, dev = twins(fake, engine, vocab_size=11, hidden_size=6, num_layers=2,
-                     zoneout_cell=0.5, zoneout_hidden=0.2)
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_zoneout_trains_on_the_device_as_on_the_host(fake, engine, cell):
+    """The mix after each step (after the CUDA cell kernels, on the fast engine) and its
+    backward: the device's loss and gradients are the host's (the masks are copied from
+    the host model's draw)."""
+    from lstm_scratch.model import CharRNN
+    kwargs = dict(vocab_size=11, cell=cell, hidden_size=6, num_layers=2, dropout=0.0,
+                  dtype="float64", seed=3, zoneout_cell=0.5 if cell == "lstm" else 0.0,
+                  zoneout_hidden=0.2, **({} if engine is None else dict(engine=engine)))
+    cpu, dev = CharRNN(backend="numpy", **kwargs), CharRNN(backend=fake, **kwargs)
     rng = np.random.default_rng(0)
     inputs, targets = rng.integers(0, 11, (4, 9)), rng.integers(0, 11, (4, 9))
     masks = cpu.dropout_masks(9, 4, False, np.random.default_rng(1))
-    dev_masks = masks._replace(zoneout=[tuple(fake.xp.asarray(d) for d in pair)
-                                        for pair in masks.zoneout],
+    dev_masks = masks._replace(zoneout=[tuple(None if d is None else fake.xp.asarray(d)
+                                              for d in pair) for pair in masks.zoneout],
                                layers=[None if m is None else fake.xp.asarray(m)
                                        for m in masks.layers])
     l1, g1, _ = cpu._loss_and_grads(*cpu._check_batch(inputs, targets), None, masks)

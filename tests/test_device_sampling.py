@@ -47,13 +47,15 @@ def test_the_kernels_draw_numpys_pcg64_uniforms(dev):
             np.testing.assert_array_equal(to_host(out), want[:, row])
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn", "lstm-zoneout"])
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn", "lstm-zoneout", "gru-zoneout",
+                                  "rnn-zoneout"])
 @pytest.mark.parametrize("layers, embedding, tied", [(1, 0, False), (2, 0, False), (3, 6, False),
                                                      (2, 12, True)])
 def test_the_stacks_step_equals_step_logits(dev, cell, layers, embedding, tied):
     zoneout = {}
-    if cell == "lstm-zoneout":          # every step mixes the previous state in by the rates
-        cell, zoneout = "lstm", dict(zoneout_cell=0.5, zoneout_hidden=0.2)
+    if cell.endswith("-zoneout"):       # every step mixes the previous state in by the rates
+        cell = cell.split("-")[0]
+        zoneout = dict(zoneout_cell=0.5 if cell == "lstm" else 0.0, zoneout_hidden=0.2)
     cpu, gpu = twins(dev, cell=cell, num_layers=layers, embedding_size=embedding,
                      tie_weights=tied, hidden_size=12 if tied else 37, **zoneout)
     rng = np.random.default_rng(0)

@@ -1,5 +1,8 @@
 """The fast vanilla RNN layer of engine/rnn.py against the textbook nn/rnn.py."""
+import functools
+
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -39,10 +42,16 @@ def test_onehot_ids_equal_dense_onehot(dims, fused, seed):
     check_fast_ids_equal_dense_onehot(TEXTBOOK, FAST, layer, rng, fused)
 
 
-def test_backward_mutates_nothing():
+@pytest.mark.parametrize("zoneout", [False, True])
+def test_backward_mutates_nothing(zoneout):
     rng = np.random.default_rng(0)
     layer = random_layer(rng, N=2, T=3, D=3, H=2)
-    check_backward_mutates_nothing(*FAST, layer, rng, cache_arrays=lambda cache: cache[2:])
+    forward, backward = FAST
+    if zoneout:                                 # d^h (T, N, H), in the cache: left alone too
+        masks = (0.0, (rng.random((3, 2, 2)) < 0.5) * 1.0)
+        forward = functools.partial(fast.rnn_forward, zoneout=masks)
+    check_backward_mutates_nothing(forward, backward, layer, rng,
+                                   cache_arrays=lambda cache: cache[2:])
 
 
 def test_workspace_reused_with_carried_state():

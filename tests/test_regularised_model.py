@@ -18,12 +18,12 @@ CELLS = ["lstm", "gru", "rnn"]
 @st.composite
 def regularisers(draw, H, cell="lstm"):
     """A random mix of the regularisers for a model of width H (tying needs D = H;
-    zoneout is the LSTM's)."""
+    zoneout on c is the LSTM's, on h every cell's)."""
     tie = draw(st.booleans())
     D = H if tie else draw(st.sampled_from([0, 1, 3]))
     p = st.sampled_from([0.0, 0.3])
-    zoneout = (dict(zoneout_cell=draw(st.sampled_from([0.0, 0.5])),
-                    zoneout_hidden=draw(st.sampled_from([0.0, 0.2]))) if cell == "lstm" else {})
+    zoneout = dict(zoneout_cell=draw(st.sampled_from([0.0, 0.5])) if cell == "lstm" else 0.0,
+                   zoneout_hidden=draw(st.sampled_from([0.0, 0.2])))
     return dict(embedding_size=D, tie_weights=tie, weight_drop=draw(p),
                 locked_dropout=draw(st.booleans()),
                 input_dropout=draw(p) if D else 0.0, embedding_dropout=draw(p) if D else 0.0,
@@ -81,8 +81,8 @@ def test_two_workers_equal_one(cell):
     dims = dict(B=6, T=5, V=7, H=4, L=2)
     options = dict(embedding_size=4, tie_weights=True, weight_drop=0.4, locked_dropout=True,
                    input_dropout=0.2, embedding_dropout=0.3)
-    if cell == "lstm":
-        options.update(zoneout_cell=0.5, zoneout_hidden=0.2)     # (T, B, H): cut with the rows
+    options.update(zoneout_cell=0.5 if cell == "lstm" else 0.0,  # (T, B, H): cut with the rows
+                   zoneout_hidden=0.2)
     model = random_model(dims, 1, options, cell=cell)
     inputs, targets = batch(dims, np.random.default_rng(2))
     one = model.loss_and_grads(inputs, targets, dropout_rng=np.random.default_rng(3))
@@ -152,15 +152,16 @@ def test_evaluation_drops_nothing(cell):
     assert train != on.loss(inputs, targets)[0]
 
 
-@pytest.mark.parametrize("cell", CELLS + ["lstm-zoneout"])
+@pytest.mark.parametrize("cell", CELLS + ["lstm-zoneout", "gru-zoneout", "rnn-zoneout"])
 @pytest.mark.parametrize("engine", ["fast", "reference"])
 def test_step_with_embedding_matches_sequence(cell, engine):
     """One step at a time (the Stepper for the fast LSTM) equals the sequence forward,
     through the embedding and a tied head; with zoneout, every step mixes by the rates."""
     dims = dict(B=2, T=5, V=6, H=3, L=2)
     options = dict(embedding_size=3, tie_weights=True)
-    if cell == "lstm-zoneout":
-        cell, options = "lstm", dict(options, zoneout_cell=0.5, zoneout_hidden=0.2)
+    if cell.endswith("-zoneout"):
+        cell = cell.split("-")[0]
+        options = dict(options, zoneout_cell=0.5 if cell == "lstm" else 0.0, zoneout_hidden=0.2)
     model = random_model(dims, 0, options, cell=cell, engine=engine)
     inputs, targets = batch(dims, np.random.default_rng(1))
     state, total = None, 0.0
@@ -202,20 +203,24 @@ def test_bad_options_are_one_line(options, words):
 
 
 @pytest.mark.parametrize("cell", ["gru", "rnn"])
-def test_zoneout_is_the_lstms(cell):
-    with pytest.raises(UserError, match="zoneout is built for the LSTM only, got cell"):
+def test_zoneout_on_c_is_the_lstms(cell):
+    with pytest.raises(UserError, match="zoneout_cell is the LSTM's: the .* has no cell state"):
         CharRNN(9, cell, 6, 2, zoneout_cell=0.3)
+    CharRNN(9, cell, 6, 2, zoneout_hidden=0.3)                  # h: every cell has one
 
 
-def test_zoneout_evaluates_by_its_rates():
+@pytest.mark.parametrize("cell", CELLS)
+def test_zoneout_evaluates_by_its_rates(cell):
     """At evaluation zoneout is not off: every step mixes by the rates, so the loss
     differs from the same weights without zoneout; at rate 0 it is the plain model."""
     dims = dict(B=3, T=6, V=7, H=4, L=2)
     inputs, targets = batch(dims, np.random.default_rng(1))
-    plain = random_model(dims, 0, {})
-    zoned = random_model(dims, 0, dict(zoneout_cell=0.5, zoneout_hidden=0.1))
+    plain = random_model(dims, 0, {}, cell=cell)
+    z_c = 0.5 if cell == "lstm" else 0.0
+    zoned = random_model(dims, 0, dict(zoneout_cell=z_c, zoneout_hidden=0.1), cell=cell)
     assert zoned.loss(inputs, targets)[0] != plain.loss(inputs, targets)[0]
-    zero = random_model(dims, 0, dict(zoneout_cell=0.0, zoneout_hidden=0.0))
+    zero = random_model(dims, 0, dict(zoneout_cell=0.0, zoneout_hidden=0.0), cell=cell)
     assert zero.loss(inputs, targets)[0] == plain.loss(inputs, targets)[0]
     masks = zoned.dropout_masks(6, 3, False, np.random.default_rng(0))
-    assert [tuple(d.shape for d in pair) for pair in masks.zoneout] == [((6, 3, 4),) * 2] * 2
+    want = [(6, 3, 4) if z_c else None, (6, 3, 4)]
+    assert [[None if d is None else d.shape for d in pair] for pair in masks.zoneout] == [want] * 2

@@ -37,6 +37,10 @@ def test_resume_is_bit_identical_with_zoneout(corpus_file, tmp_path, capsys):
     history = check_resume_is_the_run(corpus_file, tmp_path, 5, 10,
                                       **dict(AWD, optimizer="adamw", zoneout_cell=0.5,
                                              zoneout_hidden=0.1, sample_temperatures=()))
+    gru = tmp_path / "gru"
+    gru.mkdir()
+    check_resume_is_the_run(corpus_file, gru, 3, 6, **dict(AWD, cell="gru", zoneout_hidden=0.2,
+                                                          sample_temperatures=()))
     assert history[-1]["step"] == 10
     model, _ = ls.load(str(tmp_path / "split" / "latest.npz"), backend="numpy")
     assert (model.zoneout_cell, model.zoneout_hidden) == (0.5, 0.1)
@@ -117,8 +121,8 @@ def test_the_optimizer_is_fixed_on_resume(corpus_file, tmp_path, capsys):
     (dict(mode="window", reset_every=4), "--reset-every must be 0 in window mode"),
     (dict(zoneout_cell=1.0), "--zoneout-cell must be in"),
     (dict(zoneout_hidden="x"), "--zoneout-hidden must be in"),
-    (dict(cell="gru", zoneout_hidden=0.1), "--zoneout-cell and --zoneout-hidden are the "
-                                            "LSTM's, got --cell gru"),
+    (dict(cell="gru", zoneout_cell=0.1), "--zoneout-cell is the LSTM's: --cell gru has no cell "
+                                          "state"),
 ])
 def test_bad_options(corpus_file, options, match):
     with pytest.raises(UserError, match=match.replace("(", r"\(").replace(")", r"\)")):

@@ -254,12 +254,14 @@ def test_node_forward_pass_equals_model_step(tmp_path, cell, embedding_size, tie
 
 
 @needs_node
-def test_node_steps_zoneout_by_its_rates(tmp_path):
-    """A zoneout LSTM's page mixes the previous state in at every step, as model.step does."""
-    model, vocab = random_model("lstm", 8, False, zoneout_cell=0.5, zoneout_hidden=0.2)
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_node_steps_zoneout_by_its_rates(tmp_path, cell):
+    """A zoneout model's page mixes the previous state in at every step, as model.step does."""
+    model, vocab = random_model(cell, 8, False, zoneout_cell=0.5 if cell == "lstm" else 0.0,
+                                zoneout_hidden=0.2)
     got = run_in_node(render_page(model, vocab), tmp_path, "ab c")
     text, probs = python_greedy(model, vocab, "ab c")
-    plain, _ = random_model("lstm", 8, False)
+    plain, _ = random_model(cell, 8, False)
     assert python_greedy(plain, vocab, "ab c")[1][:5].tolist() != probs[:5].tolist()
     n = assert_same_greedy([text, got["text"]], probs, "ab c")
     assert np.abs(np.array(got["probs"])[:n - 4] - probs[:n - 4]).max() < 1e-4

@@ -1,4 +1,5 @@
-"""Zoneout, the textbook (nn/zoneout.py): gradient checks in float64 and what it means."""
+"""Zoneout (nn/zoneout.py; the engine's LSTM, GRU and RNN layers): gradient checks in float64,
+the engine against the textbook, and what it means."""
 import numpy as np
 import pytest
 from hypothesis import given
@@ -6,10 +7,16 @@ from hypothesis import strategies as st
 
 from gradcheck import check_grads
 from lstm_scratch.nn import lstm_forward
-from lstm_scratch.nn.zoneout import (lstm_zoneout_backward, lstm_zoneout_forward,
+from lstm_scratch.nn.zoneout import (hidden_zoneout_backward, hidden_zoneout_forward,
+                                     lstm_zoneout_backward, lstm_zoneout_forward,
                                      zoneout_backward, zoneout_forward, zoneout_mask)
 from strategies import lstm_dims, seeds
+import test_gru
+import test_rnn
+from lstm_scratch import nn
+from lstm_scratch.engine import gru as engine_gru
 from lstm_scratch.engine import lstm as engine_lstm
+from lstm_scratch.engine import rnn as engine_rnn
 from test_engine_lstm import F32_ATOL, F32_RTOL, F64_RTOL, assert_same
 from test_lstm import random_layer
 
@@ -129,3 +136,77 @@ def test_engine_equals_textbook_float32(N, T, H, at_rates, seed):
         if book[k] is not None:
             assert engine[k].dtype == np.float32, k
         assert_same(engine[k], book[k], F32_RTOL, k, atol=F32_ATOL)
+
+
+# -- the GRU and the RNN: zoneout on h, their only state ---------------------------------
+
+HIDDEN_CELLS = {   # name: (random layer, step forward, step backward, grad names, engine module)
+    "gru": (test_gru.random_layer, nn.gru_step_forward, nn.gru_step_backward,
+            ("dWx", "dWh", "dbx", "dbh"), engine_gru),
+    "rnn": (test_rnn.random_layer, nn.rnn_step_forward, nn.rnn_step_backward,
+            ("dWx", "dWh", "db"), engine_rnn),
+}
+
+
+@pytest.mark.parametrize("cell", HIDDEN_CELLS)
+@given(lstm_dims(), rates, st.booleans(), seeds)
+def test_gradcheck_through_a_gru_or_rnn_layer(cell, dims, z_h, at_rates, seed):
+    make, step_forward, step_backward, names, _ = HIDDEN_CELLS[cell]
+    rng = np.random.default_rng(seed)
+    T, N, H = dims["T"], dims["N"], dims["H"]
+    arrays = make(rng, N, T, dims["D"], H)
+    d = z_h if at_rates else zoneout_mask(rng, (T, N, H), z_h, np.float64)
+    dh, dhT = rng.standard_normal((T, N, H)), rng.standard_normal((N, H))
+    weights = lambda: tuple(v for k, v in arrays.items() if k not in ("x", "h0"))   # noqa: E731
+
+    def loss():
+        h, hT, _ = hidden_zoneout_forward(step_forward, arrays["x"], arrays["h0"], weights(), d)
+        return (h * dh).sum() + (hT * dhT).sum()
+
+    _, _, cache = hidden_zoneout_forward(step_forward, arrays["x"], arrays["h0"], weights(), d)
+    g = hidden_zoneout_backward(step_backward, names, dh, cache, dhT)
+    weight_names = [k for k in arrays if k not in ("x", "h0")]
+    analytic = {"x": g["dx"], "h0": g["dh0"], **{k: g["d" + k] for k in weight_names}}
+    check_grads(loss, arrays, analytic)
+
+
+@pytest.mark.parametrize("cell", HIDDEN_CELLS)
+@given(lstm_dims(), rates, st.booleans(), st.booleans(), seeds)
+def test_gru_and_rnn_engine_equals_textbook_float64(cell, dims, z_h, at_rates, fused, seed):
+    make, step_forward, step_backward, names, engine = HIDDEN_CELLS[cell]
+    rng = np.random.default_rng(seed)
+    T, N, H = dims["T"], dims["N"], dims["H"]
+    layer = make(rng, N, T, dims["D"], H)
+    d = z_h if at_rates else zoneout_mask(rng, (T, N, H), z_h, np.float64)
+    dh, dhT = rng.standard_normal((T, N, H)), rng.standard_normal((N, H))
+    x, h0 = layer.pop("x"), layer.pop("h0")
+    weights = tuple(layer.values())
+    h, hT, cache = hidden_zoneout_forward(step_forward, x, h0, weights, d)
+    book = dict(h=h, hT=hT, **hidden_zoneout_backward(step_backward, names, dh, cache, dhT))
+    forward = getattr(engine, f"{cell}_forward")
+    backward = getattr(engine, f"{cell}_backward")
+    h, hT, cache = forward(x, h0, *weights, fused=fused, zoneout=(0.0, d))
+    fast = dict(h=h.copy(), hT=hT.copy(), **backward(dh, cache, dhT, fused=fused))
+    assert set(book) == set(fast)
+    for k in book:
+        assert_same(fast[k], book[k], F64_RTOL, k)
+
+
+@pytest.mark.parametrize("cell", HIDDEN_CELLS)
+@given(st.integers(1, 4), st.integers(1, 6), st.integers(1, 24), st.booleans(), seeds)
+def test_gru_and_rnn_engine_equals_textbook_float32(cell, N, T, H, at_rates, seed):
+    """The compiled float32 steps (where Numba is), within test_engine_gru.py's bounds."""
+    make, step_forward, step_backward, names, engine = HIDDEN_CELLS[cell]
+    rng = np.random.default_rng(seed)
+    layer = make(rng, N, T, 5, H, dtype=np.float32)
+    d = 0.3 if at_rates else zoneout_mask(rng, (T, N, H), 0.3, np.float32)
+    dh, dhT = (rng.standard_normal(s).astype(np.float32) for s in ((T, N, H), (N, H)))
+    x, h0 = layer.pop("x"), layer.pop("h0")
+    weights = tuple(layer.values())
+    h, hT, cache = hidden_zoneout_forward(step_forward, x, h0, weights, d)
+    book = dict(h=h, hT=hT, **hidden_zoneout_backward(step_backward, names, dh, cache, dhT))
+    h, hT, cache = getattr(engine, f"{cell}_forward")(x, h0, *weights, zoneout=(0.0, d))
+    fast = dict(h=h.copy(), hT=hT.copy(), **getattr(engine, f"{cell}_backward")(dh, cache, dhT))
+    for k in book:
+        assert fast[k].dtype == np.float32, k
+        np.testing.assert_allclose(fast[k], book[k], rtol=1e-4, atol=1e-5, err_msg=k)

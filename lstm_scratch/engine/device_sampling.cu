@@ -91,7 +91,7 @@ extern "C" __global__ void lstm_cell(const T* part, int S, const T* base, const 
 // The GRU (nn/gru.py): ax = base + Σ_{s < sx} part, ah = bh + Σ_{s >= sx} part (N, 3H);
 // r = σ(ax_r + ah_r), z = σ(ax_z + ah_z), n = tanh(ax_n + r ah_n), h = (1 - z) n + z h.
 extern "C" __global__ void gru_cell(const T* part, int S, int sx, const T* base, const int* ids,
-                                    int lookup, const T* bh, int H, int N, T* h) {
+                                    int lookup, const T* bh, int H, int N, T zh, T* h) {
     GRID_LOOP(i, (long long)N * H) {
         int n = (int)(i / H), j = (int)(i % H);
         long long GH = 3LL * H;
@@ -103,16 +103,18 @@ extern "C" __global__ void gru_cell(const T* part, int S, int sx, const T* base,
         }
         T r = sigma(ax[GATE_R] + ah[GATE_R]), z = sigma(ax[GATE_Z] + ah[GATE_Z]);
         T nt = tanh(ax[GATE_N] + r * ah[GATE_N]);
-        h[i] = (T(1) - z) * nt + z * h[i];
+        T ht = (T(1) - z) * nt + z * h[i];
+        h[i] = zh * h[i] + ((T)1 - zh) * ht;               // zoneout by its rate (0: off)
     }
 }
 
 // The vanilla RNN (nn/rnn.py): h = tanh(base + Σ part).
 extern "C" __global__ void rnn_cell(const T* part, int S, const T* base, const int* ids,
-                                    int lookup, int H, int N, T* h) {
+                                    int lookup, int H, int N, T zh, T* h) {
     GRID_LOOP(i, (long long)N * H) {
         int n = (int)(i / H), j = (int)(i % H);
-        h[i] = tanh(base_of(base, ids, lookup, n, H, j) + sum_slices(part, 0, S, S, H, n, j));
+        T ht = tanh(base_of(base, ids, lookup, n, H, j) + sum_slices(part, 0, S, S, H, n, j));
+        h[i] = zh * h[i] + ((T)1 - zh) * ht;               // zoneout by its rate (0: off)
     }
 }
 

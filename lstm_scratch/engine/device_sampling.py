@@ -193,10 +193,10 @@ class DeviceSampler:
                         np.int32(N), *self.zoneout, self.h[l], self.c[l])
             elif self.cell == "gru":
                 args = (self.part, np.int32(S), np.int32(sx), base, self.ids, np.int32(lookup),
-                        p["bh"], np.int32(H), np.int32(N), self.h[l])
+                        p["bh"], np.int32(H), np.int32(N), self.zoneout[1], self.h[l])
             else:
                 args = (self.part, np.int32(S), base, self.ids, np.int32(lookup), np.int32(H),
-                        np.int32(N), self.h[l])
+                        np.int32(N), self.zoneout[1], self.h[l])
             launch(self.k[f"{self.cell}_cell"], N * H, args)
         _, S = self._products(None, None, H, self.h[-1], self.Wy, self.V)
         launch(self.k["logits"], N * self.V, (self.part, np.int32(S), self.by, np.int32(self.V),

@@ -34,7 +34,7 @@ from . import fused as fused_cuda
 from .gemm import step_gemm
 from .graphs import direct, run_loop, stable
 from .layers import affine_backward, affine_forward, onehot_affine_backward, onehot_affine_forward
-from .lstm import is_ids, recurrent_weight_grad, starts_at_zero
+from .lstm import is_ids, recurrent_weight_grad, starts_at_zero, zoneout_mix
 from .workspace import FRESH
 
 
@@ -44,6 +44,7 @@ class GRULayerCache(NamedTuple):
     gates: object     # (T, N, 3H) r_t | z_t | n_t
     ah_n: object      # (T, N, H) h_{t-1} W_hn + b_hn, which r_t multiplies
     hs: object        # (T+1, N, H) h_0, h_1, ..., h_T: hs[t] is h_{t-1} of step t
+    zoneout: object = None   # d^h: masks (T, N, H) or the rate, or None (off)
 
     @property
     def h(self):
@@ -76,7 +77,7 @@ def gru_cell_forward(a, ah, h_prev, ah_n, h):
     h += n                                                  # h_t = n_t + z_t ⊙ (h_{t-1} - n_t)
 
 
-def gru_forward(x, h0, Wx, Wh, bx, bh, fused=True, ws=FRESH):
+def gru_forward(x, h0, Wx, Wh, bx, bh, fused=True, ws=FRESH, zoneout=None):
     """Run the layer over T steps from h0.
 
     x : (T, N, D) float, or (T, N) int ids for one-hot input (Wx is then (V, 3H))
@@ -84,12 +85,16 @@ def gru_forward(x, h0, Wx, Wh, bx, bh, fused=True, ws=FRESH):
     fused : the compiled step where there is one (float32, Numba)
     ws : a :class:`.workspace.Workspace` to build h and the cache in (valid
         until its next use); the default allocates fresh arrays
+    zoneout : (d^c, d^h) as for the LSTM (engine/lstm.py); the GRU has no c and mixes
+        h only, by d^h: nn/zoneout.py's ``hidden_zoneout_forward``; None: off
     Returns h (T, N, H), the final state h_T (N, H), and the cache.
     """
     xp = array_module(Wh)
     T, N = x.shape[:2]
     H = Wh.shape[0]
     dtype = Wh.dtype
+    d_h = None if zoneout is None else zoneout[1]
+    mix = ws.tmp.empty(xp, "zoneout", (N, H), dtype) if d_h is not None else None
     assert Wh.shape == (H, 3 * H) and bx.shape == bh.shape == (3 * H,), (Wh.shape, bx.shape)
     assert h0.shape == (N, H), h0.shape
     kernel = cells_cpu.step_kernels("gru", xp, dtype, fused)
@@ -111,14 +116,16 @@ def gru_forward(x, h0, Wx, Wh, bx, bh, fused=True, ws=FRESH):
             hWh(t)
         if cuda is not None:                                # + bh, then the cell, in one kernel
             cuda[0](gates[t], ah, bh, hs[t], ah_n[t], hs[t + 1])
-            return
-        xp.add(ah, bh, out=ah)                              # ah_t = h_{t-1} Wh + bh
-        cell = kernel[0] if kernel is not None else gru_cell_forward
-        cell(gates[t], ah, hs[t], ah_n[t], hs[t + 1])
+        else:
+            xp.add(ah, bh, out=ah)                          # ah_t = h_{t-1} Wh + bh
+            cell = kernel[0] if kernel is not None else gru_cell_forward
+            cell(gates[t], ah, hs[t], ah_n[t], hs[t + 1])
+        if d_h is not None:                                 # h_t = d^h ⊙ h_{t-1} + (1 - d^h) ⊙ h̃_t
+            zoneout_mix(hs[t + 1], hs[t], d_h if isinstance(d_h, float) else d_h[t], mix)
     capturable, products = direct([hWh], cuda)
     run_loop(ws, f"forward from {t0}", xp, range(T), step, (gates, ah, bh, ah_n, hs) + products,
-             capturable)
-    return hs[1:], hs[T], GRULayerCache(x_cache, Wh, gates, ah_n, hs)
+             capturable and d_h is None)
+    return hs[1:], hs[T], GRULayerCache(x_cache, Wh, gates, ah_n, hs, d_h)
 
 
 def gru_cell_backward(gates, h_prev, ah_n, dh_up, dh_next, dax, dah):
@@ -151,7 +158,7 @@ def gru_backward(dh, cache, dhT=None, fused=True, ws=FRESH, want_dh0=True):
     wanted), dWx, dWh, dbx, dbh.
     The weight gradients are fresh arrays; nothing passed in is modified.
     """
-    x_cache, Wh, gates, ah_n, hs = cache
+    x_cache, Wh, gates, ah_n, hs, d_h = cache
     xp = array_module(Wh)
     T, N, H = ah_n.shape
     dtype = Wh.dtype
@@ -166,13 +173,25 @@ def gru_backward(dh, cache, dhT=None, fused=True, ws=FRESH, want_dh0=True):
     dh_Wh = ws.tmp.empty(xp, "dh_Wh", (N, H), dtype)
     add_dh_Wh = step_gemm(dah, Wh.T, dh_next, accumulate=True, scratch=dh_Wh, ws=ws.tmp)
 
+    if d_h is not None:
+        dh_t, kept = (ws.tmp.empty(xp, f"zoneout{k}", (N, H), dtype) for k in range(2))
+
     def step(t):
-        cell(gates[t], hs[t], ah_n[t], dh[t], dh_next, dax[t], dah[t])
+        if d_h is None:
+            cell(gates[t], hs[t], ah_n[t], dh[t], dh_next, dax[t], dah[t])
+        else:       # h_t = d ⊙ h_{t-1} + (1 - d) ⊙ h̃_t: the kept share skips the cell
+            d = d_h if isinstance(d_h, float) else d_h[t]
+            xp.add(dh[t], dh_next, out=dh_t)                # both uses of h_t
+            xp.multiply(dh_t, d, out=kept)                  # ∂L/∂h_{t-1}, kept share
+            xp.multiply(dh_t, 1 - d, out=dh_t)              # ∂L/∂h̃_t
+            dh_next[...] = 0
+            cell(gates[t], hs[t], ah_n[t], dh_t, dh_next, dax[t], dah[t])
+            xp.add(dh_next, kept, out=dh_next)
         if t or want_dh0:
             add_dh_Wh(t)                                    # ah_t = h_{t-1} Wh + bh
     capturable, products = direct([add_dh_Wh], cuda)
     run_loop(ws, f"backward, dh0 {want_dh0}", xp, reversed(range(T)), step,
-             (gates, hs, ah_n, dh, dax, dah, dh_next) + products, capturable)
+             (gates, hs, ah_n, dh, dax, dah, dh_next) + products, capturable and d_h is None)
     # ah_t = h_{t-1} Wh + bh for all t: one GEMM, one sum
     dWh = recurrent_weight_grad(hs, dah, Wh)
     dbh = dah.reshape(-1, 3 * H).sum(axis=0)

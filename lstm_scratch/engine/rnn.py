@@ -32,7 +32,7 @@ from . import fused as fused_cuda
 from .gemm import step_gemm
 from .graphs import direct, run_loop, stable
 from .layers import affine_backward, affine_forward, onehot_affine_backward, onehot_affine_forward
-from .lstm import is_ids, recurrent_weight_grad, starts_at_zero
+from .lstm import is_ids, recurrent_weight_grad, starts_at_zero, zoneout_mix
 from .workspace import FRESH
 
 
@@ -40,6 +40,8 @@ class RNNLayerCache(NamedTuple):
     x_cache: object   # cache of the input projection x Wx + b
     Wh: object        # (H, H)
     hs: object        # (T+1, N, H) h_0, h_1, ..., h_T: hs[t] is h_{t-1} of step t
+    zoneout: object = None   # d^h: masks (T, N, H) or the rate, or None (off)
+    h_new: object = None     # (T, N, H) h̃_t = tanh(a_t) before the mix (with zoneout)
 
     @property
     def h(self):
@@ -47,7 +49,7 @@ class RNNLayerCache(NamedTuple):
         return self.hs[1:]
 
 
-def rnn_forward(x, h0, Wx, Wh, b, fused=True, ws=FRESH):
+def rnn_forward(x, h0, Wx, Wh, b, fused=True, ws=FRESH, zoneout=None):
     """Run the layer over T steps from h0.
 
     x : (T, N, D) float, or (T, N) int ids for one-hot input (Wx is then (V, H))
@@ -55,6 +57,9 @@ def rnn_forward(x, h0, Wx, Wh, b, fused=True, ws=FRESH):
     fused : the compiled step where there is one (float32, Numba)
     ws : a :class:`.workspace.Workspace` to build h and the cache in (valid
         until its next use); the default allocates fresh arrays
+    zoneout : (d^c, d^h) as for the LSTM (engine/lstm.py); the RNN has no c and mixes
+        h only, by d^h, keeping h̃_t for the backward's tanh': nn/zoneout.py's
+        ``hidden_zoneout_forward``; None: off
     Returns h (T, N, H), the final state h_T (N, H), and the cache.
     """
     xp = array_module(Wh)
@@ -70,6 +75,8 @@ def rnn_forward(x, h0, Wx, Wh, b, fused=True, ws=FRESH):
     hs[0] = h0
     t0 = starts_at_zero(hs[0])                              # the rule the backward uses
     cuda = fused_cuda.rnn_kernels(xp, Wh.dtype) if fused else None
+    if zoneout is not None:
+        return _zoneout_forward(a, x_cache, Wh, hs, t0, kernels, cuda, zoneout[1], ws)
     if cuda is not None:
         # CuPy: a_t += h_{t-1} Wh, one cuBLAS call into a (apart from hs, as that call
         # needs), then h_t = tanh(a_t), one kernel: a loop a CUDA graph can hold.
@@ -98,6 +105,32 @@ def rnn_forward(x, h0, Wx, Wh, b, fused=True, ws=FRESH):
     return hs[1:], hs[T], RNNLayerCache(x_cache, Wh, hs)
 
 
+def _zoneout_forward(a, x_cache, Wh, hs, t0, kernels, cuda, d_h, ws):
+    """rnn_forward's loop with zoneout on h: h̃_t = tanh(a_t + h_{t-1} Wh) into h_new[t],
+    then h_t = d^h ⊙ h_{t-1} + (1 - d^h) ⊙ h̃_t into hs[t + 1]."""
+    xp = array_module(Wh)
+    T, N, H = a.shape
+    h_new = ws.empty(xp, "h_new", (T, N, H), Wh.dtype)
+    mix = ws.tmp.empty(xp, "zoneout", (N, H), Wh.dtype)
+    hWh = step_gemm(hs[:-1], Wh, h_new, ws=ws.tmp)          # h_new[t] = hs[t] @ Wh
+    for t in range(T):
+        if t < t0:
+            h_new[t].fill(0)                                # h_0 Wh = 0
+        else:
+            hWh(t)
+        if cuda is not None:                                # h̃_t = tanh(a_t + h_{t-1} Wh)
+            a[t] += h_new[t]
+            cuda[0](a[t], h_new[t])
+        elif kernels is not None:
+            kernels[0](a[t], h_new[t])
+        else:
+            h_new[t] += a[t]
+            xp.tanh(h_new[t], out=h_new[t])
+        hs[t + 1] = h_new[t]
+        zoneout_mix(hs[t + 1], hs[t], d_h if isinstance(d_h, float) else d_h[t], mix)
+    return hs[1:], hs[T], RNNLayerCache(x_cache, Wh, hs, d_h, h_new)
+
+
 def rnn_backward(dh, cache, dhT=None, fused=True, ws=FRESH, want_dh0=True):
     """Backpropagate through all T steps.
 
@@ -108,7 +141,7 @@ def rnn_backward(dh, cache, dhT=None, fused=True, ws=FRESH, want_dh0=True):
     wanted), dWx, dWh, db.
     The weight gradients are fresh arrays; nothing passed in is modified.
     """
-    x_cache, Wh, hs = cache
+    x_cache, Wh, hs, d_h, h_new = cache
     xp = array_module(Wh)
     T, N, H = hs.shape[0] - 1, hs.shape[1], hs.shape[2]
     kernels = cells_cpu.step_kernels("rnn", xp, Wh.dtype, fused)
@@ -120,17 +153,31 @@ def rnn_backward(dh, cache, dhT=None, fused=True, ws=FRESH, want_dh0=True):
     dh_next[...] = 0 if dhT is None else dhT
     dh_prev = step_gemm(da, Wh.T, dh_next, ws=ws.tmp)       # dh_next = da[t] Whᵀ
 
+    h_out = hs[1:] if d_h is None else h_new                # tanh(a_t): h_t, or h̃_t (zoneout)
+    if d_h is not None:
+        dh_t, kept, no_dh = (ws.tmp.empty(xp, f"zoneout{k}", (N, H), Wh.dtype) for k in range(3))
+        no_dh[...] = 0
+
     def step(t):
+        dh_up, dh_via_next = dh[t], dh_next
+        if d_h is not None:     # h_t = d ⊙ h_{t-1} + (1 - d) ⊙ h̃_t: the kept share skips the cell
+            d = d_h if isinstance(d_h, float) else d_h[t]
+            xp.add(dh[t], dh_next, out=dh_t)                # both uses of h_t
+            xp.multiply(dh_t, d, out=kept)                  # ∂L/∂h_{t-1}, kept share
+            xp.multiply(dh_t, 1 - d, out=dh_t)              # ∂L/∂h̃_t
+            dh_up, dh_via_next = dh_t, no_dh
         if kernels is not None:
-            kernels[1](hs[t + 1], dh[t], dh_next, da[t])
+            kernels[1](h_out[t], dh_up, dh_via_next, da[t])
         else:
-            xp.add(dh[t], dh_next, out=da[t])               # both uses of h_t
-            da[t] *= 1 - hs[t + 1] * hs[t + 1]              # tanh' = 1 - h_t²
+            xp.add(dh_up, dh_via_next, out=da[t])           # both uses of h_t
+            da[t] *= 1 - h_out[t] * h_out[t]                # tanh' = 1 - h_t²
         if t or want_dh0:
             dh_prev(t)                                      # a_t = ... + h_{t-1} Wh
+            if d_h is not None:
+                xp.add(dh_next, kept, out=dh_next)          # both ways to h_{t-1}
     capturable, products = direct([dh_prev], cuda)
     run_loop(ws, f"backward, dh0 {want_dh0}", xp, reversed(range(T)), step,
-             (hs, dh, da, dh_next) + products, capturable)
+             (hs, dh, da, dh_next) + products, capturable and d_h is None)
     dWh = recurrent_weight_grad(hs, da, Wh)                 # a_t = ... + h_{t-1} Wh for all t
     if is_ids(x_cache.x):
         dx = None

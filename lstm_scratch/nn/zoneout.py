@@ -128,3 +128,57 @@ def lstm_zoneout_backward(dh, cache, dhT=None, dcT=None):
         db += db_t
     dx = None if cache.ids else xp.stack(dx)
     return dict(dx=dx, dh0=dh_next, dc0=dc_next, dWx=dWx, dWh=dWh, db=db)
+
+
+class HiddenZoneoutCache(NamedTuple):
+    steps: list      # per step: (the cell step's cache, d^h_t)
+    ids: bool        # the input was int ids (one-hot rows): no dx
+
+
+def hidden_zoneout_forward(step_forward, x, h0, weights, dh):
+    """A GRU or vanilla-RNN layer (nn/gru.py, nn/rnn.py) with zoneout on h, the only state
+    they have, over T steps from h0::
+
+        h̃_t = step_forward(x_t, h_{t-1}, *weights)           (N, H)  the cell's step
+        h_t = d^h_t ⊙ h_{t-1} + (1 - d^h_t) ⊙ h̃_t            (N, H)
+
+    step_forward : ``gru_step_forward`` or ``rnn_step_forward``
+    x : (T, N, D) float, or (T, N) int ids standing for one-hot rows;  h0 : (N, H)
+    weights : the cell's (Wx, Wh, biases...);  dh : masks (T, N, H) 0/1, or the rate z_h
+    Returns h (T, N, H), the final state h_T (N, H), and the cache.
+    """
+    Wx, Wh = weights[:2]
+    xp = array_module(Wh)
+    ids = x.dtype.kind in "iu"
+    if ids:
+        x = onehot(x, Wx.shape[0], Wx.dtype)                # (T, N, V)
+    h, hs, steps = h0, [], []
+    for t, x_t in enumerate(x):
+        d_t = dh if np.isscalar(dh) else dh[t]
+        h_new, step = step_forward(x_t, h, *weights)        # h̃_t
+        h, _ = zoneout_forward(h, h_new, d_t)               # h_t = d^h ⊙ h_{t-1} + (1 - d^h) ⊙ h̃_t
+        hs.append(h)
+        steps.append((step, d_t))
+    return xp.stack(hs), h, HiddenZoneoutCache(steps, ids)
+
+
+def hidden_zoneout_backward(step_backward, grad_names, dh, cache, dhT=None):
+    """Backpropagation through time of :func:`hidden_zoneout_forward`.
+
+    step_backward : ``gru_step_backward`` or ``rnn_step_backward`` (dh, cache) ->
+        (dx, dh_prev, *the weights' gradients), named ``grad_names``
+    dh : (T, N, H) ∂L/∂h_t from above;  dhT : (N, H) ∂L/∂h_T from the next chunk, or None
+    Returns a dict: dx (None for int ids), dh0, and the weights' gradients.
+    """
+    steps = cache.steps
+    xp = array_module(dh)
+    dh_next = xp.zeros_like(dh[0]) if dhT is None else dhT
+    sums, dx = None, [None] * len(steps)
+    for t in reversed(range(len(steps))):
+        step, d_t = steps[t]
+        dh_prev_kept, dh_new = zoneout_backward(dh[t] + dh_next, d_t)    # h_t = d ⊙ h_{t-1} + ...
+        dx[t], dh_prev_step, *grads = step_backward(dh_new, step)        # through h̃_t
+        dh_next = dh_prev_kept + dh_prev_step                            # both ways to h_{t-1}
+        sums = grads if sums is None else [s + g for s, g in zip(sums, grads)]
+    dx = None if cache.ids else xp.stack(dx)
+    return dict(dx=dx, dh0=dh_next, **dict(zip(grad_names, sums)))
