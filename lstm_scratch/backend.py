@@ -139,12 +139,7 @@ def dropout_mask(rng, shape, keep, dtype, xp=np):
     Returns an array of ``shape`` and ``dtype``.
     """
     dtype = np.dtype(dtype)
-    if xp is np:
-        u = rng.random(shape, dtype=dtype)
-    else:
-        # One host draw seeds the device stream: masks stay reproducible.
-        seed = int(rng.integers(0, 2**63 - 1))
-        u = xp.random.default_rng(seed).random(shape, dtype=dtype)
+    u = _uniforms(rng, shape, dtype, xp)
     return xp.multiply(u < keep, dtype.type(1.0 / keep), out=u)   # u's memory becomes the mask
 
 
@@ -155,12 +150,17 @@ def bernoulli_mask(rng, shape, p, dtype, xp=np):
     Returns an array of ``shape`` and ``dtype``.
     """
     dtype = np.dtype(dtype)
+    u = _uniforms(rng, shape, dtype, xp)
+    return xp.multiply(u < p, dtype.type(1.0), out=u)             # u's memory becomes the mask
+
+
+def _uniforms(rng, shape, dtype, xp):
+    """U(0, 1) of ``shape`` and ``dtype`` on ``xp``, from the host Generator ``rng``."""
     if xp is np:
-        u = rng.random(shape, dtype=dtype)
-    else:
-        seed = int(rng.integers(0, 2**63 - 1))
-        u = xp.random.default_rng(seed).random(shape, dtype=dtype)
-    return xp.multiply(u < p, dtype.type(1.0), out=u)
+        return rng.random(shape, dtype=dtype)
+    # One host draw seeds the device stream: masks stay reproducible.
+    seed = int(rng.integers(0, 2**63 - 1))
+    return xp.random.default_rng(seed).random(shape, dtype=dtype)
 
 
 @functools.lru_cache(maxsize=None)

@@ -170,23 +170,32 @@ def test_gradcheck_through_a_gru_or_rnn_layer(cell, dims, z_h, at_rates, seed):
     check_grads(loss, arrays, analytic)
 
 
+def _hidden_both(cell, layer, dh, dhT, d, **engine_kw):
+    """Every output of the textbook's GRU or RNN layer with zoneout on h and of the engine's,
+    keyed alike (as :func:`_both` for the LSTM)."""
+    _, step_forward, step_backward, names, engine = HIDDEN_CELLS[cell]
+    layer = dict(layer)
+    x, h0 = layer.pop("x"), layer.pop("h0")
+    weights = tuple(layer.values())
+    h, hT, cache = hidden_zoneout_forward(step_forward, x, h0, weights, d)
+    book = dict(h=h, hT=hT, **hidden_zoneout_backward(step_backward, names, dh, cache, dhT))
+    h, hT, cache = getattr(engine, f"{cell}_forward")(x, h0, *weights, zoneout=(0.0, d),
+                                                       **engine_kw)
+    fast = dict(h=h.copy(), hT=hT.copy(),
+                **getattr(engine, f"{cell}_backward")(dh, cache, dhT, **engine_kw))
+    return book, fast
+
+
 @pytest.mark.parametrize("cell", HIDDEN_CELLS)
 @given(lstm_dims(), rates, st.booleans(), st.booleans(), seeds)
 def test_gru_and_rnn_engine_equals_textbook_float64(cell, dims, z_h, at_rates, fused, seed):
-    make, step_forward, step_backward, names, engine = HIDDEN_CELLS[cell]
+    make = HIDDEN_CELLS[cell][0]
     rng = np.random.default_rng(seed)
     T, N, H = dims["T"], dims["N"], dims["H"]
     layer = make(rng, N, T, dims["D"], H)
     d = z_h if at_rates else zoneout_mask(rng, (T, N, H), z_h, np.float64)
     dh, dhT = rng.standard_normal((T, N, H)), rng.standard_normal((N, H))
-    x, h0 = layer.pop("x"), layer.pop("h0")
-    weights = tuple(layer.values())
-    h, hT, cache = hidden_zoneout_forward(step_forward, x, h0, weights, d)
-    book = dict(h=h, hT=hT, **hidden_zoneout_backward(step_backward, names, dh, cache, dhT))
-    forward = getattr(engine, f"{cell}_forward")
-    backward = getattr(engine, f"{cell}_backward")
-    h, hT, cache = forward(x, h0, *weights, fused=fused, zoneout=(0.0, d))
-    fast = dict(h=h.copy(), hT=hT.copy(), **backward(dh, cache, dhT, fused=fused))
+    book, fast = _hidden_both(cell, layer, dh, dhT, d, fused=fused)
     assert set(book) == set(fast)
     for k in book:
         assert_same(fast[k], book[k], F64_RTOL, k)
@@ -196,17 +205,12 @@ def test_gru_and_rnn_engine_equals_textbook_float64(cell, dims, z_h, at_rates, f
 @given(st.integers(1, 4), st.integers(1, 6), st.integers(1, 24), st.booleans(), seeds)
 def test_gru_and_rnn_engine_equals_textbook_float32(cell, N, T, H, at_rates, seed):
     """The compiled float32 steps (where Numba is), within test_engine_gru.py's bounds."""
-    make, step_forward, step_backward, names, engine = HIDDEN_CELLS[cell]
+    make = HIDDEN_CELLS[cell][0]
     rng = np.random.default_rng(seed)
     layer = make(rng, N, T, 5, H, dtype=np.float32)
     d = 0.3 if at_rates else zoneout_mask(rng, (T, N, H), 0.3, np.float32)
     dh, dhT = (rng.standard_normal(s).astype(np.float32) for s in ((T, N, H), (N, H)))
-    x, h0 = layer.pop("x"), layer.pop("h0")
-    weights = tuple(layer.values())
-    h, hT, cache = hidden_zoneout_forward(step_forward, x, h0, weights, d)
-    book = dict(h=h, hT=hT, **hidden_zoneout_backward(step_backward, names, dh, cache, dhT))
-    h, hT, cache = getattr(engine, f"{cell}_forward")(x, h0, *weights, zoneout=(0.0, d))
-    fast = dict(h=h.copy(), hT=hT.copy(), **getattr(engine, f"{cell}_backward")(dh, cache, dhT))
+    book, fast = _hidden_both(cell, layer, dh, dhT, d)
     for k in book:
         assert fast[k].dtype == np.float32, k
         np.testing.assert_allclose(fast[k], book[k], rtol=1e-4, atol=1e-5, err_msg=k)

@@ -34,7 +34,8 @@ from . import fused as fused_cuda
 from .gemm import step_gemm
 from .graphs import direct, run_loop, stable
 from .layers import affine_backward, affine_forward, onehot_affine_backward, onehot_affine_forward
-from .lstm import is_ids, recurrent_weight_grad, starts_at_zero, zoneout_mix
+from .lstm import (is_ids, recurrent_weight_grad, starts_at_zero, zoneout_at, zoneout_mix,
+                   zoneout_split)
 from .workspace import FRESH
 
 
@@ -121,7 +122,7 @@ def gru_forward(x, h0, Wx, Wh, bx, bh, fused=True, ws=FRESH, zoneout=None):
             cell = kernel[0] if kernel is not None else gru_cell_forward
             cell(gates[t], ah, hs[t], ah_n[t], hs[t + 1])
         if d_h is not None:                                 # h_t = d^h ⊙ h_{t-1} + (1 - d^h) ⊙ h̃_t
-            zoneout_mix(hs[t + 1], hs[t], d_h if isinstance(d_h, float) else d_h[t], mix)
+            zoneout_mix(hs[t + 1], hs[t], zoneout_at(d_h, t), mix)
     capturable, products = direct([hWh], cuda)
     run_loop(ws, f"forward from {t0}", xp, range(T), step, (gates, ah, bh, ah_n, hs) + products,
              capturable and d_h is None)
@@ -180,10 +181,8 @@ def gru_backward(dh, cache, dhT=None, fused=True, ws=FRESH, want_dh0=True):
         if d_h is None:
             cell(gates[t], hs[t], ah_n[t], dh[t], dh_next, dax[t], dah[t])
         else:       # h_t = d ⊙ h_{t-1} + (1 - d) ⊙ h̃_t: the kept share skips the cell
-            d = d_h if isinstance(d_h, float) else d_h[t]
             xp.add(dh[t], dh_next, out=dh_t)                # both uses of h_t
-            xp.multiply(dh_t, d, out=kept)                  # ∂L/∂h_{t-1}, kept share
-            xp.multiply(dh_t, 1 - d, out=dh_t)              # ∂L/∂h̃_t
+            zoneout_split(dh_t, zoneout_at(d_h, t), kept)   # ∂L/∂h_{t-1} kept, ∂L/∂h̃_t
             dh_next[...] = 0
             cell(gates[t], hs[t], ah_n[t], dh_t, dh_next, dax[t], dah[t])
             xp.add(dh_next, kept, out=dh_next)

@@ -118,6 +118,19 @@ def zoneout_mix(new, prev, d, tmp):
     new += tmp
 
 
+def zoneout_split(dy, d, kept):
+    """The backward of :func:`zoneout_mix`, in place (nn/zoneout.py's ``zoneout_backward``):
+    kept ← d ⊙ dy, the share that goes straight to prev; dy ← (1 - d) ⊙ dy, the share of new."""
+    xp = array_module(dy)
+    xp.multiply(dy, d, out=kept)                            # ∂L/∂prev
+    xp.multiply(dy, 1 - d, out=dy)                          # ∂L/∂new
+
+
+def zoneout_at(d, t):
+    """Step t's part of a zoneout argument: the mask's d[t], or the rate d itself."""
+    return d if isinstance(d, float) else d[t]
+
+
 def lstm_forward(x, h0, c0, Wx, Wh, b, fused=True, ws=FRESH, zoneout=None):
     """Run the layer over T steps from (h0, c0).
 
@@ -158,7 +171,7 @@ def lstm_forward(x, h0, c0, Wx, Wh, b, fused=True, ws=FRESH, zoneout=None):
             add_hWh(t)                                      # a_t = x_t Wx + b + h_{t-1} Wh
         lstm_cell_forward(gates[t], cs[t], scale, shift, cs[t + 1], tanh_c[t], hs[t + 1], ig, fused)
         if zoneout is not None:                             # c̃_t, h̃_t -> c_t, h_t
-            dc, dh = (d if isinstance(d, float) else d[t] for d in zoneout)
+            dc, dh = (zoneout_at(d, t) for d in zoneout)
             zoneout_mix(cs[t + 1], cs[t], dc, ig)           # c_t = d^c ⊙ c_{t-1} + (1 - d^c) ⊙ c̃_t
             zoneout_mix(hs[t + 1], hs[t], dh, ig)           # h_t = d^h ⊙ h_{t-1} + (1 - d^h) ⊙ h̃_t
     capturable, products = direct([add_hWh], forward_kernel(xp, dtype) if fused else None)
@@ -274,12 +287,10 @@ def lstm_backward(dh, cache, dhT=None, dcT=None, fused=True, ws=FRESH, want_dh0=
             return
         # h_t = d^h ⊙ h_{t-1} + (1 - d^h) ⊙ h̃_t, and c_t likewise: the kept share of each
         # gradient goes straight to step t-1, the rest through the cell (nn/zoneout.py)
-        dc, dh_mask = (d if isinstance(d, float) else d[t] for d in zoneout)
+        dc, dh_mask = (zoneout_at(d, t) for d in zoneout)
         xp.add(dh[t], dh_next, out=dh_t)                    # both uses of h_t
-        xp.multiply(dh_t, dh_mask, out=kept_h)              # ∂L/∂h_{t-1}, kept share
-        xp.multiply(dh_t, 1 - dh_mask, out=dh_t)            # ∂L/∂h̃_t
-        xp.multiply(dc_next, dc, out=kept_c)                # ∂L/∂c_{t-1}, kept share
-        xp.multiply(dc_next, 1 - dc, out=dc_next)           # ∂L/∂c̃_t
+        zoneout_split(dh_t, dh_mask, kept_h)                # ∂L/∂h_{t-1} kept, ∂L/∂h̃_t
+        zoneout_split(dc_next, dc, kept_c)                  # ∂L/∂c_{t-1} kept, ∂L/∂c̃_t
         lstm_cell_backward(dh_t, gates[t], cs[t], tanh_c[t], da[t], no_dh, dc_next,
                            scratch, fused)
         xp.add(dc_next, kept_c, out=dc_next)                # c_{t-1} reached both ways

@@ -32,7 +32,8 @@ from . import fused as fused_cuda
 from .gemm import step_gemm
 from .graphs import direct, run_loop, stable
 from .layers import affine_backward, affine_forward, onehot_affine_backward, onehot_affine_forward
-from .lstm import is_ids, recurrent_weight_grad, starts_at_zero, zoneout_mix
+from .lstm import (is_ids, recurrent_weight_grad, starts_at_zero, zoneout_at, zoneout_mix,
+                   zoneout_split)
 from .workspace import FRESH
 
 
@@ -127,7 +128,7 @@ def _zoneout_forward(a, x_cache, Wh, hs, t0, kernels, cuda, d_h, ws):
             h_new[t] += a[t]
             xp.tanh(h_new[t], out=h_new[t])
         hs[t + 1] = h_new[t]
-        zoneout_mix(hs[t + 1], hs[t], d_h if isinstance(d_h, float) else d_h[t], mix)
+        zoneout_mix(hs[t + 1], hs[t], zoneout_at(d_h, t), mix)
     return hs[1:], hs[T], RNNLayerCache(x_cache, Wh, hs, d_h, h_new)
 
 
@@ -161,10 +162,8 @@ def rnn_backward(dh, cache, dhT=None, fused=True, ws=FRESH, want_dh0=True):
     def step(t):
         dh_up, dh_via_next = dh[t], dh_next
         if d_h is not None:     # h_t = d ⊙ h_{t-1} + (1 - d) ⊙ h̃_t: the kept share skips the cell
-            d = d_h if isinstance(d_h, float) else d_h[t]
             xp.add(dh[t], dh_next, out=dh_t)                # both uses of h_t
-            xp.multiply(dh_t, d, out=kept)                  # ∂L/∂h_{t-1}, kept share
-            xp.multiply(dh_t, 1 - d, out=dh_t)              # ∂L/∂h̃_t
+            zoneout_split(dh_t, zoneout_at(d_h, t), kept)   # ∂L/∂h_{t-1} kept, ∂L/∂h̃_t
             dh_up, dh_via_next = dh_t, no_dh
         if kernels is not None:
             kernels[1](h_out[t], dh_up, dh_via_next, da[t])
