@@ -166,7 +166,7 @@ def _meta(npz):
             raise UserError(f"{npz.path}: damaged metadata (model {name} is {value!r})")
     try:                                        # the regularisers' values, and that they fit
         resolve_regularisers({k: model[k] for k in REGULARISERS if k in model},
-                             model["hidden_size"], dropout)
+                             model["hidden_size"], dropout, model.get("cell", "lstm"))
     except UserError as exc:
         raise UserError(f"{npz.path}: damaged metadata (model {exc})") from None
     optimizer = meta["train"].get("optimizer", "rmsprop")

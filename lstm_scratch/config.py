@@ -202,10 +202,7 @@ class TrainConfig:
                             "B1,B2")
         need(0.0 <= self.ema < 1.0, "ema", "a decay in [0, 1) (0 = off; 0.999, say)", self.ema)
         resolve_regularisers({name: getattr(self, name) for name in REGULARISERS},
-                             self.hidden_size, self.dropout, spell=flag)
-        if self.zoneout_cell and self.cell != "lstm":
-            raise UserError(f"--zoneout-cell is the LSTM's: --cell {self.cell} has no cell state "
-                            "(--zoneout-hidden applies to every cell)")
+                             self.hidden_size, self.dropout, self.cell, spell=flag)
 
     def data_path(self, source):
         """The training file, folder or list of them (documents.py; open_corpus and

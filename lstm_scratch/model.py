@@ -134,11 +134,8 @@ class CharRNN(Inference):
         self.vocab_size, self.hidden_size = int(vocab_size), int(hidden_size)
         self.num_layers, self.dropout = int(num_layers), float(dropout)
         for name, value in resolve_regularisers(regularisers, self.hidden_size,
-                                                self.dropout).items():
+                                                self.dropout, cell).items():
             setattr(self, name, value)
-        if self.zoneout_cell and cell != "lstm":
-            raise UserError(f"zoneout_cell is the LSTM's: the {self._cell.title} has no cell "
-                            "state (zoneout_hidden applies to every cell)")
         # Dropout's two operations: the textbook names them locked when every mask is
         # one per sequence; the engine's multiply broadcasts either way.
         self._drop = LOCKED if self.locked_dropout and engine == "reference" else self._ops

@@ -40,11 +40,11 @@ REGULARISERS = dict(embedding_size=0, tie_weights=False, weight_drop=0.0, locked
                     zoneout_cell=0.0, zoneout_hidden=0.0)
 
 
-def resolve_regularisers(given, hidden_size, dropout, spell=str):
-    """The regularisers of :data:`REGULARISERS`, ``given`` filled in with the defaults
-    and checked (a one-line UserError for a bad value or a combination that cannot
-    apply); returns the full dict. ``spell`` names an option in an error (the CLI's
-    --flag-spelling, say)."""
+def resolve_regularisers(given, hidden_size, dropout, cell="lstm", spell=str):
+    """The regularisers of :data:`REGULARISERS` for a stack of ``cell``, ``given`` filled
+    in with the defaults and checked (a one-line UserError for a bad value or a
+    combination that cannot apply); returns the full dict. ``spell`` names an option in
+    an error (the CLI's --flag-spelling, say)."""
     n = spell
     unknown = sorted(set(given) - set(REGULARISERS))
     if unknown:
@@ -75,6 +75,9 @@ def resolve_regularisers(given, hidden_size, dropout, spell=str):
         raise UserError(f"{n('tie_weights')} needs {n('embedding_size')} equal to {n('hidden_size')} "
                         f"({hidden_size}): the head's weights Eᵀ are (D, V) and the top "
                         f"layer gives H features; got {n('embedding_size')} {D}")
+    if r["zoneout_cell"] and cell != "lstm":
+        raise UserError(f"{n('zoneout_cell')} is the LSTM's: {n('cell')} {cell} has no cell "
+                        f"state ({n('zoneout_hidden')} applies to every cell)")
     return r
 
 

@@ -129,6 +129,22 @@ def test_bad_options(corpus_file, options, match):
         ls.train(corpus_file, None, max_steps=1, **dict(SMALL, **options))
 
 
+def test_a_gru_checkpoint_that_claims_zoneout_on_c_is_damaged(corpus_file, tmp_path):
+    """The checkpoint's model metadata goes through the same check as the options."""
+    from lstm_scratch.checkpoint import save_checkpoint
+    from lstm_scratch.data import Vocab
+    ls.train(corpus_file, str(tmp_path / "run"), max_steps=1, cell="gru", **SMALL)
+    saved = load_checkpoint(str(tmp_path / "run" / "latest.npz"))
+    saved["meta"]["model"]["zoneout_cell"] = 0.2
+    bad = str(tmp_path / "bad.npz")
+    save_checkpoint(bad, params=saved["params"], vocab=Vocab.from_codes(saved["vocab_codes"]),
+                    meta=saved["meta"], optim_state=saved["optim"], carry=saved["carry"])
+    with pytest.raises(UserError) as info:
+        ls.load(bad, backend="numpy")
+    assert str(info.value) == (f"{bad}: damaged metadata (model zoneout_cell is the LSTM's: "
+                               "cell gru has no cell state (zoneout_hidden applies to every cell))")
+
+
 def test_cli_flags(corpus_file, tmp_path):
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "lstm_scratch", "train", str(corpus_file), "--out", str(out),
