@@ -390,18 +390,24 @@ def test_unknown_cell_is_a_one_line_error(corpus_file):
         ls.train(corpus_file, max_steps=1, cell="lsmt", **SMALL)
 
 
-def test_old_checkpoints_without_a_cell_load_as_lstm(corpus_file, tmp_path):
-    """Checkpoints written before the cell was recorded hold an LSTM."""
-    import json as _json
+def rewrite_checkpoint(source, target, edit):
+    """``source``'s checkpoint written again to ``target``, its metadata changed by
+    ``edit(meta)`` in place: an older or a damaged checkpoint, made from a real one."""
     from lstm_scratch.checkpoint import load_checkpoint, save_checkpoint
     from lstm_scratch.data import Vocab
+    saved = load_checkpoint(source)
+    edit(saved["meta"])
+    save_checkpoint(target, params=saved["params"], vocab=Vocab.from_codes(saved["vocab_codes"]),
+                    meta=saved["meta"], optim_state=saved["optim"], carry=saved["carry"])
+
+
+def test_old_checkpoints_without_a_cell_load_as_lstm(corpus_file, tmp_path):
+    """Checkpoints written before the cell was recorded hold an LSTM."""
+    def forget_the_cell(meta):
+        del meta["model"]["cell"], meta["train"]["cell"]
     ls.train(corpus_file, str(tmp_path / "run"), max_steps=2, **SMALL)
-    saved = load_checkpoint(str(tmp_path / "run" / "latest.npz"))
-    del saved["meta"]["model"]["cell"], saved["meta"]["train"]["cell"]
     old = str(tmp_path / "old.npz")
-    save_checkpoint(old, params=saved["params"], vocab=Vocab.from_codes(saved["vocab_codes"]),
-                    meta=_json.loads(_json.dumps(saved["meta"])), optim_state=saved["optim"],
-                    carry=saved["carry"])
+    rewrite_checkpoint(str(tmp_path / "run" / "latest.npz"), old, forget_the_cell)
     model, _ = ls.load(old, backend="numpy")
     assert isinstance(model, ls.CharLSTM) and model.cell == "lstm"
     ls.train(corpus_file, resume=old, max_steps=3, sample_temperatures=())
